@@ -1,0 +1,36 @@
+package dev.edgediffuse.nn;
+
+import dev.edgediffuse.kernels.Conv2d;
+import dev.edgediffuse.kernels.WeightPanels;
+
+/** A 2-D convolution layer (PyTorch weight layout [out][in][kh][kw]) on channels-last maps. */
+public final class Conv {
+    private final WeightPanels weight;
+    private final float[] bias;
+    public final int in, out, kernel, stride;
+    private final int[] pads;
+
+    /** Symmetric padding, as nn.Conv2d(padding=p). */
+    public Conv(Weights w, String name, int in, int out, int kernel, int stride, int padding) {
+        this(w, name, in, out, kernel, stride, new int[]{padding, padding, padding, padding});
+    }
+
+    /** pads = top, bottom, left, right. */
+    public Conv(Weights w, String name, int in, int out, int kernel, int stride, int[] pads) {
+        this.weight = new WeightPanels(w.get(name + ".weight", out, in, kernel, kernel));
+        this.bias = w.has(name + ".bias") ? w.floats(name + ".bias", out) : null;
+        this.in = in;
+        this.out = out;
+        this.kernel = kernel;
+        this.stride = stride;
+        this.pads = pads.clone();
+    }
+
+    public FeatureMap forward(FeatureMap x) {
+        if (x.channels() != in) throw new IllegalArgumentException("conv expects " + in + " channels, got " + x.channels());
+        int oh = (x.height() + pads[0] + pads[1] - kernel) / stride + 1;
+        int ow = (x.width() + pads[2] + pads[3] - kernel) / stride + 1;
+        float[] y = Conv2d.conv(x.data(), x.batch(), x.height(), x.width(), in, weight, kernel, kernel, stride, pads, bias);
+        return new FeatureMap(y, x.batch(), oh, ow, out);
+    }
+}

@@ -1,0 +1,61 @@
+package dev.edgediffuse.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * A named tensor that stays where it was loaded from (usually a memory-mapped safetensors file),
+ * read in its own dtype and converted to float on use.
+ */
+public record Weight(String name, DType dtype, int[] shape, MemorySegment data) {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    public long size() {
+        long n = 1;
+        for (int d : shape) n *= d;
+        return n;
+    }
+
+    public float get(long index) {
+        return switch (dtype) {
+            case F32 -> data.getAtIndex(F32, index);
+            case F16 -> Float.float16ToFloat(data.getAtIndex(I16, index));
+            case BF16 -> Float.intBitsToFloat(data.getAtIndex(I16, index) << 16);
+        };
+    }
+
+    /** Converts {@code count} elements starting at {@code from} into {@code dst}. */
+    public void copyTo(long from, float[] dst, int dstOff, int count) {
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(data, F32, from * 4, dst, dstOff, count);
+            case F16 -> {
+                for (int k = 0; k < count; k++) dst[dstOff + k] = Float.float16ToFloat(data.getAtIndex(I16, from + k));
+            }
+            case BF16 -> {
+                for (int k = 0; k < count; k++) dst[dstOff + k] = Float.intBitsToFloat(data.getAtIndex(I16, from + k) << 16);
+            }
+        }
+    }
+
+    /** The whole tensor as floats on the heap; meant for small tensors (biases, norms, embeddings). */
+    public float[] toFloats() {
+        long n = size();
+        if (n > Integer.MAX_VALUE) throw new IllegalStateException(name + " is too large to copy to the heap");
+        float[] out = new float[(int) n];
+        copyTo(0, out, 0, (int) n);
+        return out;
+    }
+
+    public String shapeString() {
+        return Arrays.toString(shape);
+    }
+
+    /** Builds an F32 weight backed by a heap array (tests, generated models). */
+    public static Weight ofFloats(String name, float[] values, int... shape) {
+        MemorySegment seg = MemorySegment.ofArray(values.clone());
+        return new Weight(name, DType.F32, shape.clone(), seg);
+    }
+}
