@@ -17,7 +17,12 @@ import java.util.Map;
 
 /** Writes a safetensors file (F32, F16 or BF16 tensors plus string metadata), atomically via a temporary file. */
 public final class SafeTensorsWriter {
-    private record Entry(String name, DType dtype, int[] shape, float[] values) {}
+    /** Produces a tensor's values in chunks, so multi-GB checkpoints are written without holding them in memory. */
+    public interface Filler {
+        void fill(long offset, float[] dst, int count);
+    }
+
+    private record Entry(String name, DType dtype, int[] shape, long count, Filler filler) {}
 
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
@@ -26,7 +31,14 @@ public final class SafeTensorsWriter {
         long n = 1;
         for (int d : shape) n *= d;
         if (n != values.length) throw new IllegalArgumentException(name + ": " + values.length + " values for shape " + java.util.Arrays.toString(shape));
-        entries.add(new Entry(name, dtype, shape.clone(), values));
+        entries.add(new Entry(name, dtype, shape.clone(), n, (off, dst, cnt) -> System.arraycopy(values, (int) off, dst, 0, cnt)));
+        return this;
+    }
+
+    public SafeTensorsWriter add(String name, DType dtype, int[] shape, Filler filler) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        entries.add(new Entry(name, dtype, shape.clone(), n, filler));
         return this;
     }
 
@@ -40,7 +52,7 @@ public final class SafeTensorsWriter {
         if (!metadata.isEmpty()) header.put("__metadata__", new LinkedHashMap<>(metadata));
         long offset = 0;
         for (Entry e : entries) {
-            long bytes = (long) e.values.length * e.dtype.bytes;
+            long bytes = e.count * e.dtype.bytes;
             Map<String, Object> d = new LinkedHashMap<>();
             d.put("dtype", e.dtype.safetensorsName);
             List<Object> shape = new ArrayList<>();
@@ -61,13 +73,19 @@ public final class SafeTensorsWriter {
             out.write(hb);
             for (int k = hb.length; k < padded; k++) out.write(' ');
             ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+            float[] chunk = new float[1 << 14];
             for (Entry e : entries) {
-                for (float v : e.values) {
-                    if (buf.remaining() < 4) flush(buf, out);
-                    switch (e.dtype) {
-                        case F32 -> buf.putFloat(v);
-                        case F16 -> buf.putShort(Float.floatToFloat16(v));
-                        case BF16 -> buf.putShort(toBf16(v));
+                for (long off = 0; off < e.count; off += chunk.length) {
+                    int n = (int) Math.min(chunk.length, e.count - off);
+                    e.filler.fill(off, chunk, n);
+                    for (int k = 0; k < n; k++) {
+                        if (buf.remaining() < 4) flush(buf, out);
+                        float v = chunk[k];
+                        switch (e.dtype) {
+                            case F32 -> buf.putFloat(v);
+                            case F16 -> buf.putShort(Float.floatToFloat16(v));
+                            case BF16 -> buf.putShort(toBf16(v));
+                        }
                     }
                 }
             }

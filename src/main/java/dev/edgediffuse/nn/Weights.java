@@ -14,23 +14,36 @@ public final class Weights {
     private final String source;
     private final Map<String, Weight> all;
     private final String prefix;
+    /** When not null, lookups fabricate zero tensors of the expected shape and record them here (name → shape). */
+    private final Map<String, int[]> recorder;
 
     public Weights(String source, Map<String, Weight> all) {
-        this(source, all, "");
+        this(source, all, "", null);
     }
 
-    private Weights(String source, Map<String, Weight> all, String prefix) {
+    private Weights(String source, Map<String, Weight> all, String prefix, Map<String, int[]> recorder) {
         this.source = source;
         this.all = all;
         this.prefix = prefix;
+        this.recorder = recorder;
+    }
+
+    /**
+     * Weights that answer every lookup with zeros and record the name and expected shape, in lookup order: building a
+     * model on them lists exactly the tensors a checkpoint for that config must hold. Optional tensors are taken to be
+     * present when they are biases and absent otherwise (no legacy aliases).
+     */
+    public static Weights recording(String source, Map<String, int[]> recorder) {
+        return new Weights(source, new java.util.HashMap<>(), "", recorder);
     }
 
     /** A view whose names are relative to {@code name} (joined with a dot). */
     public Weights scope(String name) {
-        return new Weights(source, all, prefix + name + ".");
+        return new Weights(source, all, prefix + name + ".", recorder);
     }
 
     public boolean has(String name) {
+        if (recorder != null) return name.endsWith(".bias") || name.equals("bias");
         return all.containsKey(prefix + name);
     }
 
@@ -40,6 +53,7 @@ public final class Weights {
 
     /** The tensor {@code name}, which must have exactly {@code shape}. */
     public Weight get(String name, int... shape) {
+        if (recorder != null) return record(name, shape);
         Weight w = find(name);
         if (!Arrays.equals(w.shape(), shape)) throw wrongShape(w, Arrays.toString(shape));
         return w;
@@ -47,6 +61,7 @@ public final class Weights {
 
     /** The tensor {@code name}, which must have {@code shape} possibly followed by trailing 1s (1×1 conv as linear). */
     public Weight getSqueezable(String name, int... shape) {
+        if (recorder != null) return record(name, shape);
         Weight w = find(name);
         int[] s = w.shape();
         boolean ok = s.length >= shape.length && Arrays.equals(Arrays.copyOf(s, shape.length), shape);
@@ -58,6 +73,16 @@ public final class Weights {
     /** The tensor as heap floats (biases, norm parameters, embeddings). */
     public float[] floats(String name, int... shape) {
         return get(name, shape).toFloats();
+    }
+
+    private Weight record(String name, int[] shape) {
+        String full = prefix + name;
+        recorder.put(full, shape.clone());
+        return all.computeIfAbsent(full, n -> {
+            long count = 1;
+            for (int d : shape) count *= d;
+            return new Weight(n, dev.edgediffuse.tensor.DType.F32, shape.clone(), ZeroSegment.of(count * 4));
+        });
     }
 
     private Weight find(String name) {
