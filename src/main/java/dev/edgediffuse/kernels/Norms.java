@@ -10,37 +10,82 @@ public final class Norms {
 
     private Norms() {}
 
-    /** GroupNorm over a channels-last map [batch][hw][c]; returns a new array. */
+    private static final int PIXELS_PER_TASK = 256;
+
+    /**
+     * GroupNorm over a channels-last map [batch][hw][c]; returns a new array. Statistics are two-pass (mean, then
+     * squared deviations) with per-chunk float sums combined in double, so large maps keep fp32-level accuracy;
+     * every pass runs along the contiguous channel axis, vectorized and split over pixel chunks.
+     */
     public static float[] groupNorm(float[] x, int batch, int hw, int c, int groups, float eps,
                                     float[] gamma, float[] beta, boolean silu) {
         int cg = c / groups;
+        int chunks = (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK, tasks = batch * chunks;
+        double count = (double) hw * cg;
+        double[][] partial = new double[tasks][];
+        Parallel.forEach(tasks, t -> partial[t] = channelSums(x, t / chunks, t % chunks, hw, c, null));
+        float[] mean = perChannelGroupMean(partial, batch, chunks, c, cg, count);
+        Parallel.forEach(tasks, t -> partial[t] = channelSums(x, t / chunks, t % chunks, hw, c, mean));
+        float[] var = perChannelGroupMean(partial, batch, chunks, c, cg, count);
+        float[] scale = new float[batch * c], shift = new float[batch * c];
+        for (int i = 0; i < batch * c; i++) {
+            float inv = (float) (1.0 / Math.sqrt(var[i] + (double) eps));
+            scale[i] = gamma[i % c] * inv;
+            shift[i] = beta[i % c] - mean[i] * scale[i];
+        }
         float[] out = new float[x.length];
-        Parallel.forEach(batch * groups, task -> {
-            int b = task / groups, g = task % groups;
-            int base = b * hw * c + g * cg;
-            double sum = 0;
-            for (int p = 0; p < hw; p++) {
-                int o = base + p * c;
-                for (int j = 0; j < cg; j++) sum += x[o + j];
-            }
-            double n = (double) hw * cg, mean = sum / n, sq = 0;
-            for (int p = 0; p < hw; p++) {
-                int o = base + p * c;
-                for (int j = 0; j < cg; j++) {
-                    double d = x[o + j] - mean;
-                    sq += d * d;
+        Parallel.forEach(tasks, t -> {
+            int b = t / chunks, p0 = t % chunks * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
+            for (int p = p0; p < p1; p++) {
+                int o = (b * hw + p) * c, j = 0;
+                for (; j <= c - 8; j += 8) {
+                    FloatVector v = FloatVector.fromArray(S, x, o + j)
+                            .fma(FloatVector.fromArray(S, scale, b * c + j), FloatVector.fromArray(S, shift, b * c + j));
+                    (silu ? siluVec(v) : v).intoArray(out, o + j);
                 }
-            }
-            float inv = (float) (1.0 / Math.sqrt(sq / n + eps));
-            float fm = (float) mean;
-            for (int p = 0; p < hw; p++) {
-                int o = base + p * c;
-                for (int j = 0; j < cg; j++) {
-                    float v = (x[o + j] - fm) * inv * gamma[g * cg + j] + beta[g * cg + j];
+                for (; j < c; j++) {
+                    float v = x[o + j] * scale[b * c + j] + shift[b * c + j];
                     out[o + j] = silu ? v / (1f + (float) Math.exp(-v)) : v;
                 }
             }
         });
+        return out;
+    }
+
+    /** Per-channel Σx (center == null) or Σ(x − center[c])² over one chunk of pixels of image b. */
+    private static double[] channelSums(float[] x, int b, int chunk, int hw, int c, float[] center) {
+        int p0 = chunk * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
+        float[] acc = new float[c];
+        for (int p = p0; p < p1; p++) {
+            int o = (b * hw + p) * c, j = 0;
+            for (; j <= c - 8; j += 8) {
+                FloatVector v = FloatVector.fromArray(S, x, o + j);
+                if (center != null) {
+                    v = v.sub(FloatVector.fromArray(S, center, b * c + j));
+                    v = v.mul(v);
+                }
+                v.add(FloatVector.fromArray(S, acc, j)).intoArray(acc, j);
+            }
+            for (; j < c; j++) {
+                float v = center == null ? x[o + j] : x[o + j] - center[b * c + j];
+                acc[j] += center == null ? v : v * v;
+            }
+        }
+        double[] out = new double[c];
+        for (int j = 0; j < c; j++) out[j] = acc[j];
+        return out;
+    }
+
+    /** Sums chunk partials per (image, group) and spreads the group mean back to each channel: [batch][c]. */
+    private static float[] perChannelGroupMean(double[][] partial, int batch, int chunks, int c, int cg, double count) {
+        float[] out = new float[batch * c];
+        for (int b = 0; b < batch; b++) {
+            for (int g0 = 0; g0 < c; g0 += cg) {
+                double s = 0;
+                for (int k = 0; k < chunks; k++) for (int j = g0; j < g0 + cg; j++) s += partial[b * chunks + k][j];
+                java.util.Arrays.fill(out, b * c + g0, b * c + g0 + cg, (float) (s / count));
+            }
+        }
         return out;
     }
 
