@@ -23,11 +23,10 @@ public final class Attention {
         int c = heads * d;
         float[] out = new float[batch * tq * c];
         float scale = (float) (1.0 / Math.sqrt(d));
-        int qBlocks = (tq + Q_BLOCK - 1) / Q_BLOCK;
         int kPanels = (tk + Gemm.NR - 1) / Gemm.NR, vPanels = (d + Gemm.NR - 1) / Gemm.NR;
-        Parallel.forEach(batch * heads * qBlocks, task -> {
-            int qb = task % qBlocks, bh = task / qBlocks, h = bh % heads, b = bh / heads;
-            int q0 = qb * Q_BLOCK, q1 = Math.min(tq, q0 + Q_BLOCK), nq = q1 - q0;
+        // one task per (image, head): its keys and values are packed once, then every query block reuses them
+        Parallel.forEach(batch * heads, bh -> {
+            int h = bh % heads, b = bh / heads;
             float[][] s = scratch(d * kPanels * Gemm.NR, tk * vPanels * Gemm.NR, Q_BLOCK * tk);
             float[] kt = s[0], vp = s[1], scores = s[2];
             int kvBase = b * tk * c + h * d;
@@ -35,9 +34,12 @@ public final class Attention {
             for (int p = 0; p < kPanels; p++) keys.pack(p, kt, p * d * Gemm.NR);
             PanelSource values = new StridedPanels(v, kvBase, c, 1, tk, d);
             for (int p = 0; p < vPanels; p++) values.pack(p, vp, p * tk * Gemm.NR);
-            Gemm.rows(q, (b * tq + q0) * c + h * d, c, 0, nq, kt, d, tk, 0, kPanels, null, scores, 0, tk);
-            for (int i = 0; i < nq; i++) softmaxRow(scores, i * tk, causal ? Math.min(tk, q0 + i + 1) : tk, tk, scale);
-            Gemm.rows(scores, 0, tk, 0, nq, vp, tk, d, 0, vPanels, null, out, (b * tq + q0) * c + h * d, c);
+            for (int q0 = 0; q0 < tq; q0 += Q_BLOCK) {
+                int nq = Math.min(Q_BLOCK, tq - q0);
+                Gemm.rows(q, (b * tq + q0) * c + h * d, c, 0, nq, kt, d, tk, 0, kPanels, null, scores, 0, tk);
+                for (int i = 0; i < nq; i++) softmaxRow(scores, i * tk, causal ? Math.min(tk, q0 + i + 1) : tk, tk, scale);
+                Gemm.rows(scores, 0, tk, 0, nq, vp, tk, d, 0, vPanels, null, out, (b * tq + q0) * c + h * d, c);
+            }
         });
         return out;
     }
