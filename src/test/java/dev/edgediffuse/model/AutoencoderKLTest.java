@@ -109,7 +109,9 @@ class AutoencoderKLTest {
         assertEquals(96, tiled.height());
         assertEquals(96, tiled.width());
         double rel = assertRelClose("tiled vs untiled", whole.data(), tiled.data(), 0.2);
-        System.out.println("AutoencoderKL tiled (12/4) vs untiled relative error " + rel);
+        double meanAbs = 0;
+        for (int i = 0; i < whole.data().length; i++) meanAbs += Math.abs(whole.data()[i] - tiled.data()[i]) / whole.data().length;
+        System.out.println("AutoencoderKL tiled (12/4) vs untiled relative error " + rel + ", mean abs difference " + meanAbs);
         vae.setTiling(new AutoencoderKL.Tiling(16, 12, 4));
         try {
             same("automatic tiling", tiled, vae.decode(latents));
@@ -123,6 +125,18 @@ class AutoencoderKLTest {
         assertArrayEquals(new int[]{0}, LatentTiles.starts(10, 12, 4));
         assertArrayEquals(new int[]{0, 8, 12}, LatentTiles.starts(24, 12, 4));
         assertArrayEquals(new int[]{0, 8, 16, 18}, LatentTiles.starts(30, 12, 4));
+    }
+
+    @Test
+    void originalNamesCoverSd15() {
+        Config sd15 = Config.parse("sd15 vae", "{\"block_out_channels\": [128, 256, 512, 512], \"layers_per_block\": 2,"
+                + " \"latent_channels\": 4, \"norm_num_groups\": 32}");
+        Map<String, String> m = VaeOriginalNames.originalToDiffusers(sd15);
+        assertEquals(248, m.size(), "tensors in SD 1.5's VAE");
+        assertEquals("decoder.up_blocks.0.upsamplers.0.conv.weight", m.get("decoder.up.3.upsample.conv.weight"));
+        assertEquals("decoder.up_blocks.2.resnets.0.conv_shortcut.bias", m.get("decoder.up.1.block.0.nin_shortcut.bias"));
+        assertEquals("encoder.mid_block.attentions.0.to_out.0.weight", m.get("encoder.mid.attn_1.proj_out.weight"));
+        assertEquals(null, m.get("decoder.up.0.upsample.conv.weight"));
     }
 
     @Test
