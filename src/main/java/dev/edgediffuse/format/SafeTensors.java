@@ -23,6 +23,8 @@ import java.util.Map;
  * shape and byte range, then the raw data. Tensors are views into the mapping; nothing is copied to the heap.
  */
 public final class SafeTensors implements AutoCloseable {
+    private static final java.util.Set<String> INTEGER_DTYPES = java.util.Set.of("I64", "I32", "I16", "I8", "U8", "BOOL");
+
     private final Path path;
     private final Arena arena;
     private final Map<String, Weight> tensors;
@@ -77,6 +79,8 @@ public final class SafeTensors implements AutoCloseable {
             if (!(e.getValue() instanceof Map<?, ?> info)) throw new ModelFormatException(path + ": tensor " + name + " has no descriptor");
             String dtypeName = String.valueOf(info.get("dtype"));
             DType dtype = DType.fromSafetensors(dtypeName);
+            // integer buffers such as text_model.embeddings.position_ids are bookkeeping, not weights: skip them
+            if (dtype == null && INTEGER_DTYPES.contains(dtypeName)) continue;
             if (dtype == null) throw new ModelFormatException(path + ": tensor " + name + " has unsupported dtype " + dtypeName);
             int[] shape = intList(path, name, "shape", info.get("shape"));
             int[] offs = intList(path, name, "data_offsets", info.get("data_offsets"));

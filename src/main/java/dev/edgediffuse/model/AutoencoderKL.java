@@ -16,7 +16,7 @@ import java.util.Random;
  * Weights are looked up relative to the component root (names such as {@code encoder.conv_in.weight}); for the
  * original LDM single-file names, see {@link VaeOriginalNames}.
  */
-public final class AutoencoderKL {
+public final class AutoencoderKL implements ImageAutoencoder {
     /** Decode in tiles when the latent is larger than {@code maxUntiled} on either side. */
     public record Tiling(int maxUntiled, int tile, int overlap) {
         public Tiling {
@@ -59,9 +59,9 @@ public final class AutoencoderKL {
         encoder = new VaeEncoder(weights.scope("encoder"), inChannels, channels, layers, groups, 2 * latentChannels, midAttention);
         decoder = new VaeDecoder(weights.scope("decoder"), latentChannels, channels, layers, groups, outChannels, midAttention);
         quantConv = config.getBool("use_quant_conv", true)
-                ? Layers.conv(weights, "quant_conv", 2 * latentChannels, 2 * latentChannels, 1, 1, 0) : null;
+                ? new Conv(weights, "quant_conv", 2 * latentChannels, 2 * latentChannels, 1, 1, 0) : null;
         postQuantConv = config.getBool("use_post_quant_conv", true)
-                ? Layers.conv(weights, "post_quant_conv", latentChannels, latentChannels, 1, 1, 0) : null;
+                ? new Conv(weights, "post_quant_conv", latentChannels, latentChannels, 1, 1, 0) : null;
     }
 
     private static void checkBlockTypes(Config config, String key, String expected) {
@@ -132,6 +132,7 @@ public final class AutoencoderKL {
     }
 
     /** As {@link #encode(FeatureMap, FeatureMap)} with standard normal noise drawn from {@code rng}. */
+    @Override
     public FeatureMap encode(FeatureMap image, Random rng) {
         int n = image.batch() * (image.height() / downscale) * (image.width() / downscale) * latentChannels;
         float[] noise = new float[n];

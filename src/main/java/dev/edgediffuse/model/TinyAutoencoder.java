@@ -22,7 +22,7 @@ import java.util.function.UnaryOperator;
  * starts with the soft clamp tanh(z/3)·3. A decoder-only model (no {@code encoder.layers.0.weight}) can decode but
  * not encode. Original taesd files ({@code taesd_encoder/decoder.safetensors}) load through {@link #fromOriginal}.
  */
-public final class TinyAutoencoder {
+public final class TinyAutoencoder implements ImageAutoencoder {
     private final List<UnaryOperator<FeatureMap>> encoder, decoder;
     private final int inChannels, latentChannels, downscale;
     private final float scalingFactor, shiftFactor;
@@ -67,7 +67,7 @@ public final class TinyAutoencoder {
         int prev = inChannels;
         for (int i = 0; i < ch.length; i++) {
             String name = String.valueOf(layers.size());
-            Conv conv = i == 0 ? Layers.conv(w, name, prev, ch[i], 3, 1, 1) : new Conv(w, name, prev, ch[i], 3, 2, 1);
+            Conv conv = i == 0 ? new Conv(w, name, prev, ch[i], 3, 1, 1) : new Conv(w, name, prev, ch[i], 3, 2, 1);
             layers.add(conv::forward);
             for (int b = 0; b < blocks[i]; b++) {
                 TinyBlock block = new TinyBlock(w.scope(String.valueOf(layers.size())), ch[i], ch[i]);
@@ -75,14 +75,14 @@ public final class TinyAutoencoder {
             }
             prev = ch[i];
         }
-        Conv out = Layers.conv(w, String.valueOf(layers.size()), prev, latentChannels, 3, 1, 1);
+        Conv out = new Conv(w, String.valueOf(layers.size()), prev, latentChannels, 3, 1, 1);
         layers.add(out::forward);
         return layers;
     }
 
     private List<UnaryOperator<FeatureMap>> buildDecoder(Weights w, int[] ch, int[] blocks, int outChannels) {
         List<UnaryOperator<FeatureMap>> layers = new ArrayList<>();
-        Conv in = Layers.conv(w, "0", latentChannels, ch[0], 3, 1, 1);
+        Conv in = new Conv(w, "0", latentChannels, ch[0], 3, 1, 1);
         layers.add(in::forward);
         layers.add(TinyBlock::relu);
         int prev = ch[0];
@@ -94,7 +94,7 @@ public final class TinyAutoencoder {
             }
             if (!last) layers.add(VaeDecoder::upsample);
             String name = String.valueOf(layers.size());
-            Conv conv = last ? Layers.conv(w, name, ch[i], outChannels, 3, 1, 1) : new Conv(w, name, ch[i], ch[i], 3, 1, 1);
+            Conv conv = last ? new Conv(w, name, ch[i], outChannels, 3, 1, 1) : new Conv(w, name, ch[i], ch[i], 3, 1, 1);
             layers.add(conv::forward);
             prev = ch[i];
         }
@@ -149,6 +149,11 @@ public final class TinyAutoencoder {
         float[] d = x.data();
         for (int i = 0; i < d.length; i++) d[i] = (d[i] - shiftFactor) * scalingFactor;
         return x;
+    }
+
+    @Override
+    public FeatureMap encode(FeatureMap image, java.util.Random unused) {
+        return encode(image);
     }
 
     /** Same as {@link #encode}; TAESD has no posterior, so the "mean" is the encoding. */

@@ -3,7 +3,7 @@ package dev.edgediffuse.nn;
 import dev.edgediffuse.kernels.Conv2d;
 import dev.edgediffuse.kernels.WeightPanels;
 
-/** A 2-D convolution layer (PyTorch weight layout [out][in][kh][kw]) on channels-last maps. */
+/** A 2-D convolution layer with bias (PyTorch weight layout [out][in][kh][kw]) on channels-last maps. */
 public final class Conv {
     private final WeightPanels weight;
     private final float[] bias;
@@ -18,7 +18,7 @@ public final class Conv {
     /** pads = top, bottom, left, right. */
     public Conv(Weights w, String name, int in, int out, int kernel, int stride, int[] pads) {
         this.weight = new WeightPanels(w.get(name + ".weight", out, in, kernel, kernel));
-        this.bias = w.has(name + ".bias") ? w.floats(name + ".bias", out) : null;
+        this.bias = w.floats(name + ".bias", out);
         this.in = in;
         this.out = out;
         this.kernel = kernel;

@@ -39,12 +39,13 @@ class SafeTensorsTest {
     }
 
     @Test
-    void readsFilesWrittenByTorch() {
-        // written by tools/goldens/kernels.py-style writer? use the text encoder goldens when present; here a hand-made header
+    void integerBuffersLikePositionIdsAreSkipped() {
         Path p = dir.resolve("hand.safetensors");
-        writeRaw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
+        writeRaw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"text_model.embeddings.position_ids\":{\"dtype\":\"I64\",\"shape\":[1,2],\"data_offsets\":[8,24]}}", 24);
         try (SafeTensors st = SafeTensors.open(p)) {
             assertEquals(2, st.tensors().get("x").size());
+            assertFalse(st.tensors().containsKey("text_model.embeddings.position_ids"));
         }
     }
 
