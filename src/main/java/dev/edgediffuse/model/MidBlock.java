@@ -1,0 +1,23 @@
+package dev.edgediffuse.model;
+
+import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.Weights;
+
+/** UNetMidBlock2DCrossAttn: ResNet → transformer → ResNet at the lowest resolution. */
+final class MidBlock {
+    private final ResnetBlock first, second;
+    private final SpatialTransformer attention;
+
+    MidBlock(Weights w, int channels, BlockShape shape) {
+        this.first = new ResnetBlock(w.scope("resnets.0"), channels, channels, shape.timeDim(), shape.groups(), shape.eps());
+        this.attention = new SpatialTransformer(w.scope("attentions.0"), channels, shape.heads(),
+                shape.transformerLayers(), shape.contextDim(), shape.groups());
+        this.second = new ResnetBlock(w.scope("resnets.1"), channels, channels, shape.timeDim(), shape.groups(), shape.eps());
+    }
+
+    FeatureMap forward(FeatureMap x, Conditioning cond) {
+        x = first.forward(x, cond.siluTemb());
+        x = attention.forward(x, cond.context(), cond.contextTokens());
+        return second.forward(x, cond.siluTemb());
+    }
+}

@@ -1,0 +1,46 @@
+package dev.edgediffuse.model;
+
+import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.Weights;
+
+import java.util.List;
+
+/**
+ * CrossAttnUpBlock2D or UpBlock2D: each layer concatenates the most recent skip connection after the stream's
+ * channels, then runs a ResNet (and a transformer); an optional nearest-×2 upsampler follows.
+ */
+final class UpBlock {
+    private final ResnetBlock[] resnets;
+    private final SpatialTransformer[] attentions;
+    private final Upsample upsample;
+
+    /**
+     * @param previous channels arriving from the block below
+     * @param skipIn   channels of the skip taken by the last layer (the input channels of the matching down block)
+     */
+    UpBlock(Weights w, int previous, int skipIn, int out, int layers, BlockShape shape, boolean upsample) {
+        this.resnets = new ResnetBlock[layers];
+        this.attentions = new SpatialTransformer[shape.hasAttention() ? layers : 0];
+        for (int j = 0; j < layers; j++) {
+            int skip = j == layers - 1 ? skipIn : out;
+            int stream = j == 0 ? previous : out;
+            resnets[j] = new ResnetBlock(w.scope("resnets." + j), stream + skip, out, shape.timeDim(), shape.groups(),
+                    shape.eps());
+            if (shape.hasAttention()) {
+                attentions[j] = new SpatialTransformer(w.scope("attentions." + j), out, shape.heads(),
+                        shape.transformerLayers(), shape.contextDim(), shape.groups());
+            }
+        }
+        this.upsample = upsample ? new Upsample(w.scope("upsamplers.0"), out) : null;
+    }
+
+    /** Consumes skips from the end of {@code skips}. */
+    FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
+        for (int j = 0; j < resnets.length; j++) {
+            x = ChannelOps.concat(x, skips.removeLast());
+            x = resnets[j].forward(x, cond.siluTemb());
+            if (attentions.length > 0) x = attentions[j].forward(x, cond.context(), cond.contextTokens());
+        }
+        return upsample == null ? x : upsample.forward(x);
+    }
+}

@@ -1,0 +1,20 @@
+package dev.edgediffuse.model;
+
+import dev.edgediffuse.kernels.Activations;
+import dev.edgediffuse.nn.Conv;
+import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.Weights;
+
+/** Doubles the resolution by nearest-neighbour repetition, then a 3×3 convolution (upsamplers.0.conv). */
+final class Upsample {
+    private final Conv conv;
+
+    Upsample(Weights w, int channels) {
+        this.conv = new Conv(w, "conv", channels, channels, 3, 1, 1);
+    }
+
+    FeatureMap forward(FeatureMap x) {
+        float[] up = Activations.upsample2x(x.data(), x.batch(), x.height(), x.width(), x.channels());
+        return conv.forward(new FeatureMap(up, x.batch(), 2 * x.height(), 2 * x.width(), x.channels()));
+    }
+}
