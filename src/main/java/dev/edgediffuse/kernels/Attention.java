@@ -1,7 +1,6 @@
 package dev.edgediffuse.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -52,11 +51,12 @@ public final class Attention {
         FloatVector vsum = FloatVector.zero(S);
         int j = 0;
         for (; j <= valid - 8; j += 8) {
-            FloatVector e = FloatVector.fromArray(S, x, off + j).mul(vs).sub(vmax).lanewise(VectorOperators.EXP);
+            FloatVector e = FloatVector.fromArray(S, x, off + j).mul(vs).sub(vmax);
+            e = VectorMath.exp(e);
             vsum = vsum.add(e);
             e.intoArray(x, off + j);
         }
-        float sum = vsum.reduceLanes(VectorOperators.ADD);
+        float sum = VectorMath.sum(vsum);
         for (; j < valid; j++) {
             float e = (float) Math.exp(x[off + j] * scale - max * scale);
             x[off + j] = e;

@@ -1,7 +1,6 @@
 package dev.edgediffuse.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Group and layer normalization, with SiLU fused into group norm (the pattern every ResNet block uses). */
@@ -114,6 +113,6 @@ public final class Norms {
     }
 
     static FloatVector siluVec(FloatVector v) {
-        return v.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+        return VectorMath.silu(v);
     }
 }

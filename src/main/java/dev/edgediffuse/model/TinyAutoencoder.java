@@ -67,7 +67,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         int prev = inChannels;
         for (int i = 0; i < ch.length; i++) {
             String name = String.valueOf(layers.size());
-            Conv conv = i == 0 ? new Conv(w, name, prev, ch[i], 3, 1, 1) : new Conv(w, name, prev, ch[i], 3, 2, 1);
+            Conv conv = i == 0 ? new Conv(w, name, prev, ch[i], 3, 1, 1) : Conv.withoutBias(w, name, prev, ch[i], 3, 2, 1);
             layers.add(conv::forward);
             for (int b = 0; b < blocks[i]; b++) {
                 TinyBlock block = new TinyBlock(w.scope(String.valueOf(layers.size())), ch[i], ch[i]);
@@ -94,7 +94,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
             }
             if (!last) layers.add(VaeDecoder::upsample);
             String name = String.valueOf(layers.size());
-            Conv conv = last ? new Conv(w, name, ch[i], outChannels, 3, 1, 1) : new Conv(w, name, ch[i], ch[i], 3, 1, 1);
+            Conv conv = last ? new Conv(w, name, ch[i], outChannels, 3, 1, 1) : Conv.withoutBias(w, name, ch[i], ch[i], 3, 1, 1);
             layers.add(conv::forward);
             prev = ch[i];
         }

@@ -12,7 +12,7 @@ final class TinyBlock {
         c0 = new Conv(w, "conv.0", in, out, 3, 1, 1);
         c2 = new Conv(w, "conv.2", out, out, 3, 1, 1);
         c4 = new Conv(w, "conv.4", out, out, 3, 1, 1);
-        skip = in != out ? new Conv(w, "skip", in, out, 1, 1, 0) : null;
+        skip = in != out ? Conv.withoutBias(w, "skip", in, out, 1, 1, 0) : null;
     }
 
     FeatureMap forward(FeatureMap x) {

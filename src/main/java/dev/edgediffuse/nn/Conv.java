@@ -17,8 +17,17 @@ public final class Conv {
 
     /** pads = top, bottom, left, right. */
     public Conv(Weights w, String name, int in, int out, int kernel, int stride, int[] pads) {
+        this(w, name, in, out, kernel, stride, pads, true);
+    }
+
+    /** A convolution the architecture defines without bias (bias=False in PyTorch). */
+    public static Conv withoutBias(Weights w, String name, int in, int out, int kernel, int stride, int padding) {
+        return new Conv(w, name, in, out, kernel, stride, new int[]{padding, padding, padding, padding}, false);
+    }
+
+    private Conv(Weights w, String name, int in, int out, int kernel, int stride, int[] pads, boolean hasBias) {
         this.weight = new WeightPanels(w.get(name + ".weight", out, in, kernel, kernel));
-        this.bias = w.floats(name + ".bias", out);
+        this.bias = hasBias ? w.floats(name + ".bias", out) : null;
         this.in = in;
         this.out = out;
         this.kernel = kernel;

@@ -74,4 +74,18 @@ class KernelsTest {
         assertClose("quick gelu", load(C, "act_quick_gelu").data(), qg, 1e-6);
         assertClose("geglu", load(C, "geglu_out").data(), Activations.geglu(load(C, "geglu_x").data(), 5, 12), 1e-6);
     }
+
+    @Test
+    void vectorExpIsAccurateAndFinite() {
+        float[] x = new float[8];
+        double worst = 0;
+        for (float v = -87f; v < 88f; v += 0.0137f) {
+            for (int i = 0; i < 8; i++) x[i] = v + i * 1e-3f;
+            jdk.incubator.vector.FloatVector e = VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(VectorMath.S, x, 0));
+            for (int i = 0; i < 8; i++) worst = Math.max(worst, Math.abs(e.lane(i) / Math.exp(x[i]) - 1));
+        }
+        org.junit.jupiter.api.Assertions.assertTrue(worst < 5e-7, "max relative error " + worst);
+        java.util.Arrays.fill(x, -1000f);
+        org.junit.jupiter.api.Assertions.assertEquals(0f, VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(VectorMath.S, x, 0)).lane(0), 1e-37f);
+    }
 }

@@ -1,0 +1,75 @@
+package dev.edgediffuse.cli;
+
+import dev.edgediffuse.format.Npy;
+import dev.edgediffuse.format.Png;
+import dev.edgediffuse.pipeline.BuiltInModel;
+import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.GenerateResult;
+import dev.edgediffuse.pipeline.Images;
+import dev.edgediffuse.pipeline.Pipeline;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** edgediffuse generate: prompt → PNG with its settings in a "parameters" text chunk. */
+final class GenerateCommand {
+    static final String HELP = """
+            usage: edgediffuse generate --prompt TEXT [options]
+              --model DIR|FILE       diffusers folder or single-file .safetensors (default: the built-in model)
+              --config DIR           component configs for a single-file checkpoint (default: SD1.5)
+              --vae DIR              replacement VAE folder (AutoencoderKL or AutoencoderTiny/TAESD)
+              --negative-prompt TEXT
+              --steps N              denoising steps (default 20)
+              --cfg X                classifier-free guidance scale (default 7.5; <= 1 disables guidance)
+              --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm (default euler_a)
+              --seed N               (default 0)
+              --width W --height H   multiples of 8 (default: the UNet's sample_size × 8)
+              --init-latents F.npy   start from these latents (NCHW float32) instead of seeded noise
+              --save-latents F.npy   write the final latents (NCHW float32)
+              --init-image F.png     img2img source image (its size must match --width/--height)
+              --strength X           img2img denoising strength in (0, 1] (default 0.75)
+              --threads N            worker threads (default: all cores)
+              --out FILE.png         output image (default out.png)
+              --quiet                no progress bar""";
+
+    private static final Set<String> VALUED = Set.of("--model", "--config", "--vae", "--prompt", "--negative-prompt", "--steps",
+            "--cfg", "--scheduler", "--seed", "--width", "--height", "--init-latents", "--save-latents", "--init-image",
+            "--strength", "--threads", "--out");
+
+    private GenerateCommand() {}
+
+    static int run(List<String> argv, PrintStream out, PrintStream err) {
+        if (argv.contains("--help")) {
+            out.println(HELP);
+            return 0;
+        }
+        Args a = new Args(argv, VALUED, Set.of("--quiet"));
+        if (!a.has("--prompt")) throw new Args.UsageException("--prompt is required");
+        if (a.has("--threads")) dev.edgediffuse.kernels.Parallel.setThreads(a.getInt("--threads", 1));
+        Path outPath = Path.of(a.get("--out", "out.png"));
+        Path model = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
+
+        try (Pipeline p = Pipeline.load(model, new Pipeline.Options(a.path("--config"), a.path("--vae")))) {
+            int defaultSize = p.defaultImageSize();
+            GenerateRequest req = new GenerateRequest(a.get("--prompt", ""), a.get("--negative-prompt", ""),
+                    a.getInt("--steps", 20), a.getFloat("--cfg", 7.5f), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),
+                    a.getInt("--width", defaultSize), a.getInt("--height", defaultSize),
+                    a.has("--init-latents") ? Npy.read(a.path("--init-latents")).data() : null,
+                    a.has("--init-image") ? Images.read(a.path("--init-image")) : null, a.getFloat("--strength", 0.75f));
+            GenerateResult r = p.generate(req, a.has("--quiet") ? null : err);
+            byte[] rgb = Images.toRgb(r.image(), 0);
+            if (a.has("--save-latents")) Npy.write(a.path("--save-latents"), r.latentsNchw(), r.latentShape());
+            Png.write(outPath, rgb, r.image().width(), r.image().height(), Map.of("parameters", req.parametersText(p.modelName())));
+            out.println("wrote " + outPath + " (" + r.image().width() + "x" + r.image().height() + ")");
+            err.println(r.timings().summary());
+            return 0;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

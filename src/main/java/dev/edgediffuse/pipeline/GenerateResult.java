@@ -1,0 +1,30 @@
+package dev.edgediffuse.pipeline;
+
+import dev.edgediffuse.nn.FeatureMap;
+
+/** The image (channels-last, [-1, 1]), the final latents (NCHW, as diffusers returns them) and where time went. */
+public record GenerateResult(FeatureMap image, float[] latentsNchw, int[] latentShape, Timings timings) {
+    public record Timings(double loadSeconds, double textSeconds, double[] unetStepSeconds, double vaeSeconds,
+                          double encodeSeconds, long peakRssBytes) {
+        public double unetSeconds() {
+            double s = 0;
+            for (double v : unetStepSeconds) s += v;
+            return s;
+        }
+
+        public String summary() {
+            StringBuilder b = new StringBuilder();
+            b.append(String.format("load %.2f s | text encoder %.3f s", loadSeconds, textSeconds));
+            if (encodeSeconds > 0) b.append(String.format(" | VAE encode %.2f s", encodeSeconds));
+            int n = unetStepSeconds.length;
+            b.append(String.format(" | UNet %d steps %.2f s (%.3f s/step", n, unetSeconds(), n == 0 ? 0 : unetSeconds() / n));
+            if (n > 0) {
+                double min = Double.MAX_VALUE, max = 0;
+                for (double v : unetStepSeconds) { min = Math.min(min, v); max = Math.max(max, v); }
+                b.append(String.format(", min %.3f, max %.3f", min, max));
+            }
+            b.append(String.format(") | VAE decode %.2f s | peak RSS %s", vaeSeconds, Memory.mib(peakRssBytes)));
+            return b.toString();
+        }
+    }
+}

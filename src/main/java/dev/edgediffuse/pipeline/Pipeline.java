@@ -1,0 +1,185 @@
+package dev.edgediffuse.pipeline;
+
+import dev.edgediffuse.model.ClipTextModel;
+import dev.edgediffuse.model.ImageAutoencoder;
+import dev.edgediffuse.model.UNet2DConditionModel;
+import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.scheduler.LcmScheduler;
+import dev.edgediffuse.scheduler.Scheduler;
+import dev.edgediffuse.scheduler.Schedulers;
+import dev.edgediffuse.tokenizer.ClipTokenizer;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Random;
+
+/**
+ * Prompt → tokens → text encoder → UNet steps under a scheduler (classifier-free guidance, cond and uncond in one
+ * batch) → VAE decode → image. Same semantics as diffusers' StableDiffusionPipeline / Img2ImgPipeline.
+ */
+public final class Pipeline implements AutoCloseable {
+    /** Load options: configs for a single-file checkpoint, and a replacement VAE (e.g. TAESD) folder. */
+    public record Options(Path configDir, Path vaeDir) {
+        public static final Options DEFAULT = new Options(null, null);
+    }
+
+    private final Checkpoint checkpoint;
+    private final Checkpoint.Vae vaeOverride;
+    private final ClipTokenizer tokenizer;
+    private final ClipTextModel textEncoder;
+    private final UNet2DConditionModel unet;
+    private final ImageAutoencoder vae;
+    private final double loadSeconds;
+
+    private Pipeline(Checkpoint checkpoint, Checkpoint.Vae vaeOverride, long loadStartNanos) {
+        this.checkpoint = checkpoint;
+        this.vaeOverride = vaeOverride;
+        this.tokenizer = checkpoint.tokenizerDir == null ? ClipTokenizer.builtIn() : ClipTokenizer.load(checkpoint.tokenizerDir);
+        this.textEncoder = new ClipTextModel(checkpoint.textConfig, checkpoint.text);
+        this.unet = new UNet2DConditionModel(checkpoint.unetConfig, checkpoint.unet);
+        this.vae = vaeOverride != null ? vaeOverride.model() : ImageAutoencoder.create(checkpoint.vaeConfig, checkpoint.vae);
+        this.loadSeconds = (System.nanoTime() - loadStartNanos) / 1e9;
+    }
+
+    public static Pipeline load(Path path) {
+        return load(path, Options.DEFAULT);
+    }
+
+    public static Pipeline load(Path path, Options options) {
+        long t0 = System.nanoTime();
+        Checkpoint cp = Checkpoint.open(path, options.configDir());
+        Checkpoint.Vae vae = null;
+        try {
+            if (options.vaeDir() != null) vae = Checkpoint.openVae(options.vaeDir());
+            return new Pipeline(cp, vae, t0);
+        } catch (RuntimeException e) {
+            cp.close();
+            if (vae != null) vae.close();
+            throw e;
+        }
+    }
+
+    /** The UNet's native image size in pixels (sample_size × 8). */
+    public int defaultImageSize() {
+        return checkpoint.unetConfig.getInt("sample_size", 64) * 8;
+    }
+
+    public String modelName() {
+        return checkpoint.name;
+    }
+
+    public GenerateResult generate(GenerateRequest req, PrintStream progress) {
+        req.validate();
+        boolean guided = req.cfg() > 1f;
+        int batch = guided ? 2 : 1;
+
+        long t = System.nanoTime();
+        int[][] ids = guided
+                ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(req.prompt())}
+                : new int[][]{tokenizer.encode(req.prompt())};
+        float[] context = textEncoder.encode(ids);
+        int contextTokens = ids[0].length;
+        double textSeconds = (System.nanoTime() - t) / 1e9;
+
+        Scheduler scheduler;
+        try {
+            scheduler = Schedulers.create(req.scheduler(), checkpoint.schedulerConfig);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--scheduler: " + e.getMessage());
+        }
+        scheduler.setTimesteps(req.steps());
+        float[] timesteps = scheduler.timesteps();
+
+        int multiple = vae.downscale() * unet.sizeMultiple();
+        if (req.width() % multiple != 0 || req.height() % multiple != 0) {
+            throw new IllegalArgumentException("--width and --height must be multiples of " + multiple + " for this model, got "
+                    + req.width() + "x" + req.height());
+        }
+        int lc = unet.inChannels(), lh = req.height() / vae.downscale(), lw = req.width() / vae.downscale();
+        int n = lh * lw * lc;
+        Random rng = new Random(req.seed());
+        float[] noise = req.initLatents() != null ? initLatents(req.initLatents(), lc, lh, lw) : gaussian(rng, n);
+
+        int start = 0;
+        float[] latents;
+        double encodeSeconds = 0;
+        if (req.initImage() != null) {
+            FeatureMap img = req.initImage();
+            if (img.width() != req.width() || img.height() != req.height()) {
+                throw new IllegalArgumentException("--init-image is " + img.width() + "x" + img.height()
+                        + " but --width/--height ask for " + req.width() + "x" + req.height());
+            }
+            long te = System.nanoTime();
+            float[] x0 = vae.encode(img, rng).data();
+            encodeSeconds = (System.nanoTime() - te) / 1e9;
+            if (scheduler instanceof LcmScheduler lcm) lcm.setTimesteps(req.steps(), req.strength());
+            timesteps = scheduler.timesteps();
+            start = scheduler.startIndexForStrength(req.strength());
+            latents = start >= timesteps.length ? x0 : scheduler.addNoise(x0, noise, start);
+        } else {
+            latents = noise.clone();
+            float sigma = scheduler.initNoiseSigma();
+            for (int i = 0; i < n; i++) latents[i] *= sigma;
+        }
+
+        int steps = timesteps.length - start;
+        double[] stepSeconds = new double[steps];
+        Progress bar = new Progress(progress, "denoise", steps);
+        for (int i = start; i < timesteps.length; i++) {
+            long ts = System.nanoTime();
+            float[] scaled = scheduler.scaleModelInput(latents, i);
+            float[] in = new float[batch * n];
+            for (int b = 0; b < batch; b++) System.arraycopy(scaled, 0, in, b * n, n);
+            float[] tsArr = new float[batch];
+            java.util.Arrays.fill(tsArr, timesteps[i]);
+            float[] pred = unet.predict(new FeatureMap(in, batch, lh, lw, lc), tsArr, context, contextTokens).data();
+            float[] eps = guided ? guide(pred, n, req.cfg()) : pred;
+            latents = scheduler.step(eps, i, latents, (out, step) -> {
+                for (int k = 0; k < out.length; k++) out[k] = (float) rng.nextGaussian();
+            });
+            checkFinite(latents, i);
+            stepSeconds[i - start] = (System.nanoTime() - ts) / 1e9;
+            bar.step(i - start + 1);
+        }
+
+        long tv = System.nanoTime();
+        FeatureMap image = vae.decode(new FeatureMap(latents, 1, lh, lw, lc));
+        double vaeSeconds = (System.nanoTime() - tv) / 1e9;
+        FeatureMap latentMap = new FeatureMap(latents, 1, lh, lw, lc);
+        var timings = new GenerateResult.Timings(loadSeconds, textSeconds, stepSeconds, vaeSeconds, encodeSeconds, Memory.peakRss());
+        return new GenerateResult(image, latentMap.toNchw(), new int[]{1, lc, lh, lw}, timings);
+    }
+
+    /** uncond + cfg·(cond − uncond), batch order [uncond, cond] as diffusers. */
+    private static float[] guide(float[] pred, int n, float cfg) {
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) out[i] = pred[i] + cfg * (pred[n + i] - pred[i]);
+        return out;
+    }
+
+    private static float[] initLatents(float[] nchw, int c, int h, int w) {
+        if (nchw.length != c * h * w) {
+            throw new IllegalArgumentException("--init-latents has " + nchw.length + " values, expected shape [1, " + c + ", "
+                    + h + ", " + w + "] for this size");
+        }
+        return FeatureMap.fromNchw(nchw, 1, c, h, w).data();
+    }
+
+    private static float[] gaussian(Random rng, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) rng.nextGaussian();
+        return v;
+    }
+
+    private static void checkFinite(float[] latents, int step) {
+        for (float v : latents) {
+            if (!Float.isFinite(v)) throw new IllegalStateException("latents became NaN/infinite at step " + (step + 1));
+        }
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+        if (vaeOverride != null) vaeOverride.close();
+    }
+}
