@@ -36,20 +36,27 @@ public final class Conv2d {
         Parallel.forEach(mTasks * nTasks, task -> {
             int r0 = task / nTasks * ROWS_PER_TASK, r1 = Math.min(m, r0 + ROWS_PER_TASK);
             int p0 = task % nTasks * PANELS_PER_TASK, p1 = Math.min(panels, p0 + PANELS_PER_TASK);
-            int[] offs = new int[taps * Gemm.MR];
-            for (int r = r0; r < r1; r += Gemm.MR) {
-                int rows = Math.min(Gemm.MR, r1 - r);
+            // gather offsets for every row block of the task once, then sweep panels outer so one packed
+            // panel (K×16) stays in L2 while all of the task's rows stream past it
+            int blocks = (r1 - r0 + Gemm.MR - 1) / Gemm.MR;
+            int[] offs = new int[blocks * taps * Gemm.MR];
+            for (int blk = 0; blk < blocks; blk++) {
+                int r = r0 + blk * Gemm.MR, rows = Math.min(Gemm.MR, r1 - r);
                 for (int i = 0; i < Gemm.MR; i++) {
                     int pix = r + Math.min(i, rows - 1);
                     int b = pix / (oh * ow), rem = pix % (oh * ow), oy = rem / ow, ox = rem % ow;
                     for (int ky = 0; ky < kh; ky++) {
                         for (int kx = 0; kx < kw; kx++) {
-                            offs[(ky * kw + kx) * Gemm.MR + i] = ((b * hp + oy * stride + ky) * wp + ox * stride + kx) * cin;
+                            offs[(blk * taps + ky * kw + kx) * Gemm.MR + i] = ((b * hp + oy * stride + ky) * wp + ox * stride + kx) * cin;
                         }
                     }
                 }
-                for (int p = p0; p < p1; p++) {
-                    Gemm.kernel(xp, offs, taps, cin, packed, p * k * Gemm.NR, bias, out, r * cout, cout, rows, p * Gemm.NR, cout);
+            }
+            for (int p = p0; p < p1; p++) {
+                for (int blk = 0; blk < blocks; blk++) {
+                    int r = r0 + blk * Gemm.MR, rows = Math.min(Gemm.MR, r1 - r);
+                    Gemm.kernel(xp, offs, blk * taps * Gemm.MR, taps, cin, packed, p * k * Gemm.NR, bias, out, r * cout, cout,
+                            rows, p * Gemm.NR, cout);
                 }
             }
         });

@@ -53,23 +53,24 @@ public final class Gemm {
             for (int r = r0; r < r1; r += MR) {
                 int rows = Math.min(MR, r1 - r);
                 for (int i = 0; i < MR; i++) offs[i] = aOff + (r + Math.min(i, rows - 1)) * lda;
-                kernel(a, offs, 1, k, packed, bOff, bias, c, cOff + r * ldc, ldc, rows, p * NR, n);
+                kernel(a, offs, 0, 1, k, packed, bOff, bias, c, cOff + r * ldc, ldc, rows, p * NR, n);
             }
         }
     }
 
     /**
      * The micro-kernel: for up to 4 rows, C[row][n0..n0+16) = bias + Σ_t Σ_k a[offs[t*4+row] + k] · B[t*seg + k][·].
-     * offs holds MR offsets per tap; rows beyond {@code rows} repeat a valid offset and are not stored.
+     * offs holds MR offsets per tap, starting at offsBase; rows beyond {@code rows} repeat a valid offset and are not stored.
      */
-    static void kernel(float[] a, int[] offs, int taps, int seg, float[] b, int bOff, float[] bias,
+    static void kernel(float[] a, int[] offs, int offsBase, int taps, int seg, float[] b, int bOff, float[] bias,
                        float[] c, int cRow0, int ldc, int rows, int n0, int n) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
         for (int t = 0; t < taps; t++) {
-            int a0 = offs[t * MR], a1 = offs[t * MR + 1], a2 = offs[t * MR + 2], a3 = offs[t * MR + 3];
+            int o = offsBase + t * MR;
+            int a0 = offs[o], a1 = offs[o + 1], a2 = offs[o + 2], a3 = offs[o + 3];
             int bb = bOff + t * seg * NR;
             for (int kk = 0; kk < seg; kk++) {
                 FloatVector b0 = FloatVector.fromArray(S, b, bb);
