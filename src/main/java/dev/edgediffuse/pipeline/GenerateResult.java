@@ -18,12 +18,11 @@ public record GenerateResult(FeatureMap image, float[] latentsNchw, int[] latent
             if (encodeSeconds > 0) b.append(String.format(" | VAE encode %.2f s", encodeSeconds));
             int n = unetStepSeconds.length;
             b.append(String.format(" | UNet %d steps %.2f s (%.3f s/step", n, unetSeconds(), n == 0 ? 0 : unetSeconds() / n));
-            if (n > 0) {
-                double min = Double.MAX_VALUE, max = 0;
-                for (double v : unetStepSeconds) { min = Math.min(min, v); max = Math.max(max, v); }
-                b.append(String.format(", min %.3f, max %.3f", min, max));
-            }
             b.append(String.format(") | VAE decode %.2f s | peak RSS %s", vaeSeconds, Memory.mib(peakRssBytes)));
+            if (n > 0) {
+                b.append("\nUNet step seconds:");
+                for (double v : unetStepSeconds) b.append(String.format(" %.3f", v));
+            }
             return b.toString();
         }
     }

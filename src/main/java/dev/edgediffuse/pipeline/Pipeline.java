@@ -68,6 +68,11 @@ public final class Pipeline implements AutoCloseable {
         return checkpoint.name;
     }
 
+    public GenerateResult generate(GenerateRequest req) {
+        return generate(req, null);
+    }
+
+    /** As {@link #generate(GenerateRequest)}, drawing a progress bar on {@code progress} when not null. */
     public GenerateResult generate(GenerateRequest req, PrintStream progress) {
         req.validate();
         boolean guided = req.cfg() > 1f;
