@@ -15,6 +15,7 @@ public final class Main {
             commands:
               generate     prompt → PNG (txt2img, or img2img with --init-image)
               make-random  write a random-weight checkpoint of a real architecture (diffusers folder or single file)
+              bench        per-stage seconds, GFLOP/s and peak memory at SD1.5 size, against this machine's GEMM ceiling
 
             edgediffuse <command> --help shows the command's options.""";
 
@@ -35,6 +36,7 @@ public final class Main {
             return switch (argv[0]) {
                 case "generate" -> GenerateCommand.run(rest, out, err);
                 case "make-random" -> MakeRandomCommand.run(rest, out, err);
+                case "bench" -> BenchCommand.run(rest, out, err);
                 default -> {
                     err.println("edgediffuse: unknown command '" + argv[0] + "'\n" + USAGE);
                     yield 2;

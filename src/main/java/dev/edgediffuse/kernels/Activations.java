@@ -28,7 +28,9 @@ public final class Activations {
     /** Exact GELU, 0.5·x·(1 + erf(x/√2)). */
     public static void gelu(float[] x) {
         chunks(x.length, (a, b) -> {
-            for (int i = a; i < b; i++) x[i] = gelu(x[i]);
+            int i = a;
+            for (; i <= b - 8; i += 8) VectorMath.gelu(FloatVector.fromArray(S, x, i)).intoArray(x, i);
+            for (; i < b; i++) x[i] = gelu(x[i]);
         });
     }
 
@@ -40,8 +42,12 @@ public final class Activations {
     public static float[] geglu(float[] x, int rows, int d) {
         float[] out = new float[rows * d];
         Parallel.forEach(rows, r -> {
-            int in = r * 2 * d, o = r * d;
-            for (int j = 0; j < d; j++) out[o + j] = x[in + j] * gelu(x[in + d + j]);
+            int in = r * 2 * d, o = r * d, j = 0;
+            for (; j <= d - 8; j += 8) {
+                FloatVector gate = VectorMath.gelu(FloatVector.fromArray(S, x, in + d + j));
+                FloatVector.fromArray(S, x, in + j).mul(gate).intoArray(out, o + j);
+            }
+            for (; j < d; j++) out[o + j] = x[in + j] * gelu(x[in + d + j]);
         });
         return out;
     }

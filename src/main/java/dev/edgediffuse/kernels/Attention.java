@@ -22,6 +22,7 @@ public final class Attention {
         int c = heads * d;
         float[] out = new float[batch * tq * c];
         float scale = (float) (1.0 / Math.sqrt(d));
+        Flops.add(2L * batch * heads * tq * tk * d);
         int kPanels = (tk + Gemm.NR - 1) / Gemm.NR, vPanels = (d + Gemm.NR - 1) / Gemm.NR;
         // one task per (image, head): its keys and values are packed once, then every query block reuses them
         Parallel.forEach(batch * heads, bh -> {
@@ -46,11 +47,16 @@ public final class Attention {
     /** Softmax of scale·row over the first {@code valid} entries; the rest (masked) become 0. */
     static void softmaxRow(float[] x, int off, int valid, int len, float scale) {
         float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < valid; j++) max = Math.max(max, x[off + j]);
+        int j = 0;
+        if (valid >= 8) {
+            FloatVector vm = FloatVector.fromArray(S, x, off);
+            for (j = 8; j <= valid - 8; j += 8) vm = vm.max(FloatVector.fromArray(S, x, off + j));
+            for (int l = 0; l < 8; l++) max = Math.max(max, vm.lane(l));
+        }
+        for (; j < valid; j++) max = Math.max(max, x[off + j]);
         FloatVector vmax = FloatVector.broadcast(S, max * scale), vs = FloatVector.broadcast(S, scale);
         FloatVector vsum = FloatVector.zero(S);
-        int j = 0;
-        for (; j <= valid - 8; j += 8) {
+        for (j = 0; j <= valid - 8; j += 8) {
             FloatVector e = FloatVector.fromArray(S, x, off + j).mul(vs).sub(vmax);
             e = VectorMath.exp(e);
             vsum = vsum.add(e);
@@ -63,7 +69,8 @@ public final class Attention {
             sum += e;
         }
         float inv = 1f / sum;
-        for (j = 0; j < valid; j++) x[off + j] *= inv;
+        for (j = 0; j <= valid - 8; j += 8) FloatVector.fromArray(S, x, off + j).mul(inv).intoArray(x, off + j);
+        for (; j < valid; j++) x[off + j] *= inv;
         for (j = valid; j < len; j++) x[off + j] = 0f;
     }
 

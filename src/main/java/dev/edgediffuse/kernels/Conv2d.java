@@ -28,6 +28,7 @@ public final class Conv2d {
             Gemm.multiply(x, 0, cin, batch * h * w, weight, bias, out, 0, cout);
             return out;
         }
+        Flops.add((long) batch * oh * ow * weight.rows() * cout);
         float[] xp = pad(x, batch, h, w, cin, pads);
         float[] packed = Gemm.pack(weight, true);
         int m = batch * oh * ow, k = weight.rows(), taps = kh * kw;

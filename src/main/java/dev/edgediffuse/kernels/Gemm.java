@@ -34,6 +34,7 @@ public final class Gemm {
     public static void multiply(float[] a, int aOff, int lda, int m, PanelSource b, float[] bias, float[] c, int cOff, int ldc) {
         float[] packed = pack(b, true);
         int k = b.rows(), n = b.cols();
+        Flops.add((long) m * k * n);
         int mTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
         int panels = b.panels(), nTasks = (panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
         Parallel.forEach(mTasks * nTasks, task -> {

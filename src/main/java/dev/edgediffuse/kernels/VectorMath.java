@@ -39,6 +39,22 @@ final class VectorMath {
         return FloatVector.broadcast(S, v);
     }
 
+    /** Exact-form GELU 0.5·x·(1 + erf(x/√2)), erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7). */
+    static FloatVector gelu(FloatVector x) {
+        FloatVector z = x.mul(0.70710678118654752f);
+        FloatVector az = z.abs();
+        FloatVector t = az.fma(0.3275911f, 1f);
+        t = broadcast(1f).div(t);
+        FloatVector poly = t.fma(1.061405429f, -1.453152027f);
+        poly = poly.fma(t, broadcast(1.421413741f));
+        poly = poly.fma(t, broadcast(-0.284496736f));
+        poly = poly.fma(t, broadcast(0.254829592f));
+        poly = poly.mul(t);
+        FloatVector erfAbs = broadcast(1f).sub(poly.mul(exp(az.mul(az).neg())));
+        FloatVector erf = erfAbs.blend(erfAbs.neg(), z.compare(jdk.incubator.vector.VectorOperators.LT, 0f));
+        return x.mul(0.5f).mul(erf.add(1f));
+    }
+
     /** x·sigmoid(x). */
     static FloatVector silu(FloatVector x) {
         return x.div(exp(x.neg()).add(1f));

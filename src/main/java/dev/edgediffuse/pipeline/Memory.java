@@ -13,6 +13,15 @@ public final class Memory {
         return statusField("VmHWM:");
     }
 
+    /** Resets the peak (VmHWM) to the current RSS, so the next stage's peak can be measured on its own. */
+    public static void resetPeak() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | RuntimeException e) {
+            // not Linux or not permitted: peaks then accumulate, which only overstates them
+        }
+    }
+
     public static long currentRss() {
         return statusField("VmRSS:");
     }

@@ -1,5 +1,6 @@
 package dev.edgediffuse.pipeline;
 
+import dev.edgediffuse.kernels.Flops;
 import dev.edgediffuse.model.ClipTextModel;
 import dev.edgediffuse.model.ImageAutoencoder;
 import dev.edgediffuse.model.UNet2DConditionModel;
@@ -78,13 +79,14 @@ public final class Pipeline implements AutoCloseable {
         boolean guided = req.cfg() > 1f;
         int batch = guided ? 2 : 1;
 
-        long t = System.nanoTime();
+        long t = System.nanoTime(), macs0 = Flops.macs();
         int[][] ids = guided
                 ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(req.prompt())}
                 : new int[][]{tokenizer.encode(req.prompt())};
         float[] context = textEncoder.encode(ids);
         int contextTokens = ids[0].length;
         double textSeconds = (System.nanoTime() - t) / 1e9;
+        long textMacs = Flops.macs() - macs0;
 
         Scheduler scheduler;
         try {
@@ -128,6 +130,7 @@ public final class Pipeline implements AutoCloseable {
         }
 
         int steps = timesteps.length - start;
+        long unetMacs0 = Flops.macs();
         double[] stepSeconds = new double[steps];
         Progress bar = new Progress(progress, "denoise", steps);
         for (int i = start; i < timesteps.length; i++) {
@@ -147,11 +150,13 @@ public final class Pipeline implements AutoCloseable {
             bar.step(i - start + 1);
         }
 
+        long unetMacs = Flops.macs() - unetMacs0, vaeMacs0 = Flops.macs();
         long tv = System.nanoTime();
         FeatureMap image = vae.decode(new FeatureMap(latents, 1, lh, lw, lc));
         double vaeSeconds = (System.nanoTime() - tv) / 1e9;
         FeatureMap latentMap = new FeatureMap(latents, 1, lh, lw, lc);
-        var timings = new GenerateResult.Timings(loadSeconds, textSeconds, stepSeconds, vaeSeconds, encodeSeconds, Memory.peakRss());
+        var timings = new GenerateResult.Timings(loadSeconds, textSeconds, stepSeconds, vaeSeconds, encodeSeconds,
+                Memory.peakRss(), textMacs, unetMacs, Flops.macs() - vaeMacs0);
         return new GenerateResult(image, latentMap.toNchw(), new int[]{1, lc, lh, lw}, timings);
     }
 

@@ -1,0 +1,168 @@
+package dev.edgediffuse.cli;
+
+import dev.edgediffuse.format.Json;
+import dev.edgediffuse.kernels.Gemm;
+import dev.edgediffuse.kernels.Parallel;
+import dev.edgediffuse.kernels.WeightPanels;
+import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.GenerateResult;
+import dev.edgediffuse.pipeline.Memory;
+import dev.edgediffuse.pipeline.ModelConfigs;
+import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.tensor.DType;
+import dev.edgediffuse.tensor.Weight;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * edgediffuse bench: per-stage seconds, GFLOP (from the kernels' MAC counts), GFLOP/s and peak RSS for SD1.5-size
+ * runs, next to this machine's own GEMM ceiling measured in the same process.
+ */
+final class BenchCommand {
+    static final String HELP = """
+            usage: edgediffuse bench [options]
+              --model DIR|FILE   checkpoint to run (default: a random-weight SD1.5-size checkpoint made on the fly)
+              --dtype D          weights of the generated checkpoint: f32 | f16 | bf16 (default f16)
+              --sizes LIST       image sizes, e.g. 256,512 (default 256,512)
+              --steps N          denoising steps per size, the first being warm-up (default 3)
+              --threads N        worker threads (default: all cores)
+              --json             one JSON object on stdout instead of the table""";
+
+    private BenchCommand() {}
+
+    static int run(List<String> argv, PrintStream out, PrintStream err) {
+        if (argv.contains("--help")) {
+            out.println(HELP);
+            return 0;
+        }
+        Args a = new Args(argv, Set.of("--model", "--dtype", "--sizes", "--steps", "--threads"), Set.of("--json"));
+        if (a.has("--threads")) Parallel.setThreads(a.getInt("--threads", 1));
+        int steps = a.getInt("--steps", 3);
+        if (steps < 2) throw new Args.UsageException("--steps must be >= 2 (the first step is warm-up)");
+        int[] sizes = Arrays.stream(a.get("--sizes", "256,512").split(",")).mapToInt(s -> {
+            try {
+                return Integer.parseInt(s.trim());
+            } catch (NumberFormatException e) {
+                throw new Args.UsageException("--sizes must be a comma-separated list of integers");
+            }
+        }).toArray();
+        Path tmp = null;
+        try {
+            Path model = a.path("--model");
+            if (model == null) {
+                tmp = Files.createTempDirectory("edgediffuse-bench");
+                err.println("writing a random-weight SD1.5 checkpoint to " + tmp + " ...");
+                RandomCheckpoint.writeFolder(tmp, ModelConfigs.builtIn("sd15"), dtypeOf(a.get("--dtype", "f16")), 0);
+                model = tmp;
+            }
+            double ceiling = gemmCeiling();
+            err.printf("GEMM ceiling (2048x1280x1280, %d threads): %.1f GFLOP/s%n", Parallel.threads(), ceiling);
+            List<Map<String, Object>> rows = new ArrayList<>();
+            for (int size : sizes) {
+                Memory.resetPeak();
+                try (Pipeline p = Pipeline.load(model)) {
+                    GenerateRequest req = GenerateRequest.of("a lighthouse on a cliff at dusk, detailed")
+                            .withSize(size, size).withSteps(steps).withScheduler("euler");
+                    GenerateResult r = p.generate(req, a.has("--json") ? null : err);
+                    rows.add(row(size, r.timings(), steps, ceiling));
+                }
+            }
+            if (a.has("--json")) {
+                Map<String, Object> all = new LinkedHashMap<>();
+                all.put("threads", Parallel.threads());
+                all.put("gemm_ceiling_gflops", round(ceiling));
+                all.put("runs", rows);
+                out.println(Json.write(all));
+            } else {
+                printTable(out, rows, ceiling);
+            }
+            return 0;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            if (tmp != null) deleteTree(tmp);
+        }
+    }
+
+    private static DType dtypeOf(String s) {
+        return switch (s) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            default -> throw new Args.UsageException("--dtype must be f32, f16 or bf16");
+        };
+    }
+
+    /** Best GFLOP/s of the project's own GEMM on a large square-ish problem over about two seconds. */
+    static double gemmCeiling() {
+        int m = 2048, k = 1280, n = 1280;
+        float[] x = new float[m * k], w = new float[n * k], y = new float[m * n];
+        java.util.Random r = new java.util.Random(1);
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() - 0.5f;
+        for (int i = 0; i < w.length; i++) w[i] = r.nextFloat() - 0.5f;
+        WeightPanels b = new WeightPanels(Weight.ofFloats("ceiling", w, n, k));
+        double best = 0;
+        long end = System.nanoTime() + 2_500_000_000L;
+        for (int it = 0; it < 3 || System.nanoTime() < end; it++) {
+            long t = System.nanoTime();
+            Gemm.multiply(x, 0, k, m, b, null, y, 0, n);
+            best = Math.max(best, 2.0 * m * k * n / ((System.nanoTime() - t) / 1e9) / 1e9);
+        }
+        return best;
+    }
+
+    private static Map<String, Object> row(int size, GenerateResult.Timings t, int steps, double ceiling) {
+        double[] warm = Arrays.copyOfRange(t.unetStepSeconds(), 1, steps);
+        Arrays.sort(warm);
+        double step = warm[warm.length / 2];
+        double unetGflop = 2.0 * t.unetMacs() / steps / 1e9, vaeGflop = 2.0 * t.vaeMacs() / 1e9, textGflop = 2.0 * t.textMacs() / 1e9;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("size", size);
+        m.put("load_s", round(t.loadSeconds()));
+        m.put("text_s", round(t.textSeconds()));
+        m.put("text_gflop", round(textGflop));
+        m.put("unet_step_s", round(step));
+        m.put("unet_step_gflop", round(unetGflop));
+        m.put("unet_gflops", round(unetGflop / step));
+        m.put("unet_vs_ceiling", round(unetGflop / step / ceiling));
+        m.put("vae_s", round(t.vaeSeconds()));
+        m.put("vae_gflop", round(vaeGflop));
+        m.put("vae_gflops", round(vaeGflop / t.vaeSeconds()));
+        m.put("peak_rss_mib", t.peakRssBytes() < 0 ? -1 : t.peakRssBytes() / 1048576);
+        return m;
+    }
+
+    private static void printTable(PrintStream out, List<Map<String, Object>> rows, double ceiling) {
+        out.printf("GEMM ceiling: %.1f GFLOP/s (%d threads)%n", ceiling, Parallel.threads());
+        out.println("| size | load s | text s | UNet s/step (CFG) | UNet GFLOP/step | UNet GFLOP/s | vs ceiling | VAE s | VAE GFLOP | VAE GFLOP/s | peak RSS MiB |");
+        out.println("|---|---|---|---|---|---|---|---|---|---|---|");
+        for (Map<String, Object> r : rows) {
+            out.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.get("size"), r.get("load_s"), r.get("text_s"),
+                    r.get("unet_step_s"), r.get("unet_step_gflop"), r.get("unet_gflops"), r.get("unet_vs_ceiling"),
+                    r.get("vae_s"), r.get("vae_gflop"), r.get("vae_gflops"), r.get("peak_rss_mib"));
+        }
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    private static void deleteTree(Path p) {
+        try (var paths = Files.walk(p)) {
+            for (Path x : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(x);
+        } catch (IOException ignored) {
+            // a leftover temp dir is harmless
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package dev.edgediffuse.cli;
+
+import dev.edgediffuse.format.Json;
+import dev.edgediffuse.pipeline.ModelConfigs;
+import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.tensor.DType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The bench command's report (not its speed): every stage has seconds, FLOP counts and memory. */
+class BenchCommandTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void reportsEveryStageAsJson() throws IOException {
+        Path model = dir.resolve("tiny");
+        RandomCheckpoint.writeFolder(model, ModelConfigs.builtIn("tiny"), DType.F16, 1);
+        GenerateCommandTest.Run r = GenerateCommandTest.run("bench", "--model", model.toString(), "--sizes", "64,128", "--steps", "2", "--json");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> report = (Map<String, Object>) Json.parse(r.out().strip());
+        assertTrue(((Number) report.get("gemm_ceiling_gflops")).doubleValue() > 0);
+        List<Map<String, Object>> runs = (List<Map<String, Object>>) report.get("runs");
+        assertEquals(2, runs.size());
+        for (String key : List.of("load_s", "text_s", "unet_step_s", "unet_step_gflop", "unet_gflops", "vae_s", "vae_gflop", "peak_rss_mib")) {
+            assertTrue(((Number) runs.get(0).get(key)).doubleValue() > 0, key);
+        }
+        double g64 = ((Number) runs.get(0).get("unet_step_gflop")).doubleValue();
+        double g128 = ((Number) runs.get(1).get("unet_step_gflop")).doubleValue();
+        assertTrue(g128 > 3.5 * g64 && g128 < 6 * g64, "4x the pixels costs ~4-5x the UNet work: " + g64 + " vs " + g128);
+    }
+}
