@@ -64,14 +64,36 @@ public final class Conv2d {
         return out;
     }
 
+    /** Per calling thread: the padded copy only lives for one convolution, so one growing buffer serves them all. */
+    private static final ThreadLocal<float[]> PADDED = new ThreadLocal<>();
+
     private static float[] pad(float[] x, int batch, int h, int w, int c, int[] pads) {
         if (pads[0] + pads[1] + pads[2] + pads[3] == 0) return x;
         int hp = h + pads[0] + pads[1], wp = w + pads[2] + pads[3];
-        float[] xp = new float[batch * hp * wp * c];
+        int size = batch * hp * wp * c;
+        float[] xp = PADDED.get();
+        if (xp == null || xp.length < size) PADDED.set(xp = new float[size]);
+        else zeroBorder(xp, batch, h, w, c, pads);
+        float[] dst = xp;
         Parallel.forEach(batch * h, row -> {
             int b = row / h, y = row % h;
-            System.arraycopy(x, (b * h + y) * w * c, xp, ((b * hp + y + pads[0]) * wp + pads[2]) * c, w * c);
+            System.arraycopy(x, (b * h + y) * w * c, dst, ((b * hp + y + pads[0]) * wp + pads[2]) * c, w * c);
         });
         return xp;
+    }
+
+    /** Zeroes the padding frame of a reused buffer (the interior is overwritten by the copy). */
+    private static void zeroBorder(float[] xp, int batch, int h, int w, int c, int[] pads) {
+        int hp = h + pads[0] + pads[1], wp = w + pads[2] + pads[3];
+        for (int b = 0; b < batch; b++) {
+            int img = b * hp * wp * c;
+            java.util.Arrays.fill(xp, img, img + pads[0] * wp * c, 0f);
+            java.util.Arrays.fill(xp, img + (pads[0] + h) * wp * c, img + hp * wp * c, 0f);
+            for (int y = pads[0]; y < pads[0] + h; y++) {
+                int row = img + y * wp * c;
+                java.util.Arrays.fill(xp, row, row + pads[2] * c, 0f);
+                java.util.Arrays.fill(xp, row + (pads[2] + w) * c, row + wp * c, 0f);
+            }
+        }
     }
 }
