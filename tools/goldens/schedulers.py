@@ -231,41 +231,6 @@ class Lcm:
         return a ** 0.5 * x0 + (1 - a) ** 0.5 * z
 
 
-# ---------------------------------------------------------------------------------------------- synthetic model
-seeded(7)
-latents = torch.randn(256)
-pattern = torch.randn(256)
-x0_img = torch.randn(256) * 0.8
-img_noise = torch.randn(256)
-save(C, "latents", latents)
-save(C, "pattern", pattern)
-save(C, "x0", x0_img)
-save(C, "img_noise", img_noise)
-
-
-def model(x_in, t):
-    """Deterministic stand-in for the UNet: 0.1·x + 0.5·pattern + 0.05·sin(t/100)."""
-    return (0.1 * x_in + 0.5 * pattern) + float(0.05 * math.sin(float(t) / 100.0))
-
-
-def run(name, sched, start=0, x=None):
-    n = len(sched.ts)
-    if x is None:
-        x = latents * sched.init_sigma
-    gen = torch.Generator().manual_seed(1000 + n)
-    samples, noises = [x.clone()], []
-    for i in range(start, n):
-        z = torch.randn(256, generator=gen)
-        noises.append(z)
-        m = model(sched.scale(x, i), sched.ts[i])
-        x = sched.step(m, i, x, z).to(torch.float32)
-        samples.append(x.clone())
-    save(C, name + "_timesteps", np.asarray(sched.ts, dtype=np.float32))
-    save(C, name + "_samples", torch.stack(samples))
-    save(C, name + "_noise", torch.stack(noises))
-    save(C, name + "_init_sigma", np.asarray([sched.init_sigma], dtype=np.float32))
-
-
 MAKERS = {
     "ddim": lambda n, p: Ddim(SD15, n, p),
     "euler": lambda n, p: Euler(SD15, n, p),
@@ -274,26 +239,64 @@ MAKERS = {
     "dpmpp_2m_karras": lambda n, p: Dpm(SD15, n, p, use_karras=True),
     "lcm": lambda n, p: Lcm(SD15, n, p),
 }
-CASES = [(s, n, "epsilon") for s in MAKERS for n in (4, 10)] + [
-    ("euler", 1, "epsilon"), ("lcm", 1, "epsilon"), ("dpmpp_2m", 1, "epsilon"), ("ddim", 1, "epsilon"),
-    ("dpmpp_2m", 25, "epsilon"), ("dpmpp_2m_karras", 25, "epsilon"), ("euler", 25, "epsilon"),
-] + [(s, 10 if s != "lcm" else 4, "v_prediction") for s in MAKERS]
-for s, n, p in CASES:
-    run(f"{s}_{'eps' if p == 'epsilon' else 'v'}_{n}", MAKERS[s](n, p))
 
-# img2img at strength 0.6 with 10 steps (4 for lcm): start index, noised latents, then the remaining steps
-for s in MAKERS:
-    n = 4 if s == "lcm" else 10
-    sched = MAKERS[s](n, "epsilon")
-    init = min(int(n * 0.6), n)
-    start = max(n - init, 0)
-    noised = sched.add_noise(x0_img, img_noise, start)
-    run(f"{s}_img2img", sched, start=start, x=noised)
-    save(C, f"{s}_img2img_start", np.asarray([start], dtype=np.float32))
 
-# the three beta schedules (linear with diffusers' class defaults)
-for kind, cfg in [("scaled_linear", SD15),
-                  ("linear", dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear")),
-                  ("squaredcos_cap_v2", dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"))]:
-    save(C, f"acp_{kind}", alphas_cumprod(cfg))
-print("scheduler goldens written")
+# ---------------------------------------------------------------------------------------------- synthetic model
+if __name__ == "__main__":
+    seeded(7)
+    latents = torch.randn(256)
+    pattern = torch.randn(256)
+    x0_img = torch.randn(256) * 0.8
+    img_noise = torch.randn(256)
+    save(C, "latents", latents)
+    save(C, "pattern", pattern)
+    save(C, "x0", x0_img)
+    save(C, "img_noise", img_noise)
+
+
+    def model(x_in, t):
+        """Deterministic stand-in for the UNet: 0.1·x + 0.5·pattern + 0.05·sin(t/100)."""
+        return (0.1 * x_in + 0.5 * pattern) + float(0.05 * math.sin(float(t) / 100.0))
+
+
+    def run(name, sched, start=0, x=None):
+        n = len(sched.ts)
+        if x is None:
+            x = latents * sched.init_sigma
+        gen = torch.Generator().manual_seed(1000 + n)
+        samples, noises = [x.clone()], []
+        for i in range(start, n):
+            z = torch.randn(256, generator=gen)
+            noises.append(z)
+            m = model(sched.scale(x, i), sched.ts[i])
+            x = sched.step(m, i, x, z).to(torch.float32)
+            samples.append(x.clone())
+        save(C, name + "_timesteps", np.asarray(sched.ts, dtype=np.float32))
+        save(C, name + "_samples", torch.stack(samples))
+        save(C, name + "_noise", torch.stack(noises))
+        save(C, name + "_init_sigma", np.asarray([sched.init_sigma], dtype=np.float32))
+
+
+    CASES = [(s, n, "epsilon") for s in MAKERS for n in (4, 10)] + [
+        ("euler", 1, "epsilon"), ("lcm", 1, "epsilon"), ("dpmpp_2m", 1, "epsilon"), ("ddim", 1, "epsilon"),
+        ("dpmpp_2m", 25, "epsilon"), ("dpmpp_2m_karras", 25, "epsilon"), ("euler", 25, "epsilon"),
+    ] + [(s, 10 if s != "lcm" else 4, "v_prediction") for s in MAKERS]
+    for s, n, p in CASES:
+        run(f"{s}_{'eps' if p == 'epsilon' else 'v'}_{n}", MAKERS[s](n, p))
+
+    # img2img at strength 0.6 with 10 steps (4 for lcm): start index, noised latents, then the remaining steps
+    for s in MAKERS:
+        n = 4 if s == "lcm" else 10
+        sched = MAKERS[s](n, "epsilon")
+        init = min(int(n * 0.6), n)
+        start = max(n - init, 0)
+        noised = sched.add_noise(x0_img, img_noise, start)
+        run(f"{s}_img2img", sched, start=start, x=noised)
+        save(C, f"{s}_img2img_start", np.asarray([start], dtype=np.float32))
+
+    # the three beta schedules (linear with diffusers' class defaults)
+    for kind, cfg in [("scaled_linear", SD15),
+                      ("linear", dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear")),
+                      ("squaredcos_cap_v2", dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"))]:
+        save(C, f"acp_{kind}", alphas_cumprod(cfg))
+    print("scheduler goldens written")

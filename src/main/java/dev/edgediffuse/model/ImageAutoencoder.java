@@ -14,6 +14,9 @@ public interface ImageAutoencoder {
     /** Image → UNet-space latents; a KL VAE samples its posterior with {@code rng}, as diffusers' img2img does. */
     FeatureMap encode(FeatureMap image, Random rng);
 
+    /** Image → UNet-space latents from the posterior mean (deterministic; diffusers' {@code sample_mode="argmax"}). */
+    FeatureMap encodeMean(FeatureMap image);
+
     int latentChannels();
 
     /** Image pixels per latent pixel along each side (8 for Stable Diffusion). */

@@ -6,6 +6,7 @@ import dev.edgediffuse.model.ImageAutoencoder;
 import dev.edgediffuse.model.UNet2DConditionModel;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.scheduler.LcmScheduler;
+import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.Schedulers;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
@@ -73,9 +74,26 @@ public final class Pipeline implements AutoCloseable {
         return generate(req, null);
     }
 
+    /**
+     * Replaces generate()'s seeded random draws, to replay a reference run (e.g. diffusers with a torch generator):
+     * {@code stepNoise} fills the per-step noise of stochastic schedulers (Euler ancestral, LCM) in NCHW order
+     * [1][c][h][w] as torch lays it out, for the scheduler's step index; {@code posteriorMean} makes img2img encode
+     * with the VAE posterior mean instead of a sample (diffusers' {@code sample_mode="argmax"}). A null
+     * {@code stepNoise} keeps the seeded stream.
+     */
+    public record Noise(NoiseSource stepNoise, boolean posteriorMean) {
+        public static final Noise SEEDED = new Noise(null, false);
+    }
+
     /** As {@link #generate(GenerateRequest)}, drawing a progress bar on {@code progress} when not null. */
     public GenerateResult generate(GenerateRequest req, PrintStream progress) {
+        return generate(req, progress, Noise.SEEDED);
+    }
+
+    /** As {@link #generate(GenerateRequest, PrintStream)} with some random draws replaced (null: none). */
+    public GenerateResult generate(GenerateRequest req, PrintStream progress, Noise overrides) {
         req.validate();
+        if (overrides == null) overrides = Noise.SEEDED;
         boolean guided = req.cfg() > 1f;
         int batch = guided ? 2 : 1;
 
@@ -117,7 +135,7 @@ public final class Pipeline implements AutoCloseable {
                         + " but --width/--height ask for " + req.width() + "x" + req.height());
             }
             long te = System.nanoTime();
-            float[] x0 = vae.encode(img, rng).data();
+            float[] x0 = (overrides.posteriorMean() ? vae.encodeMean(img) : vae.encode(img, rng)).data();
             encodeSeconds = (System.nanoTime() - te) / 1e9;
             if (scheduler instanceof LcmScheduler lcm) lcm.setTimesteps(req.steps(), req.strength());
             timesteps = scheduler.timesteps();
@@ -129,6 +147,9 @@ public final class Pipeline implements AutoCloseable {
             for (int i = 0; i < n; i++) latents[i] *= sigma;
         }
 
+        NoiseSource stepNoise = overrides.stepNoise() == null
+                ? (out, step) -> { for (int k = 0; k < out.length; k++) out[k] = (float) rng.nextGaussian(); }
+                : nchwToLatentLayout(overrides.stepNoise(), lc, lh, lw);
         int steps = timesteps.length - start;
         long unetMacs0 = Flops.macs();
         double[] stepSeconds = new double[steps];
@@ -142,9 +163,7 @@ public final class Pipeline implements AutoCloseable {
             java.util.Arrays.fill(tsArr, timesteps[i]);
             float[] pred = unet.predict(new FeatureMap(in, batch, lh, lw, lc), tsArr, context, contextTokens).data();
             float[] eps = guided ? guide(pred, n, req.cfg()) : pred;
-            latents = scheduler.step(eps, i, latents, (out, step) -> {
-                for (int k = 0; k < out.length; k++) out[k] = (float) rng.nextGaussian();
-            });
+            latents = scheduler.step(eps, i, latents, stepNoise);
             checkFinite(latents, i);
             stepSeconds[i - start] = (System.nanoTime() - ts) / 1e9;
             bar.step(i - start + 1);
@@ -173,6 +192,15 @@ public final class Pipeline implements AutoCloseable {
                     + h + ", " + w + "] for this size");
         }
         return FeatureMap.fromNchw(nchw, 1, c, h, w).data();
+    }
+
+    /** Adapts an NCHW noise source to the channels-last latents the loop keeps. */
+    private static NoiseSource nchwToLatentLayout(NoiseSource nchw, int c, int h, int w) {
+        return (out, step) -> {
+            float[] buf = new float[out.length];
+            nchw.fill(buf, step);
+            System.arraycopy(FeatureMap.fromNchw(buf, 1, c, h, w).data(), 0, out, 0, out.length);
+        };
     }
 
     private static float[] gaussian(Random rng, int n) {
