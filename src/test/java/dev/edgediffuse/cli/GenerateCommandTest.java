@@ -111,6 +111,19 @@ class GenerateCommandTest {
         assertTrue(Files.exists(out));
     }
 
+    @Test
+    void aReplacementVaeSuchAsTaesdDecodes() throws Exception {
+        Path taesd = Path.of(GenerateCommandTest.class.getResource("/goldens/vae/tiny").toURI());
+        Path out = dir.resolve("taesd.png");
+        Run r = run(gen(folder, out, "--vae", taesd.toString()));
+        assertEquals(0, r.code, r.err);
+        var img = javax.imageio.ImageIO.read(out.toFile());
+        assertEquals(64, img.getWidth());
+        Path own = dir.resolve("own-vae.png");
+        assertEquals(0, run(gen(folder, own)).code);
+        assertFalse(java.util.Arrays.equals(pixels(out), pixels(own)), "decoded by a different VAE");
+    }
+
     // ---- bad input: one line naming the culprit, exit != 0, no PNG ----
 
     private static void assertFails(String mustMention, String... args) {
