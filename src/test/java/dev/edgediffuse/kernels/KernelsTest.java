@@ -88,4 +88,47 @@ class KernelsTest {
         java.util.Arrays.fill(x, -1000f);
         org.junit.jupiter.api.Assertions.assertEquals(0f, VectorMath.exp(jdk.incubator.vector.FloatVector.fromArray(VectorMath.S, x, 0)).lane(0), 1e-37f);
     }
+
+    /** Long K (several thousand, as in SD1.5 convs) against a naive double-precision loop. */
+    @Test
+    void largeKBlocksAccumulateCorrectly() {
+        java.util.Random r = new java.util.Random(5);
+        int m = 9, k = 2125, n = 20;
+        float[] a = new float[m * k], w = new float[n * k], bias = new float[n];
+        for (int i = 0; i < a.length; i++) a[i] = r.nextFloat() - 0.5f;
+        for (int i = 0; i < w.length; i++) w[i] = r.nextFloat() - 0.5f;
+        for (int i = 0; i < n; i++) bias[i] = r.nextFloat();
+        float[] expected = new float[m * n], got = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double acc = bias[j];
+                for (int p = 0; p < k; p++) acc += (double) a[i * k + p] * w[j * k + p];
+                expected[i * n + j] = (float) acc;
+            }
+        Gemm.multiply(a, 0, k, m, new WeightPanels(Weight.ofFloats("w", w, n, k)), bias, got, 0, n);
+        assertClose("gemm K=" + k, expected, got, 1e-4);
+
+        // conv with 9 taps of 150 channels
+        int h = 6, wd = 5, cin = 150, cout = 18;
+        float[] x = new float[h * wd * cin], cw = new float[cout * cin * 9];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() - 0.5f;
+        for (int i = 0; i < cw.length; i++) cw[i] = r.nextFloat() - 0.5f;
+        float[] ref = new float[h * wd * cout];
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < wd; xx++)
+                for (int o = 0; o < cout; o++) {
+                    double acc = bias[o];
+                    for (int c = 0; c < cin; c++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int iy = y + ky - 1, ix = xx + kx - 1;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                                acc += (double) x[(iy * wd + ix) * cin + c] * cw[((o * cin + c) * 3 + ky) * 3 + kx];
+                            }
+                    ref[(y * wd + xx) * cout + o] = (float) acc;
+                }
+        float[] conv = Conv2d.conv(x, 1, h, wd, cin, new WeightPanels(Weight.ofFloats("cw", cw, cout, cin, 3, 3)), 3, 3, 1,
+                new int[]{1, 1, 1, 1}, java.util.Arrays.copyOf(bias, cout));
+        assertClose("conv K=" + 9 * cin, ref, conv, 1e-4);
+    }
 }
