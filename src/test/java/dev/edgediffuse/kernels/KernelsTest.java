@@ -91,7 +91,7 @@ class KernelsTest {
 
     /** Long K (several thousand, as in SD1.5 convs) against a naive double-precision loop. */
     @Test
-    void largeKBlocksAccumulateCorrectly() {
+    void longKMatchesNaiveReference() {
         java.util.Random r = new java.util.Random(5);
         int m = 9, k = 2125, n = 20;
         float[] a = new float[m * k], w = new float[n * k], bias = new float[n];
