@@ -35,6 +35,7 @@ final class GenerateCommand {
               --strength X           img2img denoising strength in (0, 1] (default 0.75)
               --threads N            worker threads (default: all cores)
               --out FILE.png         output image (default out.png)
+              --low-memory           drop weights from memory after each use and decode the VAE in tiles
               --quiet                no progress bar""";
 
     private static final Set<String> VALUED = Set.of("--model", "--config", "--vae", "--prompt", "--negative-prompt", "--steps",
@@ -48,13 +49,13 @@ final class GenerateCommand {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, VALUED, Set.of("--quiet"));
+        Args a = new Args(argv, VALUED, Set.of("--quiet", "--low-memory"));
         if (!a.has("--prompt")) throw new Args.UsageException("--prompt is required");
         if (a.has("--threads")) dev.edgediffuse.kernels.Parallel.setThreads(a.getInt("--threads", 1));
         Path outPath = Path.of(a.get("--out", "out.png"));
         Path model = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
 
-        try (Pipeline p = Pipeline.load(model, new Pipeline.Options(a.path("--config"), a.path("--vae")))) {
+        try (Pipeline p = Pipeline.load(model, new Pipeline.Options(a.path("--config"), a.path("--vae"), a.has("--low-memory")))) {
             int defaultSize = p.defaultImageSize();
             GenerateRequest req = new GenerateRequest(a.get("--prompt", ""), a.get("--negative-prompt", ""),
                     a.getInt("--steps", 20), a.getFloat("--cfg", 7.5f), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),

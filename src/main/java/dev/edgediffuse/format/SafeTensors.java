@@ -125,9 +125,9 @@ public final class SafeTensors implements AutoCloseable {
         return metadata;
     }
 
-    /** Asks the kernel to read the whole mapping ahead of use (warm page cache → resident without faults). */
+    /** Reads the whole mapping ahead of use, so the first pass over the weights takes no page faults. */
     public void prefetch() {
-        file.load();
+        if (!dev.edgediffuse.tensor.Residency.populate(file)) file.load();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.edgediffuse.kernels;
 
+import dev.edgediffuse.tensor.Residency;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -25,8 +26,10 @@ public final class Gemm {
         float[] buf = PACKED.get();
         if (buf == null || buf.length < need) PACKED.set(buf = new float[need]);
         float[] dst = buf;
+        if (b instanceof WeightPanels w) Residency.acquire(w.weight().data());
         if (parallel) Parallel.forEach(panels, p -> b.pack(p, dst, p * k * NR));
         else for (int p = 0; p < panels; p++) b.pack(p, dst, p * k * NR);
+        if (b instanceof WeightPanels w) Residency.release(w.weight().data());
         return dst;
     }
 

@@ -149,6 +149,11 @@ public final class Checkpoint implements AutoCloseable {
         }
     }
 
+    /** Reads every weight file into memory ahead of use (model open → first step without page-fault stalls). */
+    public void prefetch() {
+        files.forEach(SafeTensors::prefetch);
+    }
+
     @Override
     public void close() {
         files.forEach(SafeTensors::close);

@@ -1,11 +1,13 @@
 package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.kernels.Flops;
+import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.model.ClipTextModel;
 import dev.edgediffuse.model.ImageAutoencoder;
 import dev.edgediffuse.model.UNet2DConditionModel;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.scheduler.LcmScheduler;
+import dev.edgediffuse.tensor.Residency;
 import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.Schedulers;
@@ -21,9 +23,20 @@ import java.util.Random;
  */
 public final class Pipeline implements AutoCloseable {
     /** Load options: configs for a single-file checkpoint, and a replacement VAE (e.g. TAESD) folder. */
-    public record Options(Path configDir, Path vaeDir) {
-        public static final Options DEFAULT = new Options(null, null);
+    /**
+     * Load options: configs for a single-file checkpoint, a replacement VAE (e.g. TAESD) folder, and low-memory mode
+     * (VAE decoded in tiles; weights leave the resident set after each use in every mode, see {@link Residency}).
+     */
+    public record Options(Path configDir, Path vaeDir, boolean lowMemory) {
+        public static final Options DEFAULT = new Options(null, null, false);
+
+        public Options(Path configDir, Path vaeDir) {
+            this(configDir, vaeDir, false);
+        }
     }
+
+    /** Low-memory decode above 256 px: 320-pixel tiles overlapping by 64 (2×2 tiles at 512²). */
+    private static final AutoencoderKL.Tiling LOW_MEMORY_TILING = new AutoencoderKL.Tiling(32, 40, 8);
 
     private final Checkpoint checkpoint;
     private final Checkpoint.Vae vaeOverride;
@@ -50,10 +63,13 @@ public final class Pipeline implements AutoCloseable {
     public static Pipeline load(Path path, Options options) {
         long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
+        if (!Residency.releaseAfterUse()) cp.prefetch();
         Checkpoint.Vae vae = null;
         try {
             if (options.vaeDir() != null) vae = Checkpoint.openVae(options.vaeDir());
-            return new Pipeline(cp, vae, t0);
+            Pipeline p = new Pipeline(cp, vae, t0);
+            if (options.lowMemory() && p.vae instanceof AutoencoderKL kl) kl.setTiling(LOW_MEMORY_TILING);
+            return p;
         } catch (RuntimeException e) {
             cp.close();
             if (vae != null) vae.close();

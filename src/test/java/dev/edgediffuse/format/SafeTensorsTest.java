@@ -110,6 +110,21 @@ class SafeTensorsTest {
     }
 
     @Test
+    void releasedWeightsReadBackIntactFromThePageCache() throws IOException {
+        float[] v = new float[300_000];
+        for (int i = 0; i < v.length; i++) v[i] = i * 0.5f - 7;
+        Path p = dir.resolve("big.safetensors");
+        new SafeTensorsWriter().add("w", DType.F32, v, 600, 500).write(p);
+        try (SafeTensors st = SafeTensors.open(p)) {
+            Weight w = st.tensors().get("w");
+            dev.edgediffuse.tensor.Residency.acquire(w.data());
+            assertArrayEquals(v, w.toFloats());
+            dev.edgediffuse.tensor.Residency.release(w.data());
+            assertArrayEquals(v, w.toFloats(), "pages dropped from the resident set fault back in unchanged");
+        }
+    }
+
+    @Test
     void npyRoundTrip() throws IOException {
         Path p = dir.resolve("a.npy");
         float[] v = {1, 2, 3, 4, 5, 6};
