@@ -37,24 +37,17 @@ public final class WeightPanels implements PanelSource {
     @Override
     public void pack(int panel, float[] dst, int dstOff) {
         int kk = rows();
-        float[] buf = row.get();
-        if (buf == null || buf.length < kk) row.set(buf = new float[kk]);
-        int n0 = panel * Gemm.NR;
-        for (int j = 0; j < Gemm.NR; j++) {
-            int col = n0 + j;
-            if (col >= n) {
-                for (int k = 0; k < kk; k++) dst[dstOff + k * Gemm.NR + j] = 0f;
-                continue;
-            }
-            w.copyTo((long) col * kk, buf, 0, kk);
-            if (taps == 1) {
-                for (int k = 0; k < kk; k++) dst[dstOff + k * Gemm.NR + j] = buf[k];
-            } else {
-                // stored order (c, tap) -> packed order (tap, c)
-                for (int ch = 0; ch < c; ch++) {
-                    for (int t = 0; t < taps; t++) dst[dstOff + (t * c + ch) * Gemm.NR + j] = buf[ch * taps + t];
-                }
-            }
+        float[] rows16 = row.get();
+        if (rows16 == null || rows16.length < Gemm.NR * kk) row.set(rows16 = new float[Gemm.NR * kk]);
+        int n0 = panel * Gemm.NR, cols = Math.min(Gemm.NR, n - n0);
+        // convert the panel's rows sequentially, then write the panel in order: both passes stream through memory
+        for (int j = 0; j < cols; j++) w.copyTo((long) (n0 + j) * kk, rows16, j * kk, kk);
+        if (cols < Gemm.NR) java.util.Arrays.fill(rows16, cols * kk, Gemm.NR * kk, 0f);
+        for (int k = 0; k < kk; k++) {
+            // packed order (tap, c) reads stored order (c, tap)
+            int src = taps == 1 ? k : (k % c) * taps + k / c;
+            int d = dstOff + k * Gemm.NR;
+            for (int j = 0; j < Gemm.NR; j++) dst[d + j] = rows16[j * kk + src];
         }
     }
 }
