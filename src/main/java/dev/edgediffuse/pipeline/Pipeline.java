@@ -1,6 +1,7 @@
 package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.kernels.Flops;
+import dev.edgediffuse.kernels.WarmUp;
 import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.model.ClipTextModel;
 import dev.edgediffuse.model.ImageAutoencoder;
@@ -62,6 +63,7 @@ public final class Pipeline implements AutoCloseable {
 
     public static Pipeline load(Path path, Options options) {
         long t0 = System.nanoTime();
+        WarmUp.start();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
         if (!Residency.releaseAfterUse()) cp.prefetch();
         Checkpoint.Vae vae = null;
