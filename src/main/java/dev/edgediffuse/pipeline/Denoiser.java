@@ -221,8 +221,12 @@ public final class Denoiser implements AutoCloseable {
         return new GenerateResult(image, latentMap.toNchw(), new int[]{1, s.lc, s.lh, s.lw}, timings);
     }
 
+    private boolean closed;
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
         checkpoint.close();
         if (vaeOverride != null) vaeOverride.close();
     }
