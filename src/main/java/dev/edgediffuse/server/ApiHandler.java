@@ -136,7 +136,7 @@ final class ApiHandler extends Handler.Abstract {
      * Admits the jobs, submits them to the model's batcher, and waits for all of them; cancels them when the client
      * disconnects or the per-request timeout passes. Returns them finished, or throws the first job's error.
      */
-    List<Job> run(Request req, Batcher model, List<Job> jobs) {
+    List<Job> run(Request req, Response res, Batcher model, List<Job> jobs) {
         server.admission.enter(jobs.size());
         long t0 = System.nanoTime();
         boolean ok = false;
@@ -144,20 +144,32 @@ final class ApiHandler extends Handler.Abstract {
             req.addFailureListener(failure -> jobs.forEach(j -> j.cancel("client disconnected")));
             for (Job j : jobs) model.submit(j);
             long deadline = System.nanoTime() + options.timeout().toNanos() + TimeUnit.SECONDS.toNanos(2);
+            ClientProbe probe = new ClientProbe(req, res);
             for (Job j : jobs) {
-                try {
-                    j.done.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-                } catch (TimeoutException e) {
-                    jobs.forEach(x -> x.cancel("timed out"));
-                    throw new ApiError(504, "request timed out on the server");
-                } catch (ExecutionException e) {
-                    jobs.forEach(x -> x.cancel("failed"));
-                    if (e.getCause() instanceof ApiError a) throw a;
-                    throw new ApiError(500, "internal error");
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    jobs.forEach(x -> x.cancel("server stopping"));
-                    throw new ApiError(503, "server is shutting down", 5);
+                while (true) {
+                    try {
+                        long left = deadline - System.nanoTime();
+                        if (left <= 0) throw new TimeoutException();
+                        j.done.get(Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)), TimeUnit.NANOSECONDS);
+                        break;
+                    } catch (TimeoutException e) {
+                        if (deadline - System.nanoTime() <= 0) {
+                            jobs.forEach(x -> x.cancel("timed out"));
+                            throw new ApiError(504, "request timed out on the server");
+                        }
+                        if (probe.gone()) {
+                            jobs.forEach(x -> x.cancel("client disconnected"));
+                            throw new ApiError(499, "client disconnected");
+                        }
+                    } catch (ExecutionException e) {
+                        jobs.forEach(x -> x.cancel("failed"));
+                        if (e.getCause() instanceof ApiError a) throw a;
+                        throw new ApiError(500, "internal error");
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        jobs.forEach(x -> x.cancel("server stopping"));
+                        throw new ApiError(503, "server is shutting down", 5);
+                    }
                 }
             }
             ok = true;

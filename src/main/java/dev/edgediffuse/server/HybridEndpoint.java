@@ -22,18 +22,19 @@ final class HybridEndpoint {
         if (!f.has("prompt")) throw ApiError.badRequest("prompt is required");
         if (!f.has("seed")) throw ApiError.badRequest("seed is required (the device continues the same noise stream)");
         if (!f.has("steps") || !f.has("split")) throw ApiError.badRequest("steps and split are required");
+        Batcher model = api.server().model(f.str("model", null));
+        int size = model.denoiser.defaultImageSize();
         GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 0),
                 (float) f.number("cfg_scale", 7.5), f.str("scheduler", "euler_a"), f.integer("seed", 0),
-                f.int32("width", 512), f.int32("height", 512), null, null, 1f);
+                f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
         int split = f.int32("split", 0);
         if (split < 1 || split > g.steps()) throw ApiError.badRequest("split must be in 1.." + g.steps() + " (steps), got " + split);
         String nonce = f.str("nonce", "");
         if (nonce.length() > 64) throw ApiError.badRequest("nonce is longer than 64 characters");
         boolean embeddings = f.bool("return_embeddings", false);
-        Batcher model = api.server().model(f.str("model", null));
 
-        Job job = api.run(req, model, List.of(new Job(g, split, false, api.limitsTimeoutNanos())))
+        Job job = api.run(req, res, model, List.of(new Job(g, split, false, api.limitsTimeoutNanos())))
                 .getFirst();
         DenoiseSession s = job.session;
         Handoff h = new Handoff(model.name, nonce, g.seed(), g.width(), g.height(), g.steps(), split, g.cfg(),

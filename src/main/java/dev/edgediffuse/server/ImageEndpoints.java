@@ -62,7 +62,7 @@ final class ImageEndpoints {
         api.limits().check(g);
         List<String> images = new ArrayList<>(), infotexts = new ArrayList<>();
         List<Object> seeds = new ArrayList<>();
-        for (Job j : api.run(req, model, jobs(api, g, batch * iters))) {
+        for (Job j : api.run(req, res, model, jobs(api, g, batch * iters))) {
             String text = j.request.parametersText(model.name);
             images.add(png(j, text));
             infotexts.add(text);
@@ -116,7 +116,7 @@ final class ImageEndpoints {
                 (float) f.number("cfg_scale", 7.0), scheduler(f.str("scheduler", "euler_a"), null), seed, w, h, null, null, 1f);
         api.limits().check(g);
         List<Object> data = new ArrayList<>();
-        for (Job j : api.run(req, model, jobs(api, g, n))) {
+        for (Job j : api.run(req, res, model, jobs(api, g, n))) {
             Map<String, Object> item = new LinkedHashMap<>();
             item.put("b64_json", png(j, j.request.parametersText(model.name)));
             item.put("revised_prompt", g.prompt());
