@@ -87,10 +87,10 @@ final class HybridGenerate {
     static SSLContext trust(Path store) {
         if (store == null) return null;
         if (!Files.isRegularFile(store)) throw new IllegalArgumentException("--tls-truststore " + store + ": file not found");
-        String pw = System.getenv().getOrDefault("EDGEDIFFUSE_TRUSTSTORE_PASSWORD", "");
+        String pw = System.getenv("EDGEDIFFUSE_TRUSTSTORE_PASSWORD");
         try (InputStream in = Files.newInputStream(store)) {
             KeyStore ks = KeyStore.getInstance("PKCS12");
-            ks.load(in, pw.toCharArray());
+            ks.load(in, pw == null ? null : pw.toCharArray());
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             tmf.init(ks);
             SSLContext ctx = SSLContext.getInstance("TLS");

@@ -43,7 +43,7 @@ public final class LoadTest {
 
         public String summary() {
             return String.format(java.util.Locale.ROOT, "loadtest: %d %s requests (%d steps, %dx%d) by %d clients in %.2f s: "
-                            + "%d ok, %d clear errors %s, %d failures%s; throughput %.2f images/s; latency ms p50 %.0f p95 %.0f p99 %.0f max %.0f",
+                            + "%d ok, %d clear errors %s, %d failures%s; throughput %.2f ok/s; latency ms p50 %.0f p95 %.0f p99 %.0f max %.0f",
                     plan.requests(), plan.endpoint(), plan.steps(), plan.width(), plan.height(), plan.clients(), seconds, ok,
                     clearErrors.values().stream().mapToInt(Integer::intValue).sum(), clearErrors, failures,
                     failureSamples.isEmpty() ? "" : " " + failureSamples, throughput(), percentile(50), percentile(95),
