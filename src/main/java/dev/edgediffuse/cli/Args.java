@@ -15,6 +15,7 @@ final class Args {
     }
 
     private final Map<String, String> values = new LinkedHashMap<>();
+    private final Map<String, List<String>> all = new LinkedHashMap<>();
 
     Args(List<String> argv, Set<String> valued, Set<String> flags) {
         for (int i = 0; i < argv.size(); i++) {
@@ -34,10 +35,16 @@ final class Args {
                     value = argv.get(++i);
                 }
                 values.put(name, value);
+                all.computeIfAbsent(name, k -> new java.util.ArrayList<>()).add(value);
             } else {
                 throw new UsageException("unknown option " + name);
             }
         }
+    }
+
+    /** Every value of a repeatable option, in order. */
+    List<String> getAll(String name) {
+        return all.getOrDefault(name, List.of());
     }
 
     boolean has(String name) {

@@ -36,32 +36,46 @@ final class GenerateCommand {
               --threads N            worker threads (default: all cores)
               --out FILE.png         output image (default out.png)
               --low-memory           drop weights from memory after each use and decode the VAE in tiles
-              --quiet                no progress bar""";
+              --quiet                no progress bar
+            hybrid (the server runs the first K steps on its model, this device the rest on --model):
+              --hybrid URL           server base URL, e.g. https://host:7860 (falls back to all-local on any failure)
+              --split K,M            K steps on the server, M on the device (total K+M); or --steps K,M
+              --remote-model NAME    the server's model (default: the server's first)
+              --remote-embeddings    use the server's prompt embeddings instead of this model's text encoder
+              --hybrid-timeout S     deadline for the server's part in seconds (default 120)
+              --api-key-env VAR      environment variable holding the API key (default EDGEDIFFUSE_API_KEY)
+              --api-key KEY          the API key itself (visible to other local users; prefer --api-key-env)
+              --tls-truststore F     PKCS12 truststore for a self-signed server (password: $EDGEDIFFUSE_TRUSTSTORE_PASSWORD)""";
 
     private static final Set<String> VALUED = Set.of("--model", "--config", "--vae", "--prompt", "--negative-prompt", "--steps",
             "--cfg", "--scheduler", "--seed", "--width", "--height", "--init-latents", "--save-latents", "--init-image",
-            "--strength", "--threads", "--out");
+            "--strength", "--threads", "--out", "--hybrid", "--split", "--remote-model", "--hybrid-timeout", "--api-key-env",
+            "--api-key", "--tls-truststore");
 
     private GenerateCommand() {}
+
+    static GenerateRequest request(Args a, int defaultSize, int steps) {
+        return new GenerateRequest(a.get("--prompt", ""), a.get("--negative-prompt", ""),
+                steps, a.getFloat("--cfg", 7.5f), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),
+                a.getInt("--width", defaultSize), a.getInt("--height", defaultSize),
+                a.has("--init-latents") ? Npy.read(a.path("--init-latents")).data() : null,
+                a.has("--init-image") ? Images.read(a.path("--init-image")) : null, a.getFloat("--strength", 0.75f));
+    }
 
     static int run(List<String> argv, PrintStream out, PrintStream err) {
         if (argv.contains("--help")) {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, VALUED, Set.of("--quiet", "--low-memory"));
+        Args a = new Args(argv, VALUED, Set.of("--quiet", "--low-memory", "--remote-embeddings"));
         if (!a.has("--prompt")) throw new Args.UsageException("--prompt is required");
         if (a.has("--threads")) dev.edgediffuse.kernels.Parallel.setThreads(a.getInt("--threads", 1));
         Path outPath = Path.of(a.get("--out", "out.png"));
         Path model = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
+        if (a.has("--hybrid")) return HybridGenerate.run(a, model, outPath, out, err);
 
         try (Pipeline p = Pipeline.load(model, new Pipeline.Options(a.path("--config"), a.path("--vae"), a.has("--low-memory")))) {
-            int defaultSize = p.defaultImageSize();
-            GenerateRequest req = new GenerateRequest(a.get("--prompt", ""), a.get("--negative-prompt", ""),
-                    a.getInt("--steps", 20), a.getFloat("--cfg", 7.5f), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),
-                    a.getInt("--width", defaultSize), a.getInt("--height", defaultSize),
-                    a.has("--init-latents") ? Npy.read(a.path("--init-latents")).data() : null,
-                    a.has("--init-image") ? Images.read(a.path("--init-image")) : null, a.getFloat("--strength", 0.75f));
+            GenerateRequest req = request(a, p.defaultImageSize(), a.getInt("--steps", 20));
             GenerateResult r = p.generate(req, a.has("--quiet") ? null : err);
             byte[] rgb = Images.toRgb(r.image(), 0);
             if (a.has("--save-latents")) Npy.write(a.path("--save-latents"), r.latentsNchw(), r.latentShape());

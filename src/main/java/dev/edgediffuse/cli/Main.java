@@ -16,6 +16,8 @@ public final class Main {
               generate     prompt → PNG (txt2img, or img2img with --init-image)
               make-random  write a random-weight checkpoint of a real architecture (diffusers folder or single file)
               bench        per-stage seconds, GFLOP/s and peak memory at SD1.5 size, against this machine's GEMM ceiling
+              serve        HTTP server: hybrid handoffs, A1111 / OpenAI image endpoints
+              loadtest     N concurrent clients against a loopback server; throughput and latency percentiles
 
             edgediffuse <command> --help shows the command's options.""";
 
@@ -37,6 +39,8 @@ public final class Main {
                 case "generate" -> GenerateCommand.run(rest, out, err);
                 case "make-random" -> MakeRandomCommand.run(rest, out, err);
                 case "bench" -> BenchCommand.run(rest, out, err);
+                case "serve" -> ServeCommand.run(rest, out, err);
+                case "loadtest" -> LoadtestCommand.run(rest, out, err);
                 default -> {
                     err.println("edgediffuse: unknown command '" + argv[0] + "'\n" + USAGE);
                     yield 2;

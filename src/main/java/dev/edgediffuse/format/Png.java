@@ -15,6 +15,11 @@ public final class Png {
 
     /** rgb holds width*height*3 bytes, row-major. Written atomically. */
     public static void write(Path path, byte[] rgb, int width, int height, Map<String, String> text) throws IOException {
+        AtomicFiles.write(path, encode(rgb, width, height, text));
+    }
+
+    /** The PNG file's bytes (for HTTP responses). */
+    public static byte[] encode(byte[] rgb, int width, int height, Map<String, String> text) throws IOException {
         ByteArrayOutputStream png = new ByteArrayOutputStream();
         png.write(new byte[]{(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
         ByteArrayOutputStream ihdr = new ByteArrayOutputStream();
@@ -48,7 +53,7 @@ public final class Png {
         }
         chunk(png, "IDAT", raw.toByteArray());
         chunk(png, "IEND", new byte[0]);
-        AtomicFiles.write(path, png.toByteArray());
+        return png.toByteArray();
     }
 
     private static void chunk(ByteArrayOutputStream out, String type, byte[] data) throws IOException {

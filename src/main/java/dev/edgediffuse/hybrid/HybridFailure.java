@@ -1,0 +1,8 @@
+package dev.edgediffuse.hybrid;
+
+/** Why the server's part could not be used (unreachable, too slow, error status, bad payload); one line. */
+public final class HybridFailure extends Exception {
+    public HybridFailure(String message) {
+        super(message, null, false, false);
+    }
+}

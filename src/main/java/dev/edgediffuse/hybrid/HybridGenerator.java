@@ -1,0 +1,121 @@
+package dev.edgediffuse.hybrid;
+
+import dev.edgediffuse.pipeline.DenoiseSession;
+import dev.edgediffuse.pipeline.Denoiser;
+import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.GenerateResult;
+import dev.edgediffuse.pipeline.Progress;
+
+import java.io.PrintStream;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * The device side of hybrid generation: the server runs the first {@code split} steps (usually on a larger model),
+ * the device verifies the handoff, continues the same trajectory on its own model and decodes with its own VAE.
+ * Any failure of the server's part (unreachable, past the deadline, error status, bad or mismatched payload)
+ * falls back to all steps on the device, and the outcome says why.
+ */
+public final class HybridGenerator {
+    private static final SecureRandom NONCES = new SecureRandom();
+
+    private HybridGenerator() {}
+
+    /**
+     * @param fallbackReason null when the server's steps were used
+     * @param networkSeconds round trip minus the server's reported time
+     */
+    public record Outcome(GenerateResult result, String fallbackReason, int serverSteps, int deviceSteps,
+                          double networkSeconds, double serverSeconds, double deviceSeconds) {
+        public boolean usedServer() {
+            return fallbackReason == null;
+        }
+
+        public String summary() {
+            if (!usedServer()) {
+                return String.format("hybrid: fell back to all %d steps on the device (%s); device %.2f s", deviceSteps,
+                        fallbackReason, deviceSeconds);
+            }
+            return String.format("hybrid: server ran steps 1-%d (%.2f s), network %.3f s, device ran %d steps + VAE (%.2f s)",
+                    serverSteps, serverSeconds, networkSeconds, deviceSteps, deviceSeconds);
+        }
+    }
+
+    public static Outcome generate(Denoiser device, GenerateRequest req, int split, HybridClient client, String remoteModel,
+                                   boolean wantEmbeddings, PrintStream progress) {
+        req.validate();
+        if (split < 1 || split > req.steps()) {
+            throw new IllegalArgumentException("--split must give the server 1.." + req.steps() + " steps, got " + split);
+        }
+        if (req.initImage() != null || req.initLatents() != null) {
+            throw new IllegalArgumentException("--hybrid supports txt2img from a seed only (no --init-image / --init-latents)");
+        }
+        device.latentShape(req); // size errors are the user's, not the server's
+        String nonce = HexFormat.of().formatHex(NONCES.generateSeed(8));
+        String failure;
+        try {
+            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, req, split, wantEmbeddings, nonce));
+            Handoff h = reply.handoff();
+            verify(h, req, split, nonce, remoteModel, device, wantEmbeddings);
+            long t = System.nanoTime();
+            DenoiseSession s;
+            try {
+                s = device.resume(req, h.state(), h.latents(), h.noiseDraws(), wantEmbeddings ? h.context() : null);
+            } catch (IllegalArgumentException | IllegalStateException e) {
+                throw new HybridFailure("cannot continue the server's state: " + e.getMessage());
+            }
+            run(device, s, progress);
+            GenerateResult r = device.finish(s);
+            double deviceSeconds = (System.nanoTime() - t) / 1e9;
+            double network = Math.max(0, reply.roundTripSeconds() - h.serverSeconds());
+            return new Outcome(r, null, split, req.steps() - split, network, h.serverSeconds(), deviceSeconds);
+        } catch (HybridFailure e) {
+            failure = e.getMessage();
+        }
+        long t = System.nanoTime();
+        DenoiseSession s = device.start(req);
+        run(device, s, progress);
+        GenerateResult r = device.finish(s);
+        return new Outcome(r, failure, 0, req.steps(), 0, 0, (System.nanoTime() - t) / 1e9);
+    }
+
+    private static void run(Denoiser device, DenoiseSession s, PrintStream progress) {
+        int first = s.nextStep();
+        Progress bar = new Progress(progress, "denoise", s.totalSteps() - first);
+        while (!s.done()) {
+            device.step(List.of(s));
+            bar.step(s.nextStep() - first);
+        }
+    }
+
+    /** The payload must answer this very request; anything else is treated as garbage. */
+    static void verify(Handoff h, GenerateRequest req, int split, String nonce, String remoteModel, Denoiser device,
+                       boolean wantEmbeddings) throws HybridFailure {
+        if (!h.nonce().equals(nonce)) throw new HybridFailure("payload answers another request (nonce mismatch)");
+        if (remoteModel != null && !remoteModel.isEmpty() && !h.model().equals(remoteModel)) {
+            throw new HybridFailure("payload is from model '" + h.model() + "', asked for '" + remoteModel + "'");
+        }
+        if (h.seed() != req.seed() || h.width() != req.width() || h.height() != req.height() || h.totalSteps() != req.steps()
+                || h.split() != split || Float.compare(h.cfg(), req.cfg()) != 0) {
+            throw new HybridFailure("payload settings differ from the request");
+        }
+        if (!h.state().scheduler().equals(req.scheduler()) || h.state().nextStep() != split || h.state().numSteps() != req.steps()) {
+            throw new HybridFailure("payload scheduler state is " + h.state() + ", expected " + req.scheduler() + " at step " + split);
+        }
+        int[] shape = device.latentShape(req);
+        if (!Arrays.equals(shape, h.latentShape())) {
+            throw new HybridFailure("payload latents are " + Arrays.toString(h.latentShape()) + ", this model needs " + Arrays.toString(shape));
+        }
+        for (float v : h.latents()) {
+            if (!Float.isFinite(v)) throw new HybridFailure("payload latents contain NaN or infinite values");
+        }
+        if (wantEmbeddings && h.context() == null) throw new HybridFailure("payload lacks the requested prompt embeddings");
+        if (h.context() != null) {
+            for (float v : h.context()) {
+                if (!Float.isFinite(v)) throw new HybridFailure("payload embeddings contain NaN or infinite values");
+            }
+        }
+    }
+}
