@@ -1,6 +1,10 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.compress.Converter;
+import dev.edgediffuse.compress.FormatPlan;
+import dev.edgediffuse.compress.Quantizer;
 import dev.edgediffuse.format.Json;
+import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.kernels.Gemm;
 import dev.edgediffuse.kernels.Parallel;
 import dev.edgediffuse.kernels.WeightPanels;
@@ -34,9 +38,11 @@ final class BenchCommand {
             usage: edgediffuse bench [options]
               --model DIR|FILE   checkpoint to run (default: a random-weight SD1.5-size checkpoint made on the fly)
               --dtype D          weights of the generated checkpoint: f32 | f16 | bf16 (default f16)
+              --weights FORMAT   convert the model first (as edgediffuse convert --weights FORMAT): q8 | q8_32 | q4_32 ...
               --sizes LIST       image sizes, e.g. 256,512 (default 256,512)
               --steps N          denoising steps per size, the first being warm-up (default 3)
               --threads N        worker threads (default: all cores)
+              --low-memory       as generate --low-memory: the VAE decodes in tiles (the launcher then picks a 700 MB heap)
               --json             one JSON object on stdout instead of the table""";
 
     private BenchCommand() {}
@@ -46,7 +52,12 @@ final class BenchCommand {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, Set.of("--model", "--dtype", "--sizes", "--steps", "--threads"), Set.of("--json"));
+        Args a = new Args(argv, Set.of("--model", "--dtype", "--sizes", "--steps", "--threads", "--weights"), Set.of("--json", "--low-memory"));
+        DType convertTo = null;
+        if (a.has("--weights")) {
+            convertTo = FormatPlan.parseFormat(a.get("--weights", ""));
+            if (convertTo == null) throw new Args.UsageException("--weights must be one of " + FormatPlan.formatNames());
+        }
         if (a.has("--threads")) Parallel.setThreads(a.getInt("--threads", 1));
         int steps = a.getInt("--steps", 3);
         if (steps < 2) throw new Args.UsageException("--steps must be >= 2 (the first step is warm-up)");
@@ -63,15 +74,23 @@ final class BenchCommand {
             if (model == null) {
                 tmp = Files.createTempDirectory("edgediffuse-bench");
                 err.println("writing a random-weight SD1.5 checkpoint to " + tmp + " ...");
-                RandomCheckpoint.writeFolder(tmp, ModelConfigs.builtIn("sd15"), dtypeOf(a.get("--dtype", "f16")), 0);
-                model = tmp;
+                RandomCheckpoint.writeFolder(tmp.resolve("random"), ModelConfigs.builtIn("sd15"), dtypeOf(a.get("--dtype", "f16")), 0);
+                model = tmp.resolve("random");
             }
+            if (convertTo != null) {
+                if (tmp == null) tmp = Files.createTempDirectory("edgediffuse-bench");
+                Path converted = tmp.resolve(convertTo.formatName() + (Files.isDirectory(model) ? "" : ".safetensors"));
+                err.println("converting " + model + " to " + convertTo.formatName() + " ...");
+                new Converter(new FormatPlan(convertTo, List.of(), true), Quantizer.Clip.ABSMAX, null).convert(model, converted);
+                model = converted;
+            }
+            Map<String, Object> weights = weightSummary(model);
             double ceiling = gemmCeiling();
             err.printf("GEMM ceiling (2048x1280x1280, %d threads): %.1f GFLOP/s%n", Parallel.threads(), ceiling);
             List<Map<String, Object>> rows = new ArrayList<>();
             for (int size : sizes) {
                 Memory.resetPeak();
-                try (Pipeline p = Pipeline.load(model)) {
+                try (Pipeline p = Pipeline.load(model, new Pipeline.Options(null, null, a.has("--low-memory")))) {
                     GenerateRequest req = GenerateRequest.of("a lighthouse on a cliff at dusk, detailed")
                             .withSize(size, size).withSteps(steps).withScheduler("euler");
                     GenerateResult r = p.generate(req, a.has("--json") ? null : err);
@@ -82,9 +101,11 @@ final class BenchCommand {
                 Map<String, Object> all = new LinkedHashMap<>();
                 all.put("threads", Parallel.threads());
                 all.put("gemm_ceiling_gflops", round(ceiling));
+                all.put("weights", weights);
                 all.put("runs", rows);
                 out.println(Json.write(all));
             } else {
+                out.println("weights: " + weights.get("mib") + " MiB, tensors per format " + weights.get("formats"));
                 printTable(out, rows, ceiling);
             }
             return 0;
@@ -102,6 +123,26 @@ final class BenchCommand {
             case "bf16" -> DType.BF16;
             default -> throw new Args.UsageException("--dtype must be f32, f16 or bf16");
         };
+    }
+
+    /** Size on disk of a model's .safetensors files and how many tensors each weight format holds. */
+    static Map<String, Object> weightSummary(Path model) throws IOException {
+        List<Path> files;
+        try (var walk = Files.walk(model)) {
+            files = walk.filter(p -> p.toString().endsWith(".safetensors")).sorted().toList();
+        }
+        long bytes = 0;
+        Map<String, Object> formats = new java.util.TreeMap<>();
+        for (Path f : files) {
+            bytes += Files.size(f);
+            try (SafeTensors st = SafeTensors.open(f)) {
+                for (Weight w : st.tensors().values()) formats.merge(w.dtype().formatName(), 1L, (x, y) -> (Long) x + (Long) y);
+            }
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("mib", round(bytes / 1048576.0));
+        m.put("formats", formats);
+        return m;
     }
 
     /** Best GFLOP/s of the project's own GEMM on a large square-ish problem over about two seconds. */

@@ -15,9 +15,14 @@ public final class Main {
             commands:
               generate     prompt → PNG (txt2img, or img2img with --init-image)
               make-random  write a random-weight checkpoint of a real architecture (diffusers folder or single file)
+              convert      a checkpoint's weights in another format: q8, q8_32, q4_32, q4_64 (+z), f16, bf16, f32
               bench        per-stage seconds, GFLOP/s and peak memory at SD1.5 size, against this machine's GEMM ceiling
               serve        HTTP server: hybrid handoffs, A1111 / OpenAI image endpoints
               loadtest     N concurrent clients against a loopback server; throughput and latency percentiles
+              grid         a PNG of prompts × seeds from one model
+              train        train a text-to-image model from a recipe (recipes/mini.json: EdgeDiffuse-Mini)
+              train-classifier  train the Fashion-MNIST classifier that eval measures with
+              eval         prompt accuracy, FID and fidelity to a reference of a Fashion-MNIST text-to-image model
 
             edgediffuse <command> --help shows the command's options.""";
 
@@ -38,9 +43,14 @@ public final class Main {
             return switch (argv[0]) {
                 case "generate" -> GenerateCommand.run(rest, out, err);
                 case "make-random" -> MakeRandomCommand.run(rest, out, err);
+                case "convert" -> ConvertCommand.run(rest, out, err);
                 case "bench" -> BenchCommand.run(rest, out, err);
                 case "serve" -> ServeCommand.run(rest, out, err);
                 case "loadtest" -> LoadtestCommand.run(rest, out, err);
+                case "train" -> TrainCommand.run(rest, out, err);
+                case "grid" -> GridCommand.run(rest, out, err);
+                case "train-classifier" -> TrainClassifierCommand.run(rest, out, err);
+                case "eval" -> EvalCommand.run(rest, out, err);
                 default -> {
                     err.println("edgediffuse: unknown command '" + argv[0] + "'\n" + USAGE);
                     yield 2;

@@ -21,6 +21,8 @@ import java.util.Map;
 /**
  * A memory-mapped safetensors file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
  * shape and byte range, then the raw data. Tensors are views into the mapping; nothing is copied to the heap.
+ * Quantized weights (see {@link QuantizedTensors}) come out as one {@link Weight} each, their scale and zero-point
+ * tensors folded in.
  */
 public final class SafeTensors implements AutoCloseable {
     private static final java.util.Set<String> INTEGER_DTYPES = java.util.Set.of("I64", "I32", "I16", "I8", "U8", "BOOL");
@@ -30,9 +32,12 @@ public final class SafeTensors implements AutoCloseable {
     private final Map<String, Weight> tensors;
     private final Map<String, String> metadata;
     private final MemorySegment file;
+    private final List<String> skipped;
 
-    private SafeTensors(Path path, Arena arena, MemorySegment file, Map<String, Weight> tensors, Map<String, String> metadata) {
+    private SafeTensors(Path path, Arena arena, MemorySegment file, Map<String, Weight> tensors, Map<String, String> metadata,
+                        List<String> skipped) {
         this.path = path;
+        this.skipped = skipped;
         this.file = file;
         this.arena = arena;
         this.tensors = tensors;
@@ -68,8 +73,8 @@ public final class SafeTensors implements AutoCloseable {
         long dataStart = 8 + headerLen;
         long dataSize = size - dataStart;
         MemorySegment data = file.asSlice(dataStart, dataSize);
-        Map<String, Weight> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
+        Map<String, QuantizedTensors.Raw> raw = new LinkedHashMap<>();
         for (Map.Entry<String, Object> e : header.entrySet()) {
             String name = e.getKey();
             if (name.equals("__metadata__")) {
@@ -79,9 +84,9 @@ public final class SafeTensors implements AutoCloseable {
             if (!(e.getValue() instanceof Map<?, ?> info)) throw new ModelFormatException(path + ": tensor " + name + " has no descriptor");
             String dtypeName = String.valueOf(info.get("dtype"));
             DType dtype = DType.fromSafetensors(dtypeName);
-            // integer buffers such as text_model.embeddings.position_ids are bookkeeping, not weights: skip them
-            if (dtype == null && INTEGER_DTYPES.contains(dtypeName)) continue;
-            if (dtype == null) throw new ModelFormatException(path + ": tensor " + name + " has unsupported dtype " + dtypeName);
+            if (dtype == null && !INTEGER_DTYPES.contains(dtypeName)) {
+                throw new ModelFormatException(path + ": tensor " + name + " has unsupported dtype " + dtypeName);
+            }
             int[] shape = intList(path, name, "shape", info.get("shape"));
             int[] offs = intList(path, name, "data_offsets", info.get("data_offsets"));
             if (offs.length != 2) throw new ModelFormatException(path + ": tensor " + name + " data_offsets must have 2 entries");
@@ -92,13 +97,30 @@ public final class SafeTensors implements AutoCloseable {
                 throw new ModelFormatException(path + ": tensor " + name + " data_offsets [" + begin + ", " + end
                         + "] lie past the end of the data (" + dataSize + " bytes; file truncated?)");
             }
-            if (end - begin != count * dtype.bytes) {
+            if (dtype != null && end - begin != count * dtype.bytes) {
                 throw new ModelFormatException(path + ": tensor " + name + " has " + (end - begin) + " bytes, shape "
                         + java.util.Arrays.toString(shape) + " of " + dtypeName + " needs " + count * dtype.bytes);
             }
-            tensors.put(name, new Weight(name, dtype, shape, data.asSlice(begin, end - begin)));
+            raw.put(name, new QuantizedTensors.Raw(name, dtypeName, shape, begin, end));
         }
-        return new SafeTensors(path, arena, file, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+        java.util.Set<String> consumed = new java.util.HashSet<>();
+        Map<String, Weight> quantized = QuantizedTensors.assemble(path, metadata, raw, data, arena, consumed);
+        Map<String, Weight> tensors = new LinkedHashMap<>();
+        List<String> skipped = new java.util.ArrayList<>();
+        for (QuantizedTensors.Raw r : raw.values()) {
+            Weight q = quantized.get(r.name());
+            if (q != null) {
+                tensors.put(r.name(), q);
+            } else if (consumed.contains(r.name())) {
+                continue; // scales and zero points live inside their weight
+            } else if (DType.fromSafetensors(r.dtype()) instanceof DType dtype) {
+                tensors.put(r.name(), new Weight(r.name(), dtype, r.shape(), data.asSlice(r.begin(), r.end() - r.begin())));
+            } else {
+                // integer buffers such as text_model.embeddings.position_ids are bookkeeping, not weights: skip them
+                skipped.add(r.name());
+            }
+        }
+        return new SafeTensors(path, arena, file, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata), List.copyOf(skipped));
     }
 
     private static int[] intList(Path path, String tensor, String field, Object v) {
@@ -123,6 +145,16 @@ public final class SafeTensors implements AutoCloseable {
 
     public Map<String, String> metadata() {
         return metadata;
+    }
+
+    /** Integer tensors that are not parts of quantized weights (e.g. position_ids): left out of {@link #tensors()}. */
+    public List<String> skippedTensors() {
+        return skipped;
+    }
+
+    /** Bytes of the whole file. */
+    public long fileSize() {
+        return file.byteSize();
     }
 
     /** Reads the whole mapping ahead of use, so the first pass over the weights takes no page faults. */

@@ -15,14 +15,23 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Writes a safetensors file (F32, F16 or BF16 tensors plus string metadata), atomically via a temporary file. */
+/**
+ * Writes a safetensors file (F32, F16 or BF16 tensors from floats, raw-byte tensors of any dtype, string metadata),
+ * atomically via a temporary file. Tensors are written in the order they were added, back to back.
+ */
 public final class SafeTensorsWriter {
     /** Produces a tensor's values in chunks, so multi-GB checkpoints are written without holding them in memory. */
     public interface Filler {
         void fill(long offset, float[] dst, int count);
     }
 
-    private record Entry(String name, DType dtype, int[] shape, long count, Filler filler) {}
+    /** Writes a raw tensor's bytes, exactly as many as were declared, when the file body reaches it. */
+    public interface ByteSource {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** A float tensor (filler set) or a raw one (bytes set). */
+    private record Entry(String name, String dtypeName, DType dtype, int[] shape, long count, long byteCount, Filler filler, ByteSource bytes) {}
 
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
@@ -31,14 +40,22 @@ public final class SafeTensorsWriter {
         long n = 1;
         for (int d : shape) n *= d;
         if (n != values.length) throw new IllegalArgumentException(name + ": " + values.length + " values for shape " + java.util.Arrays.toString(shape));
-        entries.add(new Entry(name, dtype, shape.clone(), n, (off, dst, cnt) -> System.arraycopy(values, (int) off, dst, 0, cnt)));
-        return this;
+        return add(name, dtype, shape, (off, dst, cnt) -> System.arraycopy(values, (int) off, dst, 0, cnt));
     }
 
     public SafeTensorsWriter add(String name, DType dtype, int[] shape, Filler filler) {
+        if (dtype.quantized()) throw new IllegalArgumentException(name + ": " + dtype.formatName() + " is stored as raw tensors, not floats");
         long n = 1;
         for (int d : shape) n *= d;
-        entries.add(new Entry(name, dtype, shape.clone(), n, filler));
+        entries.add(new Entry(name, dtype.safetensorsName, dtype, shape.clone(), n, n * dtype.bytes, filler, null));
+        return this;
+    }
+
+    /** A tensor of {@code byteCount} raw little-endian bytes of safetensors dtype {@code dtypeName} (I8, U8, F16...). */
+    public SafeTensorsWriter addRaw(String name, String dtypeName, int[] shape, long byteCount, ByteSource bytes) {
+        long n = 1;
+        for (int d : shape) n *= d;
+        entries.add(new Entry(name, dtypeName, null, shape.clone(), n, byteCount, null, bytes));
         return this;
     }
 
@@ -52,9 +69,9 @@ public final class SafeTensorsWriter {
         if (!metadata.isEmpty()) header.put("__metadata__", new LinkedHashMap<>(metadata));
         long offset = 0;
         for (Entry e : entries) {
-            long bytes = e.count * e.dtype.bytes;
+            long bytes = e.byteCount;
             Map<String, Object> d = new LinkedHashMap<>();
-            d.put("dtype", e.dtype.safetensorsName);
+            d.put("dtype", e.dtypeName);
             List<Object> shape = new ArrayList<>();
             for (int s : e.shape) shape.add(s);
             d.put("shape", shape);
@@ -75,6 +92,11 @@ public final class SafeTensorsWriter {
             ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
             float[] chunk = new float[1 << 14];
             for (Entry e : entries) {
+                if (e.bytes != null) {
+                    flush(buf, out);
+                    writeRaw(e, out);
+                    continue;
+                }
                 for (long off = 0; off < e.count; off += chunk.length) {
                     int n = (int) Math.min(chunk.length, e.count - off);
                     e.filler.fill(off, chunk, n);
@@ -85,6 +107,7 @@ public final class SafeTensorsWriter {
                             case F32 -> buf.putFloat(v);
                             case F16 -> buf.putShort(Float.floatToFloat16(v));
                             case BF16 -> buf.putShort(toBf16(v));
+                            default -> throw new IllegalStateException(e.dtype + " is not a float type");
                         }
                     }
                 }
@@ -95,6 +118,27 @@ public final class SafeTensorsWriter {
             throw ex;
         }
         Files.move(tmp, path, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** A raw tensor's bytes, checked against the declared size: a short or long write would shift every later tensor. */
+    private static void writeRaw(Entry e, OutputStream out) throws IOException {
+        long[] written = {0};
+        e.bytes.writeTo(new java.io.FilterOutputStream(out) {
+            @Override
+            public void write(int b) throws IOException {
+                out.write(b);
+                written[0]++;
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                out.write(b, off, len);
+                written[0] += len;
+            }
+        });
+        if (written[0] != e.byteCount) {
+            throw new IllegalStateException(e.name + ": wrote " + written[0] + " bytes, declared " + e.byteCount);
+        }
     }
 
     /** Round-to-nearest-even conversion, as torch does. */

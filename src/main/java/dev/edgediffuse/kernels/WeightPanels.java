@@ -4,12 +4,16 @@ import dev.edgediffuse.tensor.Weight;
 
 /**
  * A linear weight [N][K] or a conv weight [N][C][kh][kw] seen as B[K][N] with K ordered (ky, kx, c), the order in
- * which the channels-last convolution walks its taps. Converted from the stored dtype while packing.
+ * which the channels-last convolution walks its taps. Converted from the stored dtype while packing, a panel at a
+ * time: quantized weights decode whole groups per call (see {@link Weight#copyTo}), never element by element in the
+ * GEMM's inner loop.
  */
 public final class WeightPanels implements PanelSource {
     private final Weight w;
     private final int n, c, taps;
-    private final ThreadLocal<float[]> row = new ThreadLocal<>();
+    /** Stored columns decoded per step: 16 rows × 256 floats = 16 KB stays in L1; a multiple of every quantization group. */
+    private static final int BLOCK = 256;
+    private static final ThreadLocal<float[]> BLOCK_BUFFER = new ThreadLocal<>();
 
     public WeightPanels(Weight w) {
         this.w = w;
@@ -37,17 +41,21 @@ public final class WeightPanels implements PanelSource {
     @Override
     public void pack(int panel, float[] dst, int dstOff) {
         int kk = rows();
-        float[] rows16 = row.get();
-        if (rows16 == null || rows16.length < Gemm.NR * kk) row.set(rows16 = new float[Gemm.NR * kk]);
+        float[] block = BLOCK_BUFFER.get();
+        if (block == null) BLOCK_BUFFER.set(block = new float[Gemm.NR * BLOCK]);
         int n0 = panel * Gemm.NR, cols = Math.min(Gemm.NR, n - n0);
-        // convert the panel's rows sequentially, then write the panel in order: both passes stream through memory
-        for (int j = 0; j < cols; j++) w.copyTo((long) (n0 + j) * kk, rows16, j * kk, kk);
-        if (cols < Gemm.NR) java.util.Arrays.fill(rows16, cols * kk, Gemm.NR * kk, 0f);
-        for (int k = 0; k < kk; k++) {
-            // packed order (tap, c) reads stored order (c, tap)
-            int src = taps == 1 ? k : (k % c) * taps + k / c;
-            int d = dstOff + k * Gemm.NR;
-            for (int j = 0; j < Gemm.NR; j++) dst[d + j] = rows16[j * kk + src];
+        // a block of stored columns at a time: decode it for the panel's rows into an L1-sized buffer (whole
+        // quantization groups, as BLOCK is a multiple of every group), then write each column as one packed row
+        for (int s0 = 0; s0 < kk; s0 += BLOCK) {
+            int len = Math.min(BLOCK, kk - s0);
+            for (int j = 0; j < cols; j++) w.copyTo((long) (n0 + j) * kk + s0, block, j * BLOCK, len);
+            if (cols < Gemm.NR) java.util.Arrays.fill(block, cols * BLOCK, Gemm.NR * BLOCK, 0f);
+            for (int s = 0; s < len; s++) {
+                // stored order (c, tap) goes to packed order (tap, c)
+                int st = s0 + s, k = taps == 1 ? st : (st % taps) * c + st / taps;
+                int d = dstOff + k * Gemm.NR;
+                for (int j = 0; j < Gemm.NR; j++) dst[d + j] = block[j * BLOCK + s];
+            }
         }
     }
 }

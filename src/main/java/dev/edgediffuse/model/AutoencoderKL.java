@@ -140,7 +140,8 @@ public final class AutoencoderKL implements ImageAutoencoder {
         return encode(image, new FeatureMap(noise, image.batch(), image.height() / downscale, image.width() / downscale, latentChannels));
     }
 
-    private FeatureMap moments(FeatureMap image) {
+    /** The encoder's raw output: per latent pixel, L means then L log-variances (unscaled; for training). */
+    public FeatureMap moments(FeatureMap image) {
         if (image.channels() != inChannels) throw new IllegalArgumentException("image must have " + inChannels + " channels, got " + image.channels());
         if (image.height() % downscale != 0 || image.width() % downscale != 0) {
             throw new IllegalArgumentException("image " + image.height() + "x" + image.width() + " is not a multiple of " + downscale);
@@ -175,7 +176,8 @@ public final class AutoencoderKL implements ImageAutoencoder {
         return latents.with(z);
     }
 
-    private FeatureMap decodeRaw(FeatureMap z) {
+    /** Decodes unscaled latents (the encoder's space, before scaling_factor), untiled. */
+    public FeatureMap decodeRaw(FeatureMap z) {
         return decoder.forward(postQuantConv == null ? z : postQuantConv.forward(z));
     }
 }

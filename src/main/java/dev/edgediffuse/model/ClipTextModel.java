@@ -1,11 +1,11 @@
 package dev.edgediffuse.model;
 
+import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.format.ModelFormatException;
-import dev.edgediffuse.kernels.Activations;
-import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.nn.LayerNorm;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 import dev.edgediffuse.tensor.Weight;
 
@@ -114,6 +114,22 @@ public final class ClipTextModel {
                 for (int c = 0; c < hidden; c++) x[row + c] += positionEmbedding[t * hidden + c];
             }
         }
+        float[] table = tokenEmbedding.heapArray();
+        Tape.record(x, (tape, dx) -> {
+            // each token's gradient row lands on its vocabulary row; positions sum over the batch
+            float[] dTable = tape.needs(table) ? new float[table.length] : null;
+            float[] dPositions = new float[positionEmbedding.length];
+            for (int b = 0; b < tokenIds.length; b++)
+                for (int t = 0; t < tokens; t++) {
+                    int row = (b * tokens + t) * hidden;
+                    for (int c = 0; c < hidden; c++) {
+                        if (dTable != null) dTable[tokenIds[b][t] * hidden + c] += dx[row + c];
+                        dPositions[t * hidden + c] += dx[row + c];
+                    }
+                }
+            tape.accumulate(table, dTable);
+            tape.accumulate(positionEmbedding, dPositions);
+        }, table, positionEmbedding);
         return x;
     }
 
@@ -121,13 +137,11 @@ public final class ClipTextModel {
     private float[] block(Block blk, float[] x, int batch, int tokens) {
         int rows = batch * tokens;
         float[] h = blk.norm1().forward(x, rows);
-        float[] attn = Attention.attend(blk.q().forward(h, rows), blk.k().forward(h, rows), blk.v().forward(h, rows),
+        float[] attn = Ops.attend(blk.q().forward(h, rows), blk.k().forward(h, rows), blk.v().forward(h, rows),
                 batch, tokens, tokens, heads, hidden / heads, true);
-        Activations.addInPlace(x, blk.out().forward(attn, rows));
+        x = Ops.add(x, blk.out().forward(attn, rows));
         h = blk.fc1().forward(blk.norm2().forward(x, rows), rows);
-        if (quickGelu) Activations.quickGelu(h);
-        else Activations.gelu(h);
-        Activations.addInPlace(x, blk.fc2().forward(h, rows));
-        return x;
+        h = quickGelu ? Ops.quickGelu(h) : Ops.gelu(h);
+        return Ops.add(x, blk.fc2().forward(h, rows));
     }
 }

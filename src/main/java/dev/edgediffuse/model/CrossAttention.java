@@ -1,7 +1,7 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /** Multi-head attention with bias-free to_q/to_k/to_v and a biased to_out.0 (diffusers' Attention, attn1 or attn2). */
@@ -26,7 +26,7 @@ final class CrossAttention {
         float[] q = toQ.forward(x, batch * tq);
         float[] k = toK.forward(kv, batch * tk);
         float[] v = toV.forward(kv, batch * tk);
-        float[] a = Attention.attend(q, k, v, batch, tq, tk, heads, headDim, false);
+        float[] a = Ops.attend(q, k, v, batch, tq, tk, heads, headDim, false);
         return toOut.forward(a, batch * tq);
     }
 }

@@ -1,10 +1,10 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -32,10 +32,9 @@ final class ResnetBlock {
     /** @param siluTemb SiLU of the time embedding, [batch][timeDim] */
     FeatureMap forward(FeatureMap x, float[] siluTemb) {
         FeatureMap h = conv1.forward(norm1.forward(x, true));
-        ChannelOps.addPerBatch(h, timeEmbProj.forward(siluTemb, x.batch()));
+        h = Ops.addPerBatch(h, timeEmbProj.forward(siluTemb, x.batch()));
         h = conv2.forward(norm2.forward(h, true));
         float[] skip = shortcut == null ? x.data() : shortcut.forward(x.data(), x.batch() * x.pixels());
-        Activations.addInPlace(h.data(), skip);
-        return h;
+        return h.with(Ops.add(h.data(), skip));
     }
 }

@@ -1,9 +1,9 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -30,9 +30,7 @@ final class SpatialTransformer {
     FeatureMap forward(FeatureMap x, float[] context, int contextTokens) {
         int rows = x.batch() * x.pixels();
         float[] h = projIn.forward(norm.forward(x, false).data(), rows);
-        for (TransformerBlock block : blocks) block.forward(h, x.batch(), x.pixels(), context, contextTokens);
-        h = projOut.forward(h, rows);
-        Activations.addInPlace(h, x.data());
-        return x.with(h);
+        for (TransformerBlock block : blocks) h = block.forward(h, x.batch(), x.pixels(), context, contextTokens);
+        return x.with(Ops.add(projOut.forward(h, rows), x.data()));
     }
 }

@@ -1,7 +1,7 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -24,8 +24,7 @@ final class TimestepEmbedding {
 
     /** [batch][embeddingDim] for one timestep per batch item. */
     float[] forward(float[] timesteps) {
-        float[] h = linear1.forward(sinusoids(timesteps), timesteps.length);
-        Activations.silu(h);
+        float[] h = Ops.silu(linear1.forward(sinusoids(timesteps), timesteps.length));
         return linear2.forward(h, timesteps.length);
     }
 

@@ -4,6 +4,7 @@ import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 import dev.edgediffuse.tensor.Weight;
 
@@ -92,7 +93,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
                 TinyBlock block = new TinyBlock(w.scope(String.valueOf(layers.size())), b == 0 ? prev : ch[i], ch[i]);
                 layers.add(block::forward);
             }
-            if (!last) layers.add(VaeDecoder::upsample);
+            if (!last) layers.add(Ops::upsample2x);
             String name = String.valueOf(layers.size());
             Conv conv = last ? new Conv(w, name, ch[i], outChannels, 3, 1, 1) : Conv.withoutBias(w, name, ch[i], ch[i], 3, 1, 1);
             layers.add(conv::forward);

@@ -1,8 +1,8 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.LayerNorm;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -28,15 +28,15 @@ final class TransformerBlock {
         this.ffOut = new Linear(w, "ff.net.2", ffInner, channels, true);
     }
 
-    /** Updates x [batch][tokens][channels] in place. */
-    void forward(float[] x, int batch, int tokens, float[] context, int contextTokens) {
+    /** x [batch][tokens][channels] → the updated stream (x itself when not recording gradients). */
+    float[] forward(float[] x, int batch, int tokens, float[] context, int contextTokens) {
         int rows = batch * tokens;
         float[] n = norm1.forward(x, rows);
-        Activations.addInPlace(x, selfAttention.forward(n, batch, tokens, n, tokens));
+        x = Ops.add(x, selfAttention.forward(n, batch, tokens, n, tokens));
         n = norm2.forward(x, rows);
-        Activations.addInPlace(x, crossAttention.forward(n, batch, tokens, context, contextTokens));
+        x = Ops.add(x, crossAttention.forward(n, batch, tokens, context, contextTokens));
         n = norm3.forward(x, rows);
-        float[] hidden = Activations.geglu(ffIn.forward(n, rows), rows, ffInner);
-        Activations.addInPlace(x, ffOut.forward(hidden, rows));
+        float[] hidden = Ops.geglu(ffIn.forward(n, rows), rows, ffInner);
+        return Ops.add(x, ffOut.forward(hidden, rows));
     }
 }

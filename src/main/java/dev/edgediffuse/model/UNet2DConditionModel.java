@@ -1,11 +1,11 @@
 package dev.edgediffuse.model;
 
 import dev.edgediffuse.format.ModelFormatException;
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 import java.util.ArrayList;
@@ -125,8 +125,7 @@ public final class UNet2DConditionModel {
      */
     public FeatureMap predict(FeatureMap latents, float[] timesteps, float[] context, int contextTokens) {
         checkInputs(latents, timesteps, context, contextTokens);
-        float[] siluTemb = timeEmbedding.forward(timesteps);
-        Activations.silu(siluTemb);
+        float[] siluTemb = Ops.silu(timeEmbedding.forward(timesteps));
         Conditioning cond = new Conditioning(siluTemb, context, contextTokens);
 
         FeatureMap x = convIn.forward(latents);

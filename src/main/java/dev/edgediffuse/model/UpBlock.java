@@ -1,6 +1,7 @@
 package dev.edgediffuse.model;
 
 import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 import java.util.List;
@@ -37,7 +38,7 @@ final class UpBlock {
     /** Consumes skips from the end of {@code skips}. */
     FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
         for (int j = 0; j < resnets.length; j++) {
-            x = ChannelOps.concat(x, skips.removeLast());
+            x = Ops.concat(x, skips.removeLast());
             x = resnets[j].forward(x, cond.siluTemb());
             if (attentions.length > 0) x = attentions[j].forward(x, cond.context(), cond.contextTokens());
         }

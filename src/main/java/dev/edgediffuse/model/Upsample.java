@@ -1,8 +1,8 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /** Doubles the resolution by nearest-neighbour repetition, then a 3×3 convolution (upsamplers.0.conv). */
@@ -14,7 +14,6 @@ final class Upsample {
     }
 
     FeatureMap forward(FeatureMap x) {
-        float[] up = Activations.upsample2x(x.data(), x.batch(), x.height(), x.width(), x.channels());
-        return conv.forward(new FeatureMap(up, x.batch(), 2 * x.height(), 2 * x.width(), x.channels()));
+        return conv.forward(Ops.upsample2x(x));
     }
 }

@@ -1,10 +1,9 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
-import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -30,10 +29,8 @@ final class VaeAttention {
     FeatureMap forward(FeatureMap x) {
         int tokens = x.pixels(), rows = x.batch() * tokens;
         float[] h = norm.forward(x, false).data();
-        float[] a = Attention.attend(q.forward(h, rows), k.forward(h, rows), v.forward(h, rows),
+        float[] a = Ops.attend(q.forward(h, rows), k.forward(h, rows), v.forward(h, rows),
                 x.batch(), tokens, tokens, 1, channels, false);
-        float[] y = out.forward(a, rows);
-        Activations.addInPlace(y, x.data());
-        return x.with(y);
+        return x.with(Ops.add(out.forward(a, rows), x.data()));
     }
 }

@@ -1,9 +1,9 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -42,13 +42,8 @@ final class VaeDecoder {
         FeatureMap x = mid.forward(convIn.forward(z));
         for (int i = 0; i < resnets.length; i++) {
             for (VaeResnetBlock r : resnets[i]) x = r.forward(x);
-            if (upsamplers[i] != null) x = upsamplers[i].forward(upsample(x));
+            if (upsamplers[i] != null) x = upsamplers[i].forward(Ops.upsample2x(x));
         }
         return convOut.forward(normOut.forward(x, true));
-    }
-
-    static FeatureMap upsample(FeatureMap x) {
-        float[] y = Activations.upsample2x(x.data(), x.batch(), x.height(), x.width(), x.channels());
-        return new FeatureMap(y, x.batch(), 2 * x.height(), 2 * x.width(), x.channels());
     }
 }

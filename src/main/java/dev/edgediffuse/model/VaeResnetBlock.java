@@ -1,9 +1,9 @@
 package dev.edgediffuse.model;
 
-import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /**
@@ -28,7 +28,6 @@ final class VaeResnetBlock {
         FeatureMap h = conv1.forward(norm1.forward(x, true));
         h = conv2.forward(norm2.forward(h, true));
         FeatureMap skip = shortcut == null ? x : shortcut.forward(x);
-        Activations.addInPlace(h.data(), skip.data());
-        return h;
+        return h.with(Ops.add(h.data(), skip.data()));
     }
 }

@@ -1,12 +1,17 @@
 package dev.edgediffuse.nn;
 
+import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.kernels.Conv2d;
+import dev.edgediffuse.kernels.ConvGrad;
+import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.kernels.WeightPanels;
 
 /** A 2-D convolution layer with bias (PyTorch weight layout [out][in][kh][kw]) on channels-last maps. */
 public final class Conv {
     private final WeightPanels weight;
     private final float[] bias;
+    /** The weight's own heap array when it is trainable, else null. */
+    private final float[] trainableWeight;
     public final int in, out, kernel, stride;
     private final int[] pads;
 
@@ -28,6 +33,7 @@ public final class Conv {
     private Conv(Weights w, String name, int in, int out, int kernel, int stride, int[] pads, boolean hasBias) {
         this.weight = new WeightPanels(w.get(name + ".weight", out, in, kernel, kernel));
         this.bias = hasBias ? w.floats(name + ".bias", out) : null;
+        this.trainableWeight = weight.weight().heapArray();
         this.in = in;
         this.out = out;
         this.kernel = kernel;
@@ -40,6 +46,15 @@ public final class Conv {
         int oh = (x.height() + pads[0] + pads[1] - kernel) / stride + 1;
         int ow = (x.width() + pads[2] + pads[3] - kernel) / stride + 1;
         float[] y = Conv2d.conv(x.data(), x.batch(), x.height(), x.width(), in, weight, kernel, kernel, stride, pads, bias);
+        Tape.record(y, (t, dy) -> {
+            var shape = new ConvGrad.Shape(x.batch(), x.height(), x.width(), in, out, kernel, stride, pads);
+            if (t.needs(x.data())) {
+                float[] w = trainableWeight != null ? trainableWeight : weight.weight().toFloats();
+                t.accumulate(x.data(), ConvGrad.inputGrad(dy, w, shape));
+            }
+            if (t.needs(trainableWeight)) t.accumulate(trainableWeight, ConvGrad.weightGrad(x.data(), dy, shape));
+            if (t.needs(bias)) t.accumulate(bias, Matmul.columnSums(dy, x.batch() * oh * ow, out));
+        }, x.data(), trainableWeight, bias);
         return new FeatureMap(y, x.batch(), oh, ow, out);
     }
 }

@@ -1,5 +1,7 @@
 package dev.edgediffuse.nn;
 
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.kernels.NormGrad;
 import dev.edgediffuse.kernels.Norms;
 
 /** GroupNorm with affine parameters, optionally followed by SiLU in the same pass. */
@@ -16,6 +18,16 @@ public final class GroupNorm {
     }
 
     public FeatureMap forward(FeatureMap x, boolean silu) {
-        return x.with(Norms.groupNorm(x.data(), x.batch(), x.pixels(), x.channels(), groups, eps, gamma, beta, silu));
+        float[] y = Norms.groupNorm(x.data(), x.batch(), x.pixels(), x.channels(), groups, eps, gamma, beta, silu);
+        Tape.record(y, (t, dy) -> {
+            float[] dGamma = t.needs(gamma) ? new float[gamma.length] : null;
+            float[] dBeta = t.needs(beta) ? new float[beta.length] : null;
+            float[] dx = NormGrad.groupNorm(x.data(), dy, x.batch(), x.pixels(), x.channels(), groups, eps, gamma, beta,
+                    silu, t.needs(x.data()), dGamma, dBeta);
+            t.accumulate(x.data(), dx);
+            t.accumulate(gamma, dGamma);
+            t.accumulate(beta, dBeta);
+        }, x.data(), gamma, beta);
+        return x.with(y);
     }
 }

@@ -1,5 +1,7 @@
 package dev.edgediffuse.nn;
 
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.kernels.NormGrad;
 import dev.edgediffuse.kernels.Norms;
 
 /** LayerNorm over the last dimension. */
@@ -16,6 +18,14 @@ public final class LayerNorm {
     }
 
     public float[] forward(float[] x, int rows) {
-        return Norms.layerNorm(x, rows, channels, eps, gamma, beta);
+        float[] y = Norms.layerNorm(x, rows, channels, eps, gamma, beta);
+        Tape.record(y, (t, dy) -> {
+            float[] dGamma = t.needs(gamma) ? new float[gamma.length] : null;
+            float[] dBeta = t.needs(beta) ? new float[beta.length] : null;
+            t.accumulate(x, NormGrad.layerNorm(x, dy, rows, channels, eps, gamma, t.needs(x), dGamma, dBeta));
+            t.accumulate(gamma, dGamma);
+            t.accumulate(beta, dBeta);
+        }, x, gamma, beta);
+        return y;
     }
 }

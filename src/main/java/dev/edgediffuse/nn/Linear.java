@@ -1,17 +1,22 @@
 package dev.edgediffuse.nn;
 
+import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.kernels.Gemm;
+import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.kernels.WeightPanels;
 
 /** y = x·Wᵀ + b over rows of x; W stays in its mapped storage and is packed per call. */
 public final class Linear {
     private final WeightPanels weight;
     private final float[] bias;
+    /** The weight's own heap array when it is trainable, else null. */
+    private final float[] trainableWeight;
     public final int in, out;
 
     public Linear(Weights w, String name, int in, int out, boolean bias) {
         this.weight = new WeightPanels(w.getSqueezable(name + ".weight", out, in));
         this.bias = bias ? w.floats(name + ".bias", out) : null;
+        this.trainableWeight = weight.weight().heapArray();
         this.in = in;
         this.out = out;
     }
@@ -20,6 +25,15 @@ public final class Linear {
     public float[] forward(float[] x, int rows) {
         float[] y = new float[rows * out];
         Gemm.multiply(x, 0, in, rows, weight, bias, y, 0, out);
+        Tape.record(y, (t, dy) -> {
+            if (t.needs(x)) t.accumulate(x, Matmul.nn(dy, rows, out, weightValues(), in));
+            if (t.needs(trainableWeight)) t.accumulate(trainableWeight, Matmul.tn(dy, rows, out, x, in));
+            if (t.needs(bias)) t.accumulate(bias, Matmul.columnSums(dy, rows, out));
+        }, x, trainableWeight, bias);
         return y;
+    }
+
+    private float[] weightValues() {
+        return trainableWeight != null ? trainableWeight : weight.weight().toFloats();
     }
 }

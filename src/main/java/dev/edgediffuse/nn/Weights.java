@@ -70,9 +70,11 @@ public final class Weights {
         return w;
     }
 
-    /** The tensor as heap floats (biases, norm parameters, embeddings). */
+    /** The tensor as heap floats (biases, norm parameters, embeddings); a trainable parameter's own array. */
     public float[] floats(String name, int... shape) {
-        return get(name, shape).toFloats();
+        Weight w = get(name, shape);
+        float[] shared = w.heapArray();
+        return shared != null ? shared : w.toFloats();
     }
 
     private Weight record(String name, int[] shape) {

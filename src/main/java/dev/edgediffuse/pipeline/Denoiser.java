@@ -53,7 +53,7 @@ public final class Denoiser implements AutoCloseable {
     }
 
     public int defaultImageSize() {
-        return checkpoint.unetConfig.getInt("sample_size", 64) * 8;
+        return checkpoint.unetConfig.getInt("sample_size", 64) * vae.downscale(); // as diffusers: sample_size × VAE scale
     }
 
     public int contextDim() {

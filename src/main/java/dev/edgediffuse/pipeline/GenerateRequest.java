@@ -13,6 +13,10 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
         return new GenerateRequest(prompt, "", 20, 7.5f, "euler_a", 0, 512, 512, null, null, 1f);
     }
 
+    public GenerateRequest withPrompt(String p) {
+        return new GenerateRequest(p, negativePrompt, steps, cfg, scheduler, seed, width, height, initLatents, initImage, strength);
+    }
+
     public GenerateRequest withSize(int w, int h) {
         return new GenerateRequest(prompt, negativePrompt, steps, cfg, scheduler, seed, w, h, initLatents, initImage, strength);
     }

@@ -10,14 +10,14 @@ import java.nio.file.Path;
 
 /** The four component configs of a pipeline, from a diffusers-style folder or a built-in set ("tiny", "sd15"). */
 public record ModelConfigs(Config unet, Config vae, Config text, Config scheduler) {
-    public static final String[] BUILT_IN = {"tiny", "sd15"};
+    public static final String[] BUILT_IN = {"tiny", "mini", "sd15"};
 
     /** A folder path, or the name of a built-in set. */
     public static ModelConfigs resolve(String nameOrDir) {
         for (String b : BUILT_IN) if (b.equals(nameOrDir)) return builtIn(b);
         Path dir = Path.of(nameOrDir);
         if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("--config must be a folder of component configs or one of tiny, sd15; got " + nameOrDir);
+            throw new IllegalArgumentException("--config must be a folder of component configs or one of tiny, mini, sd15; got " + nameOrDir);
         }
         return new ModelConfigs(Config.read(dir.resolve("unet/config.json")), Config.read(dir.resolve("vae/config.json")),
                 Config.read(dir.resolve("text_encoder/config.json")), Config.read(dir.resolve("scheduler/scheduler_config.json")));

@@ -8,14 +8,15 @@ import dev.edgediffuse.model.ImageAutoencoder;
 import dev.edgediffuse.model.UNet2DConditionModel;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.scheduler.LcmScheduler;
-import dev.edgediffuse.tensor.Residency;
 import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.Schedulers;
+import dev.edgediffuse.tensor.Residency;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Random;
 
 /**
@@ -81,7 +82,7 @@ public final class Pipeline implements AutoCloseable {
 
     /** The UNet's native image size in pixels (sample_size × 8). */
     public int defaultImageSize() {
-        return checkpoint.unetConfig.getInt("sample_size", 64) * 8;
+        return checkpoint.unetConfig.getInt("sample_size", 64) * vae.downscale(); // as diffusers: sample_size × VAE scale
     }
 
     public String modelName() {
@@ -195,6 +196,77 @@ public final class Pipeline implements AutoCloseable {
         var timings = new GenerateResult.Timings(loadSeconds, textSeconds, stepSeconds, vaeSeconds, encodeSeconds,
                 Memory.peakRss(), textMacs, unetMacs, Flops.macs() - vaeMacs0);
         return new GenerateResult(image, latentMap.toNchw(), new int[]{1, lc, lh, lw}, timings);
+    }
+
+    /**
+     * Text-to-image for many requests at once (evaluation, grids): the UNet and the VAE see the whole batch per call,
+     * which is far faster for small models than one image at a time. The requests must share steps, scheduler, size
+     * and guidance; each keeps its own seed, so each image equals what {@link #generate(GenerateRequest)} returns.
+     * Returns the images as one map of batch {@code reqs.size()}.
+     */
+    public FeatureMap generateBatch(List<GenerateRequest> reqs) {
+        if (reqs.isEmpty()) throw new IllegalArgumentException("no requests to generate");
+        GenerateRequest first = reqs.getFirst();
+        for (GenerateRequest r : reqs) {
+            r.validate();
+            if (r.steps() != first.steps() || !r.scheduler().equals(first.scheduler()) || r.width() != first.width()
+                    || r.height() != first.height() || r.cfg() != first.cfg() || r.initImage() != null) {
+                throw new IllegalArgumentException("a batch needs one steps/scheduler/size/cfg and no init image");
+            }
+        }
+        int count = reqs.size();
+        boolean guided = first.cfg() > 1f;
+        int[][] ids = new int[guided ? 2 * count : count][];
+        for (int b = 0; b < count; b++) {
+            GenerateRequest r = reqs.get(b);
+            if (guided) ids[b] = tokenizer.encode(r.negativePrompt() == null ? "" : r.negativePrompt());
+            ids[guided ? count + b : b] = tokenizer.encode(r.prompt());
+        }
+        float[] context = textEncoder.encode(ids);
+        int lc = unet.inChannels(), lh = first.height() / vae.downscale(), lw = first.width() / vae.downscale(), n = lh * lw * lc;
+        if (lh % unet.sizeMultiple() != 0 || lw % unet.sizeMultiple() != 0) {
+            throw new IllegalArgumentException("--width and --height must be multiples of " + vae.downscale() * unet.sizeMultiple());
+        }
+        Scheduler[] schedulers = new Scheduler[count];
+        Random[] rngs = new Random[count];
+        float[][] latents = new float[count][];
+        for (int b = 0; b < count; b++) {
+            schedulers[b] = Schedulers.create(first.scheduler(), checkpoint.schedulerConfig);
+            schedulers[b].setTimesteps(first.steps());
+            rngs[b] = new Random(reqs.get(b).seed());
+            float[] init = reqs.get(b).initLatents();
+            latents[b] = init != null ? initLatents(init, lc, lh, lw) : gaussian(rngs[b], n);
+            float sigma = schedulers[b].initNoiseSigma();
+            for (int i = 0; i < n; i++) latents[b][i] *= sigma;
+        }
+        float[] timesteps = schedulers[0].timesteps();
+        int rows = guided ? 2 * count : count;
+        for (int i = 0; i < timesteps.length; i++) {
+            float[] in = new float[rows * n];
+            for (int b = 0; b < count; b++) {
+                float[] scaled = schedulers[b].scaleModelInput(latents[b], i);
+                System.arraycopy(scaled, 0, in, b * n, n);
+                if (guided) System.arraycopy(scaled, 0, in, (count + b) * n, n);
+            }
+            float[] ts = new float[rows];
+            java.util.Arrays.fill(ts, timesteps[i]);
+            float[] pred = unet.predict(new FeatureMap(in, rows, lh, lw, lc), ts, context, ids[0].length).data();
+            for (int b = 0; b < count; b++) {
+                float[] eps = new float[n];
+                for (int k = 0; k < n; k++) {
+                    float u = pred[b * n + k];
+                    eps[k] = guided ? u + first.cfg() * (pred[(count + b) * n + k] - u) : u;
+                }
+                Random rng = rngs[b];
+                latents[b] = schedulers[b].step(eps, i, latents[b], (out, step) -> {
+                    for (int k = 0; k < out.length; k++) out[k] = (float) rng.nextGaussian();
+                });
+                checkFinite(latents[b], i);
+            }
+        }
+        float[] all = new float[count * n];
+        for (int b = 0; b < count; b++) System.arraycopy(latents[b], 0, all, b * n, n);
+        return vae.decode(new FeatureMap(all, count, lh, lw, lc));
     }
 
     /** uncond + cfg·(cond − uncond), batch order [uncond, cond] as diffusers. */

@@ -7,11 +7,28 @@ import java.util.Arrays;
 
 /**
  * A named tensor that stays where it was loaded from (usually a memory-mapped safetensors file),
- * read in its own dtype and converted to float on use.
+ * read in its own dtype and converted to float on use. A quantized weight keeps codes, scales and zero points
+ * together in {@code data} (see {@link QuantLayout}), so renaming or reshaping it keeps it whole.
  */
 public record Weight(String name, DType dtype, int[] shape, MemorySegment data) {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    public Weight {
+        // a quantized segment of the wrong size would decode garbage; fail where it is made instead
+        if (dtype.quantized()) {
+            long need;
+            try {
+                need = QuantLayout.of(dtype, shape).totalBytes();
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(name + ": " + e.getMessage());
+            }
+            if (data.byteSize() != need) {
+                throw new IllegalArgumentException(name + ": " + dtype.formatName() + " " + Arrays.toString(shape)
+                        + " needs " + need + " bytes, got " + data.byteSize());
+            }
+        }
+    }
 
     public long size() {
         long n = 1;
@@ -24,6 +41,7 @@ public record Weight(String name, DType dtype, int[] shape, MemorySegment data) 
             case F32 -> data.getAtIndex(F32, index);
             case F16 -> Float.float16ToFloat(data.getAtIndex(I16, index));
             case BF16 -> Float.intBitsToFloat(data.getAtIndex(I16, index) << 16);
+            default -> Dequantize.get(quantLayout(), data, index);
         };
     }
 
@@ -37,7 +55,13 @@ public record Weight(String name, DType dtype, int[] shape, MemorySegment data) 
             case BF16 -> {
                 for (int k = 0; k < count; k++) dst[dstOff + k] = Float.intBitsToFloat(data.getAtIndex(I16, from + k) << 16);
             }
+            default -> Dequantize.copyTo(quantLayout(), data, from, dst, dstOff, count);
         }
+    }
+
+    /** The layout of a quantized weight's storage; fails for float types. */
+    public QuantLayout quantLayout() {
+        return QuantLayout.of(dtype, shape);
     }
 
     /** The whole tensor as floats on the heap; meant for small tensors (biases, norms, embeddings). */
@@ -47,6 +71,15 @@ public record Weight(String name, DType dtype, int[] shape, MemorySegment data) 
         float[] out = new float[(int) n];
         copyTo(0, out, 0, (int) n);
         return out;
+    }
+
+    /**
+     * The float array this weight lives in when it is a whole heap F32 array (a trainable parameter), else null:
+     * layers read such weights in place, so an optimizer's updates reach them.
+     */
+    public float[] heapArray() {
+        if (dtype != DType.F32 || data.isNative()) return null;
+        return data.heapBase().orElse(null) instanceof float[] a && (long) a.length * 4 == data.byteSize() ? a : null;
     }
 
     public String shapeString() {

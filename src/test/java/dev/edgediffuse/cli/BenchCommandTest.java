@@ -37,4 +37,23 @@ class BenchCommandTest {
         double g128 = ((Number) runs.get(1).get("unet_step_gflop")).doubleValue();
         assertTrue(g128 > 3.5 * g64 && g128 < 6 * g64, "4x the pixels costs ~4-5x the UNet work: " + g64 + " vs " + g128);
     }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void benchesAConvertedModelAndReportsItsWeights() throws IOException {
+        Path model = dir.resolve("tiny");
+        RandomCheckpoint.writeFolder(model, ModelConfigs.builtIn("tiny"), DType.F16, 1);
+        GenerateCommandTest.Run plain = GenerateCommandTest.run("bench", "--model", model.toString(), "--sizes", "64", "--steps", "2", "--json");
+        GenerateCommandTest.Run q8 = GenerateCommandTest.run("bench", "--model", model.toString(), "--weights", "q8", "--sizes", "64", "--steps", "2", "--json");
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals(0, q8.code(), q8.err());
+        Map<String, Object> before = (Map<String, Object>) ((Map<String, Object>) Json.parse(plain.out().strip())).get("weights");
+        Map<String, Object> after = (Map<String, Object>) ((Map<String, Object>) Json.parse(q8.out().strip())).get("weights");
+        assertEquals(java.util.Set.of("f16"), ((Map<String, Object>) before.get("formats")).keySet());
+        Map<String, Object> formats = (Map<String, Object>) after.get("formats");
+        assertTrue(((Number) formats.get("q8")).intValue() > 100, after.toString());
+        // most of the tiny model is its f16 token embedding; the q8 layers halve the rest
+        double mibBefore = ((Number) before.get("mib")).doubleValue(), mibAfter = ((Number) after.get("mib")).doubleValue();
+        assertTrue(mibAfter < 0.95 * mibBefore, "q8 weights take less space: " + mibAfter + " vs " + mibBefore + " MiB");
+    }
 }

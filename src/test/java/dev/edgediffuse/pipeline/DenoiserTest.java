@@ -1,5 +1,7 @@
 package dev.edgediffuse.pipeline;
 
+import dev.edgediffuse.nn.FeatureMap;
+
 import dev.edgediffuse.scheduler.SchedulerState;
 import dev.edgediffuse.tensor.DType;
 import org.junit.jupiter.api.AfterAll;
@@ -83,5 +85,20 @@ class DenoiserTest {
         assertArrayEquals(run(r1).latentsNchw(), denoiser.finish(a).latentsNchw());
         assertArrayEquals(run(r2).latentsNchw(), denoiser.finish(b).latentsNchw());
         assertArrayEquals(run(r3).latentsNchw(), denoiser.finish(c).latentsNchw());
+    }
+
+    @Test
+    void generateBatchEqualsOneImageAtATime() {
+        for (String scheduler : new String[]{"euler_a", "dpmpp_2m"}) {
+            List<GenerateRequest> reqs = List.of(req(scheduler, 1), req(scheduler, 2).withNegativePrompt(""),
+                    GenerateRequest.of("a red fox").withSize(64, 64).withSteps(5).withScheduler(scheduler).withSeed(9));
+            FeatureMap batch = pipeline.generateBatch(reqs);
+            int size = batch.data().length / reqs.size();
+            for (int b = 0; b < reqs.size(); b++) {
+                float[] one = pipeline.generate(reqs.get(b)).image().data();
+                float[] part = java.util.Arrays.copyOfRange(batch.data(), b * size, (b + 1) * size);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(one, part, 1e-6f, scheduler + " image " + b);
+            }
+        }
     }
 }

@@ -1,0 +1,46 @@
+package dev.edgediffuse.cli;
+
+import dev.edgediffuse.train.Recipe;
+import dev.edgediffuse.train.TextToImageTraining;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/** edgediffuse train: trains a text-to-image model (VAE, then text encoder + UNet) from a recipe; resumable. */
+final class TrainCommand {
+    static final String HELP = """
+            usage: edgediffuse train --recipe FILE [options]
+              --out DIR              the diffusers folder to write (default: the recipe's name)
+              --work DIR             checkpoints and logs; a rerun resumes from here (default: OUT.work)
+              --vae-steps N          override the recipe's VAE steps (quick runs)
+              --diffusion-steps N    override the recipe's diffusion steps""";
+
+    private TrainCommand() {}
+
+    static int run(List<String> argv, PrintStream out, PrintStream err) {
+        if (argv.contains("--help")) {
+            out.println(HELP);
+            return 0;
+        }
+        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae-steps", "--diffusion-steps"), Set.of());
+        if (!a.has("--recipe")) throw new Args.UsageException("--recipe is required");
+        Recipe recipe = Recipe.read(a.path("--recipe"));
+        if (a.has("--vae-steps") || a.has("--diffusion-steps")) {
+            recipe = recipe.withSteps(a.getLong("--vae-steps", recipe.vae().steps()), a.getLong("--diffusion-steps", recipe.diffusion().steps()));
+        }
+        Path dir = a.has("--out") ? a.path("--out") : Path.of(recipe.name());
+        Path work = a.has("--work") ? a.path("--work") : dir.resolveSibling(dir.getFileName() + ".work");
+        long t0 = System.nanoTime();
+        try {
+            new TextToImageTraining(recipe, dir, work, out).run();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        out.printf("trained %s in %.1f min%n", dir, (System.nanoTime() - t0) / 60e9);
+        return 0;
+    }
+}

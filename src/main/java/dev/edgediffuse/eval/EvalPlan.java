@@ -1,0 +1,40 @@
+package dev.edgediffuse.eval;
+
+import dev.edgediffuse.data.Captions;
+import dev.edgediffuse.data.FashionMnist;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * What an evaluation generates: image i asks for class i mod 10 with a caption template drawn from a generator
+ * seeded by {@code seed}, and is itself generated with seed {@code seed + i}. The plan depends only on (samples, seed),
+ * so a model and its reference get identical prompts and seeds, and image i can be reproduced on its own with
+ * {@code edgediffuse generate --prompt P --seed S}.
+ */
+public record EvalPlan(List<Job> jobs, long seed) {
+    public record Job(int index, int label, String prompt, long seed) {}
+
+    public static EvalPlan of(int samples, long seed) {
+        if (samples < 1) throw new IllegalArgumentException("--samples must be >= 1, got " + samples);
+        Random templates = new Random(seed);
+        List<Job> jobs = new ArrayList<>(samples);
+        int classes = FashionMnist.CLASSES.length;
+        for (int i = 0; i < samples; i++) {
+            int label = i % classes;
+            jobs.add(new Job(i, label, Captions.random(label, templates), seed + i));
+        }
+        return new EvalPlan(List.copyOf(jobs), seed);
+    }
+
+    public int size() {
+        return jobs.size();
+    }
+
+    public int[] labels() {
+        int[] l = new int[jobs.size()];
+        for (int i = 0; i < l.length; i++) l[i] = jobs.get(i).label();
+        return l;
+    }
+}

@@ -1,0 +1,25 @@
+package dev.edgediffuse.eval;
+
+import dev.edgediffuse.nn.FeatureMap;
+
+import java.util.List;
+
+/** Something that turns evaluation jobs into images: a text-to-image model, or a stand-in in tests. */
+public interface ImageGenerator extends AutoCloseable {
+    /**
+     * One image per job, in order: channels-last in [-1, 1] (values outside are clamped by the evaluator), all of the
+     * same size, any channel count (grey is taken as the channel mean).
+     */
+    List<FeatureMap> generate(List<EvalPlan.Job> jobs);
+
+    /** A short name for reports. */
+    String name();
+
+    /** How many jobs one {@link #generate} call should get for best throughput. */
+    default int preferredBatch() {
+        return 1;
+    }
+
+    @Override
+    default void close() {}
+}

@@ -1,0 +1,79 @@
+package dev.edgediffuse.kernels;
+
+/**
+ * Products of plain row-major heap matrices on the GEMM micro-kernel, in the three shapes back-propagation needs:
+ * A·B, A·Bᵀ and Aᵀ·B. Results are new arrays.
+ */
+public final class Matmul {
+    private Matmul() {}
+
+    /** A[m][k] · B[k][n]. */
+    public static float[] nn(float[] a, int m, int k, float[] b, int n) {
+        float[] c = new float[m * n];
+        Gemm.multiply(a, 0, k, m, new StridedPanels(b, 0, n, 1, k, n), null, c, 0, n);
+        return c;
+    }
+
+    /** A[m][k] · B[n][k]ᵀ. */
+    public static float[] nt(float[] a, int m, int k, float[] b, int n) {
+        float[] c = new float[m * n];
+        Gemm.multiply(a, 0, k, m, new StridedPanels(b, 0, 1, k, k, n), null, c, 0, n);
+        return c;
+    }
+
+    /** Rows of the reduction one GEMM call covers in {@link #tn}: its panels stay in cache. */
+    private static final int REDUCTION_CHUNK = 256;
+
+    /**
+     * A[k][m]ᵀ · B[k][n]: the reduction runs over the shared leading dimension (rows of activations, often tens of
+     * thousands, as in weight gradients). It is cut into cache-sized chunks spread over the threads, each thread
+     * summing its chunks' products, then the per-thread sums are added.
+     */
+    public static float[] tn(float[] a, int k, int m, float[] b, int n) {
+        int chunks = (k + REDUCTION_CHUNK - 1) / REDUCTION_CHUNK;
+        int tasks = Math.min(chunks, Parallel.threads());
+        float[][] partial = new float[tasks][];
+        Flops.add((long) m * k * n);
+        Parallel.forEach(tasks, t -> {
+            float[] acc = new float[m * n], c = new float[m * n], at = new float[m * REDUCTION_CHUNK];
+            for (int ch = t; ch < chunks; ch += tasks) {
+                int r0 = ch * REDUCTION_CHUNK, len = Math.min(REDUCTION_CHUNK, k - r0);
+                for (int r = 0; r < len; r++)
+                    for (int i = 0; i < m; i++) at[i * len + r] = a[(r0 + r) * m + i];
+                StridedPanels panels = new StridedPanels(b, r0 * n, n, 1, len, n);
+                float[] packed = Gemm.pack(panels, false);
+                Gemm.rows(at, 0, len, 0, m, packed, len, n, 0, panels.panels(), null, c, 0, n);
+                for (int i = 0; i < acc.length; i++) acc[i] += c[i];
+            }
+            partial[t] = acc;
+        });
+        float[] out = partial[0];
+        for (int t = 1; t < tasks; t++) for (int i = 0; i < out.length; i++) out[i] += partial[t][i];
+        return out;
+    }
+
+    /** [rows][cols] → [cols][rows]. */
+    public static float[] transpose(float[] a, int rows, int cols) {
+        float[] t = new float[a.length];
+        int block = 32;
+        Parallel.forEach((rows + block - 1) / block, rb -> {
+            int r0 = rb * block, r1 = Math.min(rows, r0 + block);
+            for (int c0 = 0; c0 < cols; c0 += block) {
+                int c1 = Math.min(cols, c0 + block);
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0; c < c1; c++) t[c * rows + r] = a[r * cols + c];
+            }
+        });
+        return t;
+    }
+
+    /** Column sums of a [rows][cols] matrix (the gradient of a broadcast bias). */
+    public static float[] columnSums(float[] a, int rows, int cols) {
+        double[] acc = new double[cols];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) acc[c] += a[r * cols + c];
+        float[] out = new float[cols];
+        for (int c = 0; c < cols; c++) out[c] = (float) acc[c];
+        return out;
+    }
+}

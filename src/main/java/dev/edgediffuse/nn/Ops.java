@@ -1,0 +1,137 @@
+package dev.edgediffuse.nn;
+
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.kernels.ActivationGrad;
+import dev.edgediffuse.kernels.Activations;
+import dev.edgediffuse.kernels.Attention;
+import dev.edgediffuse.kernels.AttentionGrad;
+
+/**
+ * The parameter-free operations model code composes between layers, each differentiable. For inference they work
+ * in place where they can (the argument is returned); while a {@link Tape} records they return new arrays and
+ * record their backward. Callers always use the returned value.
+ */
+public final class Ops {
+    private Ops() {}
+
+    /** a + b (into a when not recording). */
+    public static float[] add(float[] a, float[] b) {
+        if (a.length != b.length) throw new IllegalArgumentException("cannot add " + a.length + " and " + b.length + " values");
+        if (!Tape.recording()) {
+            Activations.addInPlace(a, b);
+            return a;
+        }
+        float[] y = a.clone();
+        Activations.addInPlace(y, b);
+        Tape.record(y, (t, dy) -> {
+            t.accumulate(a, dy);
+            t.accumulate(b, dy);
+        }, a, b);
+        return y;
+    }
+
+    public static float[] silu(float[] x) {
+        if (!Tape.recording()) {
+            Activations.silu(x);
+            return x;
+        }
+        float[] y = x.clone();
+        Activations.silu(y);
+        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.silu(x, dy)), x);
+        return y;
+    }
+
+    public static float[] gelu(float[] x) {
+        if (!Tape.recording()) {
+            Activations.gelu(x);
+            return x;
+        }
+        float[] y = x.clone();
+        Activations.gelu(y);
+        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.gelu(x, dy)), x);
+        return y;
+    }
+
+    public static float[] quickGelu(float[] x) {
+        if (!Tape.recording()) {
+            Activations.quickGelu(x);
+            return x;
+        }
+        float[] y = x.clone();
+        Activations.quickGelu(y);
+        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.quickGelu(x, dy)), x);
+        return y;
+    }
+
+    /** Rows [hidden | gate] of width 2d → hidden·gelu(gate), rows of width d. */
+    public static float[] geglu(float[] x, int rows, int d) {
+        float[] y = Activations.geglu(x, rows, d);
+        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.geglu(x, dy, rows, d)), x);
+        return y;
+    }
+
+    /** Multi-head attention softmax(QKᵀ/√d)V; see {@link Attention#attend}. */
+    public static float[] attend(float[] q, float[] k, float[] v, int batch, int tq, int tk, int heads, int d, boolean causal) {
+        float[] y = Attention.attend(q, k, v, batch, tq, tk, heads, d, causal);
+        Tape.record(y, (t, dy) -> {
+            float[][] g = AttentionGrad.attend(q, k, v, dy, batch, tq, tk, heads, d, causal);
+            t.accumulate(q, g[0]);
+            t.accumulate(k, g[1]);
+            t.accumulate(v, g[2]);
+        }, q, k, v);
+        return y;
+    }
+
+    /** Nearest-neighbour 2× upsampling. */
+    public static FeatureMap upsample2x(FeatureMap x) {
+        int b = x.batch(), h = x.height(), w = x.width(), c = x.channels();
+        float[] y = Activations.upsample2x(x.data(), b, h, w, c);
+        Tape.record(y, (t, dy) -> t.accumulate(x.data(), ActivationGrad.upsample2x(dy, b, h, w, c)), x.data());
+        return new FeatureMap(y, b, 2 * h, 2 * w, c);
+    }
+
+    /** torch.cat([first, second], dim=1) in NCHW terms: each pixel's channels are first's, then second's. */
+    public static FeatureMap concat(FeatureMap first, FeatureMap second) {
+        if (first.batch() != second.batch() || first.height() != second.height() || first.width() != second.width()) {
+            throw new IllegalArgumentException("cannot concatenate " + first.height() + "x" + first.width()
+                    + " and " + second.height() + "x" + second.width() + " maps");
+        }
+        int c1 = first.channels(), c2 = second.channels(), c = c1 + c2;
+        int pixels = first.batch() * first.pixels();
+        float[] out = new float[pixels * c];
+        for (int p = 0; p < pixels; p++) {
+            System.arraycopy(first.data(), p * c1, out, p * c, c1);
+            System.arraycopy(second.data(), p * c2, out, p * c + c1, c2);
+        }
+        Tape.record(out, (t, dy) -> {
+            float[] d1 = new float[pixels * c1], d2 = new float[pixels * c2];
+            for (int p = 0; p < pixels; p++) {
+                System.arraycopy(dy, p * c, d1, p * c1, c1);
+                System.arraycopy(dy, p * c + c1, d2, p * c2, c2);
+            }
+            t.accumulate(first.data(), d1);
+            t.accumulate(second.data(), d2);
+        }, first.data(), second.data());
+        return new FeatureMap(out, first.batch(), first.height(), first.width(), c);
+    }
+
+    /** Adds perBatch[b][c] to every pixel of batch item b (in place when not recording). */
+    public static FeatureMap addPerBatch(FeatureMap x, float[] perBatch) {
+        int c = x.channels(), hw = x.pixels(), batch = x.batch();
+        float[] d = Tape.recording() ? x.data().clone() : x.data();
+        for (int b = 0; b < batch; b++)
+            for (int p = 0; p < hw; p++) {
+                int o = (b * hw + p) * c;
+                for (int j = 0; j < c; j++) d[o + j] += perBatch[b * c + j];
+            }
+        Tape.record(d, (t, dy) -> {
+            t.accumulate(x.data(), dy);
+            float[] dp = new float[batch * c];
+            for (int b = 0; b < batch; b++)
+                for (int p = 0; p < hw; p++)
+                    for (int j = 0; j < c; j++) dp[b * c + j] += dy[(b * hw + p) * c + j];
+            t.accumulate(perBatch, dp);
+        }, x.data(), perBatch);
+        return x.with(d);
+    }
+}

@@ -1,0 +1,84 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.data.Captions;
+import dev.edgediffuse.model.ClipTextModel;
+import dev.edgediffuse.model.UNet2DConditionModel;
+import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tokenizer.ClipTokenizer;
+
+/**
+ * Joint text-encoder + UNet training on ε-prediction, as Stable Diffusion was trained: a posterior sample of the
+ * image's latent is noised to a uniformly drawn timestep of the model's own (scaled_linear) schedule, and the UNet,
+ * conditioned on the caption's text states, predicts the noise (MSE). Captions are dropped to the empty prompt at
+ * {@code dropout} so the same model also gives the unconditional prediction classifier-free guidance needs.
+ */
+public final class DiffusionObjective implements TrainingLoop.Objective {
+    private final UNet2DConditionModel unet;
+    private final ClipTextModel text;
+    private final LatentDataset latents;
+    private final int[] labels;
+    private final int[][][] captionIds;
+    private final int[] emptyIds;
+    private final float[] alphasCumprod;
+    private final Batches batches;
+    private final double dropout;
+    private final long seed;
+
+    public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, int[] labels,
+                              ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, long seed) {
+        this.unet = unet;
+        this.text = text;
+        this.latents = latents;
+        this.labels = labels;
+        this.alphasCumprod = alphasCumprod;
+        this.batches = new Batches(latents.count(), batch, seed);
+        this.dropout = dropout;
+        this.seed = seed;
+        this.captionIds = captionTokens(tokenizer);
+        this.emptyIds = tokenizer.encode("");
+    }
+
+    /** Token ids of every (class, template) caption. */
+    public static int[][][] captionTokens(ClipTokenizer tokenizer) {
+        int classes = dev.edgediffuse.data.FashionMnist.CLASSES.length;
+        int[][][] ids = new int[classes][Captions.templates()][];
+        for (int c = 0; c < classes; c++)
+            for (int t = 0; t < Captions.templates(); t++) ids[c][t] = tokenizer.encode(Captions.of(c, t));
+        return ids;
+    }
+
+    @Override
+    public double step(Tape tape, long step) {
+        Rng rng = TrainingLoop.rngFor(seed, step);
+        int[] idx = batches.indices(step);
+        int b = idx.length, size = latents.pixels() * latents.channels();
+        float[] z0 = latents.sample(idx, rng);
+        float[] noise = new float[b * size], noisy = new float[b * size], timesteps = new float[b];
+        int[][] ids = new int[b][];
+        for (int j = 0; j < b; j++) {
+            int t = rng.nextInt(alphasCumprod.length);
+            timesteps[j] = t;
+            double a = Math.sqrt(alphasCumprod[t]), s = Math.sqrt(1 - alphasCumprod[t]);
+            for (int i = 0; i < size; i++) {
+                float e = rng.nextGaussian();
+                noise[j * size + i] = e;
+                noisy[j * size + i] = (float) (a * z0[j * size + i] + s * e);
+            }
+            int template = rng.nextInt(Captions.templates());
+            ids[j] = rng.nextDouble() < dropout ? emptyIds : captionIds[labels[idx[j]]][template];
+        }
+        float[] context = text.encode(ids);
+        FeatureMap x = new FeatureMap(noisy, b, latents.height(), latents.width(), latents.channels());
+        float[] pred = unet.predict(x, timesteps, context, ids[0].length).data();
+        float[] grad = new float[pred.length];
+        double sq = 0;
+        for (int i = 0; i < pred.length; i++) {
+            double d = pred[i] - noise[i];
+            sq += d * d;
+            grad[i] = (float) (2 * d / pred.length);
+        }
+        tape.backward(pred, grad);
+        return sq / pred.length;
+    }
+}

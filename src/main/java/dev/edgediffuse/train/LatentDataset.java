@@ -1,0 +1,101 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.nn.FeatureMap;
+
+import java.io.PrintStream;
+
+/**
+ * The training images encoded once by the trained VAE: per image the posterior mean and standard deviation in
+ * UNet space (already multiplied by the scaling factor), so diffusion training samples latents without re-running
+ * the encoder each step.
+ */
+public final class LatentDataset {
+    private final float[] mean, std;
+    private final int count, height, width, channels;
+
+    private LatentDataset(float[] mean, float[] std, int count, int height, int width, int channels) {
+        this.mean = mean;
+        this.std = std;
+        this.count = count;
+        this.height = height;
+        this.width = width;
+        this.channels = channels;
+    }
+
+    /** Encodes every image; {@code scaling} multiplies the latents (1/σ of the data's latents, as SD's 0.18215). */
+    public static LatentDataset encode(AutoencoderKL vae, FashionMnist data, float scaling, PrintStream out) {
+        int n = data.count(), chunk = 256;
+        float[] mean = null, std = null;
+        int h = 0, w = 0, l = vae.latentChannels();
+        for (int start = 0; start < n; start += chunk) {
+            int[] idx = new int[Math.min(chunk, n - start)];
+            for (int j = 0; j < idx.length; j++) idx[j] = start + j;
+            FeatureMap m = vae.moments(Batches.images(data, idx));
+            if (mean == null) {
+                h = m.height();
+                w = m.width();
+                mean = new float[n * h * w * l];
+                std = new float[mean.length];
+            }
+            int cells = m.batch() * m.pixels();
+            for (int p = 0; p < cells; p++)
+                for (int c = 0; c < l; c++) {
+                    int o = (start * h * w + p) * l + c;
+                    mean[o] = m.data()[p * 2 * l + c] * scaling;
+                    float lv = Math.max(-30f, Math.min(20f, m.data()[p * 2 * l + l + c]));
+                    std[o] = (float) Math.exp(0.5 * lv) * scaling;
+                }
+            if (out != null && (start / chunk) % 40 == 0) out.printf("encoding latents %d/%d%n", start + idx.length, n);
+        }
+        return new LatentDataset(mean, std, n, h, w, l);
+    }
+
+    /** The standard deviation of posterior samples over (up to) the first {@code n} images: SD's scaling_factor is 1/this. */
+    public static double sampleStd(AutoencoderKL vae, FashionMnist data, int n, long seed) {
+        LatentDataset raw = encode(vae, new FashionMnist(data.pixels(), data.labels(), Math.min(n, data.count())), 1f, null);
+        int[] all = new int[raw.count];
+        for (int i = 0; i < all.length; i++) all[i] = i;
+        float[] z = raw.sample(all, new Rng(seed));
+        double sum = 0, sq = 0;
+        for (float v : z) {
+            sum += v;
+            sq += (double) v * v;
+        }
+        double m = sum / z.length;
+        return Math.sqrt(sq / z.length - m * m);
+    }
+
+    /** Posterior samples μ + σ·ε for the given images, [n][h][w][c] flattened. */
+    public float[] sample(int[] indices, Rng rng) {
+        int size = height * width * channels;
+        float[] out = new float[indices.length * size];
+        for (int j = 0; j < indices.length; j++)
+            for (int i = 0; i < size; i++) {
+                int o = indices[j] * size + i;
+                out[j * size + i] = mean[o] + std[o] * rng.nextGaussian();
+            }
+        return out;
+    }
+
+    public int count() {
+        return count;
+    }
+
+    public int height() {
+        return height;
+    }
+
+    public int width() {
+        return width;
+    }
+
+    public int channels() {
+        return channels;
+    }
+
+    public int pixels() {
+        return height * width;
+    }
+}

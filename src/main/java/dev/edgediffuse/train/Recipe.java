@@ -1,0 +1,81 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.format.Json;
+import dev.edgediffuse.format.ModelFormatException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * A training recipe (recipes/*.json): which built-in config set or config folder to train, the data (optionally only
+ * its first {@code images} training images, 0 = all), the seed, and per stage its steps, batch, learning rate and regularization. Every field is checked with a one-line error.
+ */
+public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage diffusion,
+                     int checkpointSeconds, String dtype) {
+    public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
+                        double clipNorm, double ema, double klWeight, double captionDropout) {
+        TrainingLoop.Settings settings(int checkpointSeconds) {
+            return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, checkpointSeconds,
+                    Math.max(1, (int) Math.min(50, steps / 20)));
+        }
+    }
+
+    public static Recipe read(Path file) {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read recipe " + file + ": " + e.getMessage());
+        }
+        Map<String, Object> r = Json.parseObject(text, file.toString());
+        String src = file.toString();
+        return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
+                (int) optional(r, "images", 0), (long) number(r, "seed", src), stage(r, "vae", src), stage(r, "diffusion", src),
+                (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString());
+    }
+
+    /** The same recipe with every stage shortened to {@code steps} (smoke tests, quick looks). */
+    public Recipe withSteps(long vaeSteps, long diffusionSteps) {
+        return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype);
+    }
+
+    private static Stage shorten(Stage s, long steps) {
+        return new Stage(steps, s.batch, s.lr, Math.min(s.warmup, Math.max(1, steps / 10)), s.lrFloor, s.weightDecay,
+                s.clipNorm, s.ema, s.klWeight, s.captionDropout);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Stage stage(Map<String, Object> r, String key, String src) {
+        Object o = r.get(key);
+        if (!(o instanceof Map)) throw new ModelFormatException(src + ": \"" + key + "\" must be an object");
+        Map<String, Object> s = (Map<String, Object>) o;
+        String where = src + " " + key;
+        Stage st = new Stage((long) number(s, "steps", where), (int) number(s, "batch", where), number(s, "lr", where),
+                (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05), optional(s, "weight_decay", 0.0),
+                optional(s, "clip_norm", 1.0), optional(s, "ema", 0.999), optional(s, "kl_weight", 0.0),
+                optional(s, "caption_dropout", 0.1));
+        if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
+        return st;
+    }
+
+    private static String string(Map<String, Object> r, String key, String src) {
+        Object o = r.get(key);
+        if (!(o instanceof String s)) throw new ModelFormatException(src + ": \"" + key + "\" must be a string");
+        return s;
+    }
+
+    private static double number(Map<String, Object> r, String key, String src) {
+        Object o = r.get(key);
+        if (!(o instanceof Number n)) throw new ModelFormatException(src + ": \"" + key + "\" must be a number");
+        return n.doubleValue();
+    }
+
+    private static double optional(Map<String, Object> r, String key, double fallback) {
+        Object o = r.get(key);
+        if (o == null) return fallback;
+        if (!(o instanceof Number n)) throw new ModelFormatException("\"" + key + "\" must be a number");
+        return n.doubleValue();
+    }
+}

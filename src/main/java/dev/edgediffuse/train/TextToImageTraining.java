@@ -1,0 +1,135 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.format.AtomicFiles;
+import dev.edgediffuse.format.Json;
+import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.model.ClipTextModel;
+import dev.edgediffuse.model.UNet2DConditionModel;
+import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.pipeline.ModelConfigs;
+import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.scheduler.NoiseSchedule;
+import dev.edgediffuse.tensor.DType;
+import dev.edgediffuse.tokenizer.ClipTokenizer;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Trains a text-to-image latent diffusion model from scratch in two stages, as Stable Diffusion was built:
+ * (1) the AutoencoderKL, (2) the CLIP-style text encoder and the UNet jointly on its frozen latents. The result is
+ * a diffusers folder the runtime loads exactly as it loads SD1.5. Each stage resumes from its checkpoint in
+ * {@code workDir}; a finished stage is not repeated.
+ */
+public final class TextToImageTraining {
+    private final Recipe recipe;
+    private final Path out, workDir;
+    private final PrintStream log;
+
+    public TextToImageTraining(Recipe recipe, Path out, Path workDir, PrintStream log) {
+        this.recipe = recipe;
+        this.out = out;
+        this.workDir = workDir;
+        this.log = log;
+    }
+
+    public void run() throws IOException {
+        ModelConfigs configs = ModelConfigs.resolve(recipe.config());
+        FashionMnist train = FashionMnist.train(recipe.data());
+        if (recipe.images() > 0 && recipe.images() < train.count()) {
+            train = new FashionMnist(train.pixels(), train.labels(), recipe.images());
+        }
+        DType dtype = switch (recipe.dtype()) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            default -> throw new IllegalArgumentException("recipe dtype must be f32 or f16, got " + recipe.dtype());
+        };
+        Files.createDirectories(workDir);
+
+        // stage 1: the autoencoder
+        Parameters vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(configs.vae()), new Rng(recipe.seed()));
+        AutoencoderKL vae = new AutoencoderKL(configs.vae(), vaeParams.weights("vae"));
+        log.printf("vae: %,d parameters, %d steps of %d images%n", vaeParams.count(), recipe.vae().steps(), recipe.vae().batch());
+        TrainingLoop vaeLoop = new TrainingLoop("vae", vaeParams, recipe.vae().settings(recipe.checkpointSeconds()), workDir, log);
+        vaeLoop.run(new VaeObjective(vae, train, recipe.vae().batch(), recipe.vae().klWeight(), recipe.seed()));
+        vaeParams.copyFrom(vaeLoop.emaWeights());
+        double std = LatentDataset.sampleStd(vae, train, 4096, recipe.seed());
+        float scaling = (float) (1.0 / std);
+        log.printf("vae: latent std %.4f -> scaling_factor %.5f%n", std, scaling);
+        Config vaeConfig = withValue(configs.vae(), "scaling_factor", (double) scaling);
+
+        // stage 2: text encoder + UNet on the frozen VAE's latents
+        LatentDataset latents = LatentDataset.encode(vae, train, scaling, log);
+        Parameters unetParams = Parameters.initialize(RandomCheckpoint.unetTensors(configs.unet()), new Rng(recipe.seed() + 1));
+        Parameters textParams = Parameters.initialize(RandomCheckpoint.textTensors(configs.text()), new Rng(recipe.seed() + 2));
+        ClipTokenizer tokenizer = ClipTokenizer.builtIn();
+        keepOnlyCaptionTokens(textParams, tokenizer);
+        UNet2DConditionModel unet = new UNet2DConditionModel(configs.unet(), unetParams.weights("unet"));
+        ClipTextModel text = new ClipTextModel(configs.text(), textParams.weights("text_encoder"));
+        Parameters joint = Parameters.union(Map.of("unet.", unetParams, "text.", textParams));
+        log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%n", unetParams.count(),
+                textParams.count(), recipe.diffusion().steps(), recipe.diffusion().batch());
+        float[] alphas = NoiseSchedule.of(configs.scheduler()).alphasCumprod();
+        TrainingLoop loop = new TrainingLoop("diffusion", joint, recipe.diffusion().settings(recipe.checkpointSeconds()), workDir, log);
+        loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, recipe.diffusion().batch(),
+                recipe.diffusion().captionDropout(), recipe.seed()));
+        joint.copyFrom(loop.emaWeights());
+
+        // the diffusers folder, written next to the final location and moved into place
+        Path tmp = out.resolveSibling(out.getFileName() + ".tmp");
+        new ModelConfigs(configs.unet(), vaeConfig, configs.text(), configs.scheduler()).writeTo(tmp);
+        unetParams.save(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), dtype, Map.of());
+        vaeParams.save(tmp.resolve("vae/diffusion_pytorch_model.safetensors"), dtype, Map.of());
+        textParams.withPrefix("text_model.").save(tmp.resolve("text_encoder/model.safetensors"), dtype, Map.of());
+        AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(Map.of("name", recipe.name(), "seed", recipe.seed(),
+                "vae_steps", recipe.vae().steps(), "diffusion_steps", recipe.diffusion().steps())).getBytes(StandardCharsets.UTF_8));
+        replace(tmp, out);
+        log.println("wrote " + out);
+    }
+
+    /**
+     * Zeroes the embedding rows of tokens no caption uses: they never receive a gradient, and a zero row keeps
+     * unknown words neutral and the shipped file compressible.
+     */
+    static void keepOnlyCaptionTokens(Parameters text, ClipTokenizer tokenizer) {
+        String name = "embeddings.token_embedding.weight";
+        float[] table = text.get(name);
+        int hidden = text.shapes().get(name)[1];
+        boolean[] used = new boolean[table.length / hidden];
+        for (int[][] perClass : DiffusionObjective.captionTokens(tokenizer))
+            for (int[] ids : perClass) for (int id : ids) used[id] = true;
+        for (int id : tokenizer.encode("")) used[id] = true;
+        for (int r = 0; r < used.length; r++) if (!used[r]) java.util.Arrays.fill(table, r * hidden, (r + 1) * hidden, 0f);
+    }
+
+    private static Config withValue(Config c, String key, Object value) {
+        Map<String, Object> v = new LinkedHashMap<>(c.values());
+        v.put(key, value);
+        return new Config(c.source(), v);
+    }
+
+    private static void replace(Path tmp, Path out) throws IOException {
+        if (Files.exists(out)) {
+            Path old = out.resolveSibling(out.getFileName() + ".old");
+            deleteTree(old);
+            Files.move(out, old);
+            Files.move(tmp, out);
+            deleteTree(old);
+        } else {
+            Files.move(tmp, out);
+        }
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (var s = Files.walk(p)) {
+            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+package dev.edgediffuse.autograd;
+
+import dev.edgediffuse.nn.Conv;
+import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.nn.GroupNorm;
+import dev.edgediffuse.nn.LayerNorm;
+import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
+import dev.edgediffuse.train.Parameters;
+import dev.edgediffuse.train.Rng;
+import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every layer's and op's backward against central finite differences (relative error ≤ 1e-2 per entry). */
+class LayerGradientTest {
+    private static float[] random(int n, long seed, float scale) {
+        return GradientCheck.random(n, seed, scale);
+    }
+
+    /** Parameters with random (not init-style) values, so norms' scales and biases are exercised too. */
+    private static Parameters params(Map<String, int[]> shapes, long seed) {
+        Parameters p = Parameters.initialize(shapes, new Rng(seed));
+        Rng r = new Rng(seed + 1);
+        for (float[] a : p.arrays()) for (int i = 0; i < a.length; i++) a[i] += 0.3f * r.nextGaussian();
+        return p;
+    }
+
+    private static void report(String what, double worst) {
+        System.out.printf("gradient %-28s max rel error %.2e%n", what, worst);
+        assertTrue(worst <= 1e-2);
+    }
+
+    @Test
+    void linear() {
+        Parameters p = params(Map.of("l.weight", new int[]{19, 7}, "l.bias", new int[]{19}), 1);
+        Linear l = new Linear(p.weights("t"), "l", 7, 19, true);
+        float[] x = random(5 * 7, 2, 1f);
+        report("linear", new GradientCheck(() -> l.forward(x, 5)).with(p).with("x", x).run());
+    }
+
+    private static void conv(String what, int in, int out, int k, int stride, int[] pads, int h, int w) {
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        shapes.put("c.weight", new int[]{out, in, k, k});
+        shapes.put("c.bias", new int[]{out});
+        Parameters p = params(shapes, 3);
+        Conv c = new Conv(p.weights("t"), "c", in, out, k, stride, pads);
+        float[] x = random(2 * h * w * in, 4, 1f);
+        report(what, new GradientCheck(() -> c.forward(new FeatureMap(x, 2, h, w, in)).data()).with(p).with("x", x).run());
+    }
+
+    @Test
+    void convolutions() {
+        conv("conv 3x3", 3, 5, 3, 1, new int[]{1, 1, 1, 1}, 6, 5);
+        conv("conv 3x3 stride 2 (0,1,0,1)", 4, 6, 3, 2, new int[]{0, 1, 0, 1}, 6, 6);
+        conv("conv 3x3 stride 2 pad 1", 4, 17, 3, 2, new int[]{1, 1, 1, 1}, 5, 6);
+        conv("conv 1x1", 6, 18, 1, 1, new int[]{0, 0, 0, 0}, 3, 4);
+    }
+
+    @Test
+    void groupNorm() {
+        for (boolean silu : new boolean[]{false, true}) {
+            Parameters p = params(new LinkedHashMap<>(Map.of("n.weight", new int[]{8}, "n.bias", new int[]{8})), 5);
+            GroupNorm n = new GroupNorm(p.weights("t"), "n", 8, 4, 1e-5);
+            float[] x = random(2 * 6 * 8, 6, 2f);
+            report("group norm" + (silu ? " + silu" : ""),
+                    new GradientCheck(() -> n.forward(new FeatureMap(x, 2, 2, 3, 8), silu).data()).with(p).with("x", x).run());
+        }
+    }
+
+    @Test
+    void layerNorm() {
+        Parameters p = params(new LinkedHashMap<>(Map.of("n.weight", new int[]{12}, "n.bias", new int[]{12})), 7);
+        LayerNorm n = new LayerNorm(p.weights("t"), "n", 12, 1e-5);
+        float[] x = random(5 * 12, 8, 2f);
+        report("layer norm", new GradientCheck(() -> n.forward(x, 5)).with(p).with("x", x).run());
+    }
+
+    @Test
+    void activations() {
+        float[] x = random(40, 9, 2f);
+        report("silu", new GradientCheck(() -> Ops.silu(x)).with("x", x).run());
+        report("gelu", new GradientCheck(() -> Ops.gelu(x)).with("x", x).run());
+        report("quick gelu", new GradientCheck(() -> Ops.quickGelu(x)).with("x", x).run());
+        report("geglu", new GradientCheck(() -> Ops.geglu(x, 4, 5)).with("x", x).run());
+        report("x + x", new GradientCheck(() -> Ops.add(x, x)).with("x", x).run());
+    }
+
+    @Test
+    void attention() {
+        int batch = 2, tq = 5, tk = 7, heads = 2, d = 3, c = heads * d;
+        float[] q = random(batch * tq * c, 10, 1f), k = random(batch * tk * c, 11, 1f), v = random(batch * tk * c, 12, 1f);
+        report("cross attention", new GradientCheck(() -> Ops.attend(q, k, v, batch, tq, tk, heads, d, false))
+                .with("q", q).with("k", k).with("v", v).run());
+        float[] kc = random(batch * tq * c, 13, 1f), vc = random(batch * tq * c, 14, 1f);
+        report("causal self attention", new GradientCheck(() -> Ops.attend(q, kc, vc, batch, tq, tq, heads, d, true))
+                .with("q", q).with("k", kc).with("v", vc).run());
+    }
+
+    @Test
+    void reshaping() {
+        float[] a = random(2 * 3 * 2 * 4, 15, 1f), b = random(2 * 3 * 2 * 5, 16, 1f), t = random(2 * 4, 17, 1f);
+        report("upsample 2x", new GradientCheck(() -> Ops.upsample2x(new FeatureMap(a, 2, 3, 2, 4)).data()).with("a", a).run());
+        report("concat", new GradientCheck(() -> Ops.concat(new FeatureMap(a, 2, 3, 2, 4), new FeatureMap(b, 2, 3, 2, 5)).data())
+                .with("a", a).with("b", b).run());
+        report("add per batch", new GradientCheck(() -> Ops.addPerBatch(new FeatureMap(a, 2, 3, 2, 4), t).data())
+                .with("a", a).with("t", t).run());
+    }
+}

@@ -1,0 +1,61 @@
+package dev.edgediffuse.cli;
+
+import dev.edgediffuse.data.FashionMnist;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static dev.edgediffuse.cli.GenerateCommandTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** `edgediffuse train` end to end on the tiny architecture and a few real images; its output generates. */
+class TrainCommandTest {
+    private static String recipe(String config) {
+        return """
+                {"name": "smoke", "config": "%s", "data": "%s", "images": 64, "seed": 3, "checkpoint_seconds": 0, "dtype": "f32",
+                 "vae": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "kl_weight": 1e-4},
+                 "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1}}
+                """.formatted(config, FashionMnist.DEFAULT_DIR);
+    }
+
+    @Test
+    void trainsResumesAndTheResultGenerates(@TempDir Path tmp) throws IOException {
+        assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
+        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny"));
+        Path out = tmp.resolve("model");
+        GenerateCommandTest.Run first = run("train", "--recipe", r.toString(), "--out", out.toString());
+        assertEquals(0, first.code(), first.err());
+        for (String f : new String[]{"model_index.json", "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+                "text_encoder/model.safetensors"}) {
+            assertTrue(Files.exists(out.resolve(f)), f);
+        }
+        assertTrue(Files.readString(out.resolve("vae/config.json")).contains("scaling_factor"));
+        assertTrue(Files.readAllLines(tmp.resolve("model.work/diffusion.log.jsonl")).get(0).contains("\"loss\""));
+
+        GenerateCommandTest.Run again = run("train", "--recipe", r.toString(), "--out", out.toString());
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.out().contains("vae: resuming at step 2 of 2"), again.out());
+
+        Path png = tmp.resolve("x.png");
+        GenerateCommandTest.Run gen = run("generate", "--model", out.toString(), "--prompt", "a photo of a sneaker",
+                "--steps", "2", "--width", "32", "--height", "32", "--out", png.toString(), "--quiet");
+        assertEquals(0, gen.code(), gen.err());
+        assertTrue(Files.size(png) > 0);
+    }
+
+    @Test
+    void aBadRecipeIsAOneLineError(@TempDir Path tmp) throws IOException {
+        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1}}", "\"batch\": 4}}"));
+        GenerateCommandTest.Run res = run("train", "--recipe", r.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, res.code());
+        assertTrue(res.err().contains("diffusion") && res.err().contains("steps") && res.err().lines().count() == 1, res.err());
+        GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("nope.json"), missing.err());
+    }
+}

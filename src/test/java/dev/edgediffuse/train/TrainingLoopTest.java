@@ -1,0 +1,108 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.pipeline.ModelConfigs;
+import dev.edgediffuse.pipeline.RandomCheckpoint;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainingLoopTest {
+    private static final ModelConfigs TINY = ModelConfigs.builtIn("tiny");
+
+    private static FashionMnist syntheticImages(int n) {
+        Rng r = new Rng(9);
+        byte[] px = new byte[n * 32 * 32];
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i % 10;
+            // a bright rectangle whose size depends on the class, on a dark background, plus noise
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++) {
+                    boolean inside = Math.abs(y - 16) < 4 + labels[i] && Math.abs(x - 16) < 12 - labels[i];
+                    px[(i * 32 + y) * 32 + x] = (byte) ((inside ? 200 : 20) + r.nextInt(30));
+                }
+        }
+        return new FashionMnist(px, labels, n);
+    }
+
+    private static TrainingLoop.Settings settings(long steps) {
+        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, 0, 1);
+    }
+
+    /** Trains the tiny VAE for {@code steps} in {@code dir}; stops (as if killed) after {@code stopAfter}. */
+    private static Parameters trainVae(Path dir, long steps, long stopAfter) throws Exception {
+        Parameters p = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+        AutoencoderKL vae = new AutoencoderKL(TINY.vae(), p.weights("vae"));
+        TrainingLoop loop = new TrainingLoop("vae", p, settings(steps), dir, null);
+        loop.stopAfter(stopAfter);
+        boolean finished = loop.run(new VaeObjective(vae, syntheticImages(12), 4, 1e-3, 5));
+        assertTrue(finished == (stopAfter >= steps));
+        Parameters both = Parameters.union(Map.of("p.", p, "ema.", loop.emaWeights()));
+        return both;
+    }
+
+    @Test
+    void aResumedRunEqualsAnUninterruptedOneBitForBit(@TempDir Path tmp) throws Exception {
+        Parameters straight = trainVae(tmp.resolve("a"), 6, Long.MAX_VALUE);
+        trainVae(tmp.resolve("b"), 6, 3);
+        assertTrue(Files.exists(tmp.resolve("b/vae.checkpoint.safetensors")));
+        Parameters resumed = trainVae(tmp.resolve("b"), 6, Long.MAX_VALUE);
+        Parameters fresh = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+        boolean changed = false;
+        for (String n : straight.names()) {
+            assertArrayEquals(straight.get(n), resumed.get(n), 0f, n);
+            if (n.startsWith("p.") && !java.util.Arrays.equals(fresh.get(n.substring(2)), straight.get(n))) changed = true;
+        }
+        assertTrue(changed, "training changed no parameter");
+        assertTrue(Files.readAllLines(tmp.resolve("b/vae.log.jsonl")).size() >= 6);
+    }
+
+    @Test
+    void adamWFitsALinearMap() throws Exception {
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        shapes.put("l.weight", new int[]{3, 5});
+        shapes.put("l.bias", new int[]{3});
+        Parameters p = Parameters.initialize(shapes, new Rng(1));
+        Linear layer = new Linear(p.weights("t"), "l", 5, 3, true);
+        float[] target = {0.5f, -1f, 2f, 0f, 1f, -0.5f, 1.5f, 0.25f, -2f, 1f, 0f, 0.75f, -1.25f, 0.5f, 2f};
+        double[] losses = new double[2];
+        TrainingLoop loop = new TrainingLoop("linear", p, new TrainingLoop.Settings(300, 16, 0.05, 10, 0.01, 0.0, 10, 0.9, 3600, 300),
+                Files.createTempDirectory("adamw"), null);
+        loop.run((Tape tape, long step) -> {
+            Rng r = TrainingLoop.rngFor(7, step);
+            float[] x = new float[16 * 5], want = new float[16 * 3];
+            for (int i = 0; i < x.length; i++) x[i] = r.nextGaussian();
+            for (int b = 0; b < 16; b++)
+                for (int o = 0; o < 3; o++) {
+                    float s = 0.3f;
+                    for (int i = 0; i < 5; i++) s += target[o * 5 + i] * x[b * 5 + i];
+                    want[b * 3 + o] = s;
+                }
+            float[] y = layer.forward(x, 16), g = new float[y.length];
+            double loss = 0;
+            for (int i = 0; i < y.length; i++) {
+                loss += (y[i] - want[i]) * (y[i] - want[i]) / y.length;
+                g[i] = 2 * (y[i] - want[i]) / y.length;
+            }
+            tape.backward(y, g);
+            if (step == 0) losses[0] = loss;
+            losses[1] = loss;
+            return loss;
+        });
+        assertTrue(losses[1] < losses[0] / 1000, "loss " + losses[0] + " -> " + losses[1]);
+        assertArrayEquals(target, p.get("l.weight"), 0.01f);
+        assertFalse(Tape.recording());
+    }
+}
