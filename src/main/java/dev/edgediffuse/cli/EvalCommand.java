@@ -30,7 +30,7 @@ final class EvalCommand {
               --model DIR|FILE       the text-to-image model to measure (default: the built-in model)
               --reference DIR|FILE   also generate with this model on identical prompts, seeds and initial noise and
                                      report PSNR, SSIM and the share of images whose predicted class changes
-              --classifier DIR       Fashion-MNIST classifier (default models/fashion-classifier)
+              --classifier DIR       Fashion-MNIST classifier (default: the built-in one)
               --data DIR             Fashion-MNIST idx files (default /usr/share/datasets/fashion-mnist)
               --samples N            images to generate, prompts cycling over the 10 classes (default 10000)
               --steps N              denoising steps (default 25)
@@ -46,8 +46,6 @@ final class EvalCommand {
               --json FILE            also write the report as JSON
               --grid FILE.png        contact sheet of the first 100 images (rows of one image per class)
               --quiet                no progress bar""";
-
-    static final Path DEFAULT_CLASSIFIER = Path.of("models", "fashion-classifier");
 
     private static final Set<String> VALUED = Set.of("--model", "--reference", "--classifier", "--data", "--samples", "--steps",
             "--cfg", "--scheduler", "--negative-prompt", "--seed", "--size", "--batch", "--latency-runs", "--threads", "--json", "--grid", "--test-limit");
@@ -80,11 +78,8 @@ final class EvalCommand {
         String scheduler = a.get("--scheduler", "euler_a");
         String negative = a.get("--negative-prompt", "");
 
-        Path classifierDir = a.has("--classifier") ? a.path("--classifier") : DEFAULT_CLASSIFIER;
-        if (!Files.isDirectory(classifierDir)) {
-            throw new ModelFormatException(classifierDir + ": classifier folder not found"
-                    + (a.has("--classifier") ? "" : " (run from the repository root, or pass --classifier DIR)"));
-        }
+        Path classifierDir = a.has("--classifier") ? a.path("--classifier") : BuiltInModel.FASHION_CLASSIFIER.unpack(null);
+        if (!Files.isDirectory(classifierDir)) throw new ModelFormatException(classifierDir + ": classifier folder not found");
         Path data = a.has("--data") ? a.path("--data") : FashionMnist.DEFAULT_DIR;
         Path jsonOut = a.path("--json"), gridOut = a.path("--grid");
         Path modelPath = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);

@@ -7,31 +7,40 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
 
 /**
- * The model used when no --model is given: EdgeDiffuse-Mini, a small Stable Diffusion (same components, diffusers
- * layout) trained here on Fashion-MNIST by {@code edgediffuse train --recipe recipes/mini.json}. It ships inside the
- * jar and is unpacked once into the user's cache, because weights are memory-mapped from a file.
+ * A model folder that ships inside the jar and is unpacked once into the user's cache, because weights are
+ * memory-mapped from a file. {@link #MINI} is used when no --model is given: EdgeDiffuse-Mini, a small Stable
+ * Diffusion (same components, diffusers layout) trained here on Fashion-MNIST by
+ * {@code edgediffuse train --recipe recipes/mini.json}. {@link #FASHION_CLASSIFIER} is the evaluator's yardstick,
+ * trained by {@code edgediffuse train-classifier}.
  */
-public final class BuiltInModel {
-    public static final String NAME = "edgediffuse-mini-v1";
-    private static final String RESOURCE = "/dev/edgediffuse/models/mini/";
-    private static final String[] FILES = {"model_index.json", "scheduler/scheduler_config.json",
-            "text_encoder/config.json", "text_encoder/model.safetensors", "unet/config.json",
-            "unet/diffusion_pytorch_model.safetensors", "vae/config.json", "vae/diffusion_pytorch_model.safetensors"};
+public record BuiltInModel(String name, String resource, List<String> files) {
+    public static final BuiltInModel MINI = new BuiltInModel("edgediffuse-mini-v1", "/dev/edgediffuse/models/mini/",
+            List.of("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+                    "text_encoder/model.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                    "vae/config.json", "vae/diffusion_pytorch_model.safetensors"));
+    public static final BuiltInModel FASHION_CLASSIFIER = new BuiltInModel("fashion-classifier-v1",
+            "/dev/edgediffuse/models/fashion-classifier/", List.of("config.json", "model.safetensors", "train.log"));
 
-    private BuiltInModel() {}
-
+    /** The folder of the built-in EdgeDiffuse-Mini. */
     public static Path path(PrintStream log) {
+        return MINI.unpack(log);
+    }
+
+    /** The unpacked folder, unpacking it first (atomically: a folder that exists is complete) if needed. */
+    public Path unpack(PrintStream log) {
         String cache = System.getenv("XDG_CACHE_HOME");
         Path root = cache != null ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
-        Path dir = root.resolve("edgediffuse").resolve(NAME);
-        if (Files.isRegularFile(dir.resolve("model_index.json"))) return dir;
+        Path dir = root.resolve("edgediffuse").resolve(name);
+        String marker = files.getFirst();
+        if (Files.isRegularFile(dir.resolve(marker))) return dir;
         try {
-            Path tmp = Files.createDirectories(root.resolve("edgediffuse")).resolve(NAME + ".tmp-" + ProcessHandle.current().pid());
-            for (String f : FILES) {
-                try (InputStream in = BuiltInModel.class.getResourceAsStream(RESOURCE + f)) {
-                    if (in == null) throw new IllegalStateException("the built-in model is missing " + f + " (a broken build?)");
+            Path tmp = Files.createDirectories(root.resolve("edgediffuse")).resolve(name + ".tmp-" + ProcessHandle.current().pid());
+            for (String f : files) {
+                try (InputStream in = BuiltInModel.class.getResourceAsStream(resource + f)) {
+                    if (in == null) throw new IllegalStateException("the built-in " + name + " is missing " + f + " (a broken build?)");
                     Files.createDirectories(tmp.resolve(f).getParent());
                     Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
                 }
@@ -39,9 +48,9 @@ public final class BuiltInModel {
             try {
                 Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException raced) {
-                if (!Files.isRegularFile(dir.resolve("model_index.json"))) throw raced;
+                if (!Files.isRegularFile(dir.resolve(marker))) throw raced;
             }
-            if (log != null) log.println("unpacked the built-in model to " + dir);
+            if (log != null) log.println("unpacked the built-in " + name + " to " + dir);
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -5,6 +5,7 @@ import dev.edgediffuse.format.Json;
 import dev.edgediffuse.model.FashionClassifier;
 import dev.edgediffuse.model.FashionClassifierConfig;
 import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.pipeline.BuiltInModel;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.Assumptions;
@@ -23,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The evaluator's figures on stand-in generators whose right answers are known. */
 class EvaluatorTest {
-    static final Path SHIPPED = Path.of("models", "fashion-classifier");
+    static final Path SHIPPED = BuiltInModel.FASHION_CLASSIFIER.unpack(null);
 
     /** A generator that answers job i with {@code image.apply(i)} as a 3-channel (grey repeated) image. */
     static ImageGenerator fake(String name, int batch, IntFunction<float[]> image) {
