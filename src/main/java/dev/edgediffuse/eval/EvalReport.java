@@ -34,8 +34,12 @@ public record EvalReport(String model, int samples, int testImages, int featureD
         }
     }
 
-    /** FID of a class-balanced training subset of {@code images} against the test set: what real data scores. */
-    public record Floor(int images, double fid) {}
+    /**
+     * FID of a class-balanced training subset of {@code images} against the test set: what real data scores; and
+     * (NaN if the model has no autoencoder) of the same images after the model's VAE round trip: the best its
+     * decoder allows, which tells the autoencoder's share of the model's FID from the denoiser's.
+     */
+    public record Floor(int images, double fid, double autoencoderFid) {}
 
     /** Batched generation: images, seconds of generation only, images/s and ms per image amortized over a batch. */
     public record Throughput(int images, double seconds, double imagesPerSecond, double msPerImage, int batch) {}
@@ -65,6 +69,10 @@ public record EvalReport(String model, int samples, int testImages, int featureD
         if (floor != null) {
             b.append(String.format("real-vs-real floor: %.3f (%d train vs %d test); ratio %.2fx (target <= %.0fx: %s)%n", floor.fid(),
                     floor.images(), testImages, fidRatio(), TARGET_FID_RATIO, fidRatio() <= TARGET_FID_RATIO ? "met" : "not met"));
+            if (!Double.isNaN(floor.autoencoderFid())) {
+                b.append(String.format("autoencoder ceiling: %.3f (the same train images through the model's VAE; %.2fx the floor)%n",
+                        floor.autoencoderFid(), floor.autoencoderFid() / floor.fid()));
+            }
         }
         b.append(String.format("generation: %d images in %.1f s, %.2f images/s, %.1f ms/image (batches of %d)%n", throughput.images(),
                 throughput.seconds(), throughput.imagesPerSecond(), throughput.msPerImage(), throughput.batch()));
@@ -109,6 +117,7 @@ public record EvalReport(String model, int samples, int testImages, int featureD
             f.put("real_vs_real_floor", num(floor.fid()));
             f.put("floor_train_images", floor.images());
             f.put("ratio_to_floor", num(fidRatio()));
+            f.put("autoencoder_ceiling", Double.isNaN(floor.autoencoderFid()) ? null : num(floor.autoencoderFid()));
         }
         m.put("fid", f);
         Map<String, Object> g = new LinkedHashMap<>();

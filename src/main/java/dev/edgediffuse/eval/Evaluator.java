@@ -13,7 +13,8 @@ import java.util.Random;
 /**
  * Measures a text-to-image model against the Fashion-MNIST classifier: prompt accuracy (share of images the classifier
  * assigns to the prompted class, per class and overall), FID on the classifier's penultimate features against the test
- * set next to the real-vs-real floor (a class-balanced train subset of the same size against the test set), throughput
+ * set next to the real-vs-real floor (a class-balanced train subset of the same size against the test set) and the
+ * autoencoder ceiling (the same subset through the model's VAE), throughput
  * and single-image latency; with a reference model, fidelity on identical prompts, seeds and initial noise (PSNR, SSIM,
  * share of images whose predicted class changes). Images are judged as they would be saved: clamped and rounded to
  * 8 bits.
@@ -107,8 +108,9 @@ public final class Evaluator {
         EvalReport.Floor floor = null;
         if (train != null) {
             int m = Math.min(n, train.count());
-            float[][] trainFeatures = features(balancedImages(train, m, plan.seed()));
-            floor = new EvalReport.Floor(m, FrechetDistance.between(trainFeatures, real.features));
+            FeatureMap trainImages = balancedImages(train, m, plan.seed());
+            float[][] trainFeatures = features(trainImages);
+            floor = new EvalReport.Floor(m, FrechetDistance.between(trainFeatures, real.features), autoencoderFid(model, trainImages, batch, real));
         }
         EvalReport.Fidelity fidelity = null;
         if (reference != null) {
@@ -120,6 +122,27 @@ public final class Evaluator {
         var throughput = new EvalReport.Throughput(n, genSeconds, n / genSeconds, 1000 * genSeconds / n, batch);
         EvalReport.Grid g = grid.isEmpty() ? null : new EvalReport.Grid(grid, gridW, gridH);
         return new EvalReport(model.name(), n, test.count(), dim, classifierAccuracy, acc, fid, floor, throughput, latency, fidelity, g);
+    }
+
+    /** FID of the model's VAE round trip of {@code images} (grey) against the test set; NaN if it has no VAE. */
+    private double autoencoderFid(ImageGenerator model, FeatureMap images, int batch, Judged real) {
+        int n = images.batch(), per = images.pixels();
+        float[][] features = new float[n][];
+        int[] predicted = new int[n];
+        for (int start = 0; start < n; start += batch) {
+            int count = Math.min(batch, n - start);
+            float[] rgb = new float[count * per * 3];
+            for (int i = 0; i < count * per; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = images.data()[start * per + i];
+            FeatureMap out = model.reconstruct(new FeatureMap(rgb, count, images.height(), images.width(), 3));
+            if (out == null) return Double.NaN;
+            List<FeatureMap> each = new ArrayList<>(count);
+            int size = out.pixels() * out.channels();
+            for (int k = 0; k < count; k++) {
+                each.add(new FeatureMap(Arrays.copyOfRange(out.data(), k * size, (k + 1) * size), 1, out.height(), out.width(), out.channels()));
+            }
+            classify(each, quantize(each), start, features, predicted);
+        }
+        return FrechetDistance.between(features, real.features);
     }
 
     /** Times {@code runs} single-image generations (jobs 0.. of the plan) after one untimed warm-up run. */

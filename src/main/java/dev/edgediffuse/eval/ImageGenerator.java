@@ -15,6 +15,14 @@ public interface ImageGenerator extends AutoCloseable {
     /** A short name for reports. */
     String name();
 
+    /**
+     * The model's own autoencoder round trip (encode to latents, decode) of real images [n][h][w][3] in [-1, 1], or
+     * null when it has none: what the decoder alone can deliver, the ceiling of the model's quality.
+     */
+    default FeatureMap reconstruct(FeatureMap images) {
+        return null;
+    }
+
     /** How many jobs one {@link #generate} call should get for best throughput. */
     default int preferredBatch() {
         return 1;

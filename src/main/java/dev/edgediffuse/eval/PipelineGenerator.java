@@ -68,6 +68,11 @@ public final class PipelineGenerator implements ImageGenerator {
     }
 
     @Override
+    public FeatureMap reconstruct(FeatureMap images) {
+        return denoiser.reconstruct(images);
+    }
+
+    @Override
     public String name() {
         return name;
     }

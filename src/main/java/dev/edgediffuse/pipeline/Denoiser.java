@@ -206,6 +206,11 @@ public final class Denoiser implements AutoCloseable {
     }
 
     /** VAE decode of the session's current latents: the image, channels-last in [-1, 1]. */
+    /** The VAE's round trip of images [n][h][w][c] in [-1, 1]: posterior mean, then decode. */
+    public FeatureMap reconstruct(FeatureMap images) {
+        return vae.decode(vae.encodeMean(images));
+    }
+
     public FeatureMap decode(DenoiseSession s) {
         long t = System.nanoTime();
         FeatureMap image = vae.decode(new FeatureMap(s.latents.clone(), 1, s.lh, s.lw, s.lc));

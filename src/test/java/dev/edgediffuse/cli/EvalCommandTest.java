@@ -57,6 +57,7 @@ class EvalCommandTest {
         assertEquals(0, r.code, r.err);
         assertTrue(r.out.contains("prompt accuracy: "), r.out);
         assertTrue(r.out.contains("real-vs-real floor: "), r.out);
+        assertTrue(r.out.contains("autoencoder ceiling: "), r.out);
         assertTrue(r.out.contains("latency (one image, batch 1): median"), r.out);
         assertTrue(r.out.contains("fidelity to "), r.out);
         assertTrue(r.err.contains("generate 20/20"), r.err);

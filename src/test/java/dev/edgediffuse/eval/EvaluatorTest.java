@@ -52,6 +52,32 @@ class EvaluatorTest {
         };
     }
 
+    /** {@code g} with an autoencoder whose round trip is {@code roundTrip}. */
+    static ImageGenerator withRoundTrip(ImageGenerator g, java.util.function.UnaryOperator<FeatureMap> roundTrip) {
+        return new ImageGenerator() {
+            @Override
+            public List<FeatureMap> generate(List<EvalPlan.Job> jobs) {
+                return g.generate(jobs);
+            }
+
+            @Override
+            public FeatureMap reconstruct(FeatureMap images) {
+                assertEquals(3, images.channels());
+                return roundTrip.apply(images);
+            }
+
+            @Override
+            public String name() {
+                return g.name();
+            }
+
+            @Override
+            public int preferredBatch() {
+                return g.preferredBatch();
+            }
+        };
+    }
+
     /** Index of the k-th image of class c in {@code data}. */
     static int[][] byClass(FashionMnist data) {
         List<List<Integer>> lists = new ArrayList<>();
@@ -209,6 +235,18 @@ class EvaluatorTest {
             assertEquals(n, good.floor().images());
             assertTrue(good.fid() < 2 * good.floor().fid() + 0.5, "real test images are as close to the test set as real train images: "
                     + good.fid() + " vs floor " + good.floor().fid());
+            assertTrue(Double.isNaN(good.floor().autoencoderFid()), "no autoencoder, no ceiling");
+
+            // the autoencoder ceiling: a lossless round trip scores the floor itself, a destructive one far worse
+            EvalReport lossless = ev.evaluate(withRoundTrip(fake("real", 50, right), img -> img), null, plan, new Evaluator.Options(0, 0));
+            assertEquals(good.floor().fid(), lossless.floor().autoencoderFid(), 1e-6 * good.floor().fid());
+            EvalReport destructive = ev.evaluate(withRoundTrip(fake("real", 50, right), img -> {
+                float[] d = img.data().clone();
+                for (int i = 0; i < d.length; i++) d[i] = -1f;
+                return new FeatureMap(d, img.batch(), img.height(), img.width(), img.channels());
+            }), null, plan, new Evaluator.Options(0, 0));
+            assertTrue(destructive.floor().autoencoderFid() > 20 * good.floor().fid(), "blanked round trip: " + destructive.floor().autoencoderFid());
+            assertTrue(destructive.text().contains("autoencoder ceiling: "), destructive.text());
 
             EvalReport bad = ev.evaluate(fake("shifted labels", 50, wrong), null, plan, new Evaluator.Options(0, 0));
             assertTrue(bad.accuracy().overall() < 0.1, "images of the next class: " + bad.accuracy().overall());
