@@ -8,6 +8,7 @@ import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
+import dev.edgediffuse.testing.Goldens;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,15 +50,6 @@ class ConvertCommandTest {
         }
     }
 
-    static double relError(float[] expected, float[] actual) {
-        double max = 0, scale = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i] - actual[i]));
-            scale = Math.max(scale, Math.abs(expected[i]));
-        }
-        return max / scale;
-    }
-
     @BeforeAll
     static void writeCheckpoints() throws IOException {
         folder = dir.resolve("tiny");
@@ -87,7 +79,7 @@ class ConvertCommandTest {
     void everyFormatConvertsAFolderThatGeneratesCloseToF32() throws IOException {
         for (String format : new String[]{"f16", "bf16", "q8", "q8_32", "q4_32", "q4_32z", "q4_64"}) {
             Path out = convert(folder, "tiny-" + format, "--weights", format);
-            double rel = relError(reference, latents(out, null));
+            double rel = Goldens.relError(reference, latents(out, null));
             System.out.printf("%s: latents relative error vs f32 %.2e%n", format, rel);
             assertTrue(rel <= TOLERANCE.get(format), format + ": latents relative error " + rel + " > " + TOLERANCE.get(format));
             assertArrayEquals(Files.readAllBytes(folder.resolve("unet/config.json")), Files.readAllBytes(out.resolve("unet/config.json")));
@@ -130,14 +122,14 @@ class ConvertCommandTest {
             assertEquals(DType.Q4_32Z, vae.tensors().get("decoder.mid_block.resnets.0.conv1.weight").dtype());
             assertEquals(DType.Q8, vae.tensors().get("encoder.mid_block.resnets.0.conv1.weight").dtype());
         }
-        double rel = relError(reference, latents(out, null));
+        double rel = Goldens.relError(reference, latents(out, null));
         assertTrue(rel <= TOLERANCE.get("q4_32"), "mixed q8/q4: latents relative error " + rel);
     }
 
     @Test
     void mseClippingConverts() {
         Path out = convert(folder, "tiny-q4-mse", "--weights", "q4_32", "--clip", "mse");
-        double rel = relError(reference, latents(out, null));
+        double rel = Goldens.relError(reference, latents(out, null));
         assertTrue(rel <= TOLERANCE.get("q4_32"), "q4_32 with mse clipping: latents relative error " + rel);
     }
 

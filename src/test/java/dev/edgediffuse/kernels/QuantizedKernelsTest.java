@@ -3,6 +3,7 @@ package dev.edgediffuse.kernels;
 import dev.edgediffuse.compress.Quantizer;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
+import dev.edgediffuse.testing.Goldens;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -41,15 +42,6 @@ class QuantizedKernelsTest {
         return out;
     }
 
-    static double relError(float[] expected, float[] actual) {
-        double max = 0, scale = 0;
-        for (int i = 0; i < expected.length; i++) {
-            max = Math.max(max, Math.abs(expected[i] - actual[i]));
-            scale = Math.max(scale, Math.abs(expected[i]));
-        }
-        return max / scale;
-    }
-
     @Test
     void packedPanelsEqualThoseOfTheDequantizedWeights() {
         Random r = new Random(1);
@@ -79,7 +71,7 @@ class QuantizedKernelsTest {
             Gemm.multiply(a, 0, k, m, new WeightPanels(q), bias, yq, 0, n);
             Gemm.multiply(a, 0, k, m, new WeightPanels(dequantized(q)), bias, yd, 0, n);
             assertArrayEquals(yd, yq, t + ": GEMM with quantized weights = GEMM with their dequantized values");
-            double rel = relError(reference, yq);
+            double rel = Goldens.relError(reference, yq);
             System.out.printf("%s: GEMM relative error %.4f%n", t, rel);
             assertTrue(rel <= TOLERANCE.get(t), t + ": GEMM relative error vs f32 weights " + rel + " > " + TOLERANCE.get(t));
         }
@@ -98,7 +90,7 @@ class QuantizedKernelsTest {
             float[] yq = Conv2d.conv(x, batch, h, w, cin, new WeightPanels(q), 3, 3, 1, pads, bias);
             float[] yd = Conv2d.conv(x, batch, h, w, cin, new WeightPanels(dequantized(q)), 3, 3, 1, pads, bias);
             assertArrayEquals(yd, yq, t + ": conv with quantized weights = conv with their dequantized values");
-            double rel = relError(reference, yq);
+            double rel = Goldens.relError(reference, yq);
             System.out.printf("%s: conv relative error %.4f%n", t, rel);
             assertTrue(rel <= TOLERANCE.get(t), t + ": conv relative error vs f32 weights " + rel + " > " + TOLERANCE.get(t));
         }

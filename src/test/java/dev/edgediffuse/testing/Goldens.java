@@ -44,15 +44,20 @@ public final class Goldens {
         return max;
     }
 
-    /** Asserts ‖actual − expected‖∞ / ‖expected‖∞ ≤ tol; returns the relative error. */
-    public static double assertRelClose(String what, float[] expected, float[] actual, double tol) {
-        assertEquals(expected.length, actual.length, what + ": length");
+    /** ‖actual − expected‖∞ / ‖expected‖∞. */
+    public static double relError(float[] expected, float[] actual) {
         double max = 0, scale = 0;
         for (int i = 0; i < expected.length; i++) {
             max = Math.max(max, Math.abs((double) expected[i] - actual[i]));
             scale = Math.max(scale, Math.abs(expected[i]));
         }
-        double rel = max / Math.max(scale, 1e-30);
+        return max / Math.max(scale, 1e-30);
+    }
+
+    /** Asserts ‖actual − expected‖∞ / ‖expected‖∞ ≤ tol; returns the relative error. */
+    public static double assertRelClose(String what, float[] expected, float[] actual, double tol) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        double rel = relError(expected, actual);
         assertTrue(Double.isFinite(rel) && rel <= tol, what + ": relative error " + rel + " > " + tol);
         return rel;
     }
