@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from common import ROOT, out_dir, seeded, write_safetensors
 
 C = "clip"
-VOCAB_DIR = "/work/shared/data/clip_tokenizer"
+# the shared copy beside the repository, else the one the product ships (the same files)
+VOCAB_DIR = os.path.join(ROOT, "..", "shared", "data", "clip_tokenizer")
 if not os.path.isdir(VOCAB_DIR):
     VOCAB_DIR = os.path.join(ROOT, "src", "main", "resources", "dev", "edgediffuse", "tokenizer")
 
