@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -29,15 +30,20 @@ public record BuiltInModel(String name, String resource, List<String> files) {
         return MINI.unpack(log);
     }
 
-    /** The unpacked folder, unpacking it first (atomically: a folder that exists is complete) if needed. */
+    /**
+     * The unpacked folder in the user's cache ($XDG_CACHE_HOME or ~/.cache), unpacking it first if needed: when it is
+     * missing, or when a file's size differs from the jar's (an older build's copy, a truncated file).
+     */
     public Path unpack(PrintStream log) {
         String cache = System.getenv("XDG_CACHE_HOME");
-        Path root = cache != null ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
-        Path dir = root.resolve("edgediffuse").resolve(name);
-        String marker = files.getFirst();
-        if (Files.isRegularFile(dir.resolve(marker))) return dir;
+        return unpack(cache != null ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache"), log);
+    }
+
+    Path unpack(Path cacheRoot, PrintStream log) {
+        Path parent = cacheRoot.resolve("edgediffuse"), dir = parent.resolve(name);
+        if (matchesJar(dir)) return dir;
         try {
-            Path tmp = Files.createDirectories(root.resolve("edgediffuse")).resolve(name + ".tmp-" + ProcessHandle.current().pid());
+            Path tmp = Files.createDirectories(parent).resolve(name + ".tmp-" + ProcessHandle.current().pid());
             for (String f : files) {
                 try (InputStream in = BuiltInModel.class.getResourceAsStream(resource + f)) {
                     if (in == null) throw new IllegalStateException("the built-in " + name + " is missing " + f + " (a broken build?)");
@@ -45,15 +51,44 @@ public record BuiltInModel(String name, String resource, List<String> files) {
                     Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
                 }
             }
+            // a stale copy moves aside first; the new one appears whole, by one rename
+            if (Files.exists(dir)) {
+                Path old = parent.resolve(name + ".old-" + ProcessHandle.current().pid());
+                Files.move(dir, old);
+                deleteTree(old);
+            }
             try {
                 Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException raced) {
-                if (!Files.isRegularFile(dir.resolve(marker))) throw raced;
+                deleteTree(tmp);
+                if (!matchesJar(dir)) throw raced;
             }
             if (log != null) log.println("unpacked the built-in " + name + " to " + dir);
             return dir;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Whether every file is in {@code dir} with the size the jar's copy has. */
+    private boolean matchesJar(Path dir) {
+        try {
+            for (String f : files) {
+                URL url = BuiltInModel.class.getResource(resource + f);
+                Path file = dir.resolve(f);
+                if (url == null || !Files.isRegularFile(file)) return false;
+                if (Files.size(file) != url.openConnection().getContentLengthLong()) return false;
+            }
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (var s = Files.walk(p)) {
+            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(q);
         }
     }
 }

@@ -2,11 +2,17 @@ package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.nn.FeatureMap;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.Arrays;
 import java.util.List;
+import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,6 +37,24 @@ class BuiltInModelTest {
             // a real garment on a dark background spans most of [-1, 1]; different prompts give different pictures
             assertTrue(contrast > 1.0, "image 0 is nearly flat: " + contrast);
             assertTrue(differ > 0.05, "prompts barely change the image: " + differ);
+        }
+    }
+
+    @Test
+    void aTruncatedCopyInTheCacheIsReplacedAndAnIntactOneKept(@TempDir Path cache) throws IOException {
+        Path dir = BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null);
+        Path weights = dir.resolve("model.safetensors");
+        byte[] original = Files.readAllBytes(weights);
+        Files.write(weights, Arrays.copyOf(original, 100));
+        assertEquals(dir, BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null));
+        assertArrayEquals(original, Files.readAllBytes(weights), "the truncated file is unpacked again");
+
+        FileTime old = FileTime.fromMillis(1_000_000_000_000L);
+        Files.setLastModifiedTime(weights, old);
+        BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null);
+        assertEquals(old, Files.getLastModifiedTime(weights), "an intact copy is used as it is");
+        try (Stream<Path> left = Files.list(cache.resolve("edgediffuse"))) {
+            assertEquals(List.of(dir), left.toList(), "no temporary or stale folders left behind");
         }
     }
 }
