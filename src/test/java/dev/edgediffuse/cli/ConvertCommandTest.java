@@ -3,12 +3,11 @@ package dev.edgediffuse.cli;
 import dev.edgediffuse.format.QuantizedTensors;
 import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.Pipeline;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
 import dev.edgediffuse.testing.Goldens;
+import dev.edgediffuse.testing.TinyCheckpoints;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,12 +51,10 @@ class ConvertCommandTest {
 
     @BeforeAll
     static void writeCheckpoints() throws IOException {
-        folder = dir.resolve("tiny");
-        RandomCheckpoint.writeFolder(folder, ModelConfigs.builtIn("tiny"), DType.F32, 7);
-        single = dir.resolve("tiny-single.safetensors");
-        RandomCheckpoint.writeSingleFile(single, ModelConfigs.builtIn("tiny"), DType.F32, 7);
-        configs = dir.resolve("tiny-configs");
-        ModelConfigs.builtIn("tiny").writeTo(configs);
+        TinyCheckpoints tiny = TinyCheckpoints.write(dir);
+        folder = tiny.folder();
+        single = tiny.single();
+        configs = tiny.configs();
         reference = latents(folder, null);
     }
 

@@ -3,10 +3,9 @@ package dev.edgediffuse.cli;
 import dev.edgediffuse.format.Npy;
 import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.format.SafeTensorsWriter;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
+import dev.edgediffuse.testing.TinyCheckpoints;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,12 +30,10 @@ class GenerateCommandTest {
 
     @BeforeAll
     static void writeCheckpoints() throws IOException {
-        folder = dir.resolve("tiny");
-        RandomCheckpoint.writeFolder(folder, ModelConfigs.builtIn("tiny"), DType.F32, 7);
-        single = dir.resolve("tiny-single.safetensors");
-        RandomCheckpoint.writeSingleFile(single, ModelConfigs.builtIn("tiny"), DType.F32, 7);
-        configs = dir.resolve("tiny-configs");
-        ModelConfigs.builtIn("tiny").writeTo(configs);
+        TinyCheckpoints tiny = TinyCheckpoints.write(dir);
+        folder = tiny.folder();
+        single = tiny.single();
+        configs = tiny.configs();
     }
 
     record Run(int code, String out, String err) {}
