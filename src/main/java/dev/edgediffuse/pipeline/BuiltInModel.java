@@ -44,12 +44,17 @@ public record BuiltInModel(String name, String resource, List<String> files) {
         if (matchesJar(dir)) return dir;
         try {
             Path tmp = Files.createDirectories(parent).resolve(name + ".tmp-" + ProcessHandle.current().pid());
-            for (String f : files) {
-                try (InputStream in = BuiltInModel.class.getResourceAsStream(resource + f)) {
-                    if (in == null) throw new IllegalStateException("the built-in " + name + " is missing " + f + " (a broken build?)");
-                    Files.createDirectories(tmp.resolve(f).getParent());
-                    Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            try {
+                for (String f : files) {
+                    try (InputStream in = BuiltInModel.class.getResourceAsStream(resource + f)) {
+                        if (in == null) throw new IllegalStateException("the built-in " + name + " is missing " + f + " (a broken build?)");
+                        Files.createDirectories(tmp.resolve(f).getParent());
+                        Files.copy(in, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+                    }
                 }
+            } catch (IOException | RuntimeException e) {
+                deleteTree(tmp); // a full disk must not leave a half-written folder behind
+                throw e;
             }
             // a stale copy moves aside first; the new one appears whole, by one rename
             if (Files.exists(dir)) {
