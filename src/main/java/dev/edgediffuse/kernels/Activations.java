@@ -54,10 +54,15 @@ public final class Activations {
 
     /** out[i] += y[i]. */
     public static void addInPlace(float[] x, float[] y) {
-        chunks(x.length, (a, b) -> {
+        addInPlace(x, 0, y);
+    }
+
+    /** x[at + i] += y[i] for every i of y. */
+    public static void addInPlace(float[] x, int at, float[] y) {
+        chunks(y.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) FloatVector.fromArray(S, x, i).add(FloatVector.fromArray(S, y, i)).intoArray(x, i);
-            for (; i < b; i++) x[i] += y[i];
+            for (; i <= b - 8; i += 8) FloatVector.fromArray(S, x, at + i).add(FloatVector.fromArray(S, y, i)).intoArray(x, at + i);
+            for (; i < b; i++) x[at + i] += y[i];
         });
     }
 

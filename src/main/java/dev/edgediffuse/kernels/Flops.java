@@ -8,11 +8,17 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class Flops {
     private static final LongAdder MACS = new LongAdder();
+    /** Set on the warm-up thread, whose kernel calls run alongside a measured stage and must not count in it. */
+    private static final ThreadLocal<Boolean> UNCOUNTED = ThreadLocal.withInitial(() -> false);
 
     private Flops() {}
 
     static void add(long macs) {
-        MACS.add(macs);
+        if (!UNCOUNTED.get()) MACS.add(macs);
+    }
+
+    static void stopCountingOnThisThread() {
+        UNCOUNTED.set(true);
     }
 
     public static long macs() {

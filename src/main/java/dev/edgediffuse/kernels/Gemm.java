@@ -15,50 +15,82 @@ public final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
     private static final int ROWS_PER_TASK = 64;
     private static final int PANELS_PER_TASK = 8;
+    /** Packed floats of B held at once (16 MiB); larger weights are packed and used a group of panels at a time. */
+    static final int PACK_FLOATS = 1 << 22;
     private static final ThreadLocal<float[]> PACKED = new ThreadLocal<>();
 
     private Gemm() {}
 
-    /** Packs all panels of B into a reusable per-thread buffer (in parallel when called from the main thread). */
-    public static float[] pack(PanelSource b, boolean parallel) {
+    /** Packs all panels of B into the calling thread's reusable buffer, on this thread (for small B). */
+    public static float[] pack(PanelSource b) {
         int k = b.rows(), panels = b.panels();
-        int need = panels * k * NR;
         float[] buf = PACKED.get();
-        if (buf == null || buf.length < need) PACKED.set(buf = new float[need]);
-        float[] dst = buf;
-        if (b instanceof WeightPanels w) Residency.acquire(w.weight().data());
-        if (parallel) Parallel.forEach(panels, p -> b.pack(p, dst, p * k * NR));
-        else for (int p = 0; p < panels; p++) b.pack(p, dst, p * k * NR);
-        if (b instanceof WeightPanels w) Residency.release(w.weight().data());
-        return dst;
+        if (buf == null || buf.length < panels * k * NR) PACKED.set(buf = new float[panels * k * NR]);
+        for (int p = 0; p < panels; p++) b.pack(p, buf, p * k * NR);
+        return buf;
     }
 
     /** Plain GEMM, A row-major with leading dimension lda; C row-major with ldc; multi-threaded. */
     public static void multiply(float[] a, int aOff, int lda, int m, PanelSource b, float[] bias, float[] c, int cOff, int ldc) {
-        float[] packed = pack(b, true);
         int k = b.rows(), n = b.cols();
         Flops.add((long) m * k * n);
         int mTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-        int panels = b.panels(), nTasks = (panels + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
-        Parallel.forEach(mTasks * nTasks, task -> {
-            int mt = task / nTasks, nt = task % nTasks;
-            int r0 = mt * ROWS_PER_TASK, r1 = Math.min(m, r0 + ROWS_PER_TASK);
-            int p0 = nt * PANELS_PER_TASK, p1 = Math.min(panels, p0 + PANELS_PER_TASK);
-            rows(a, aOff, lda, r0, r1, packed, k, n, p0, p1, bias, c, cOff, ldc);
+        forEachPanelGroup(b, (packed, g0, g1) -> {
+            int nTasks = (g1 - g0 + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+            Parallel.forEach(mTasks * nTasks, task -> {
+                int mt = task / nTasks, nt = task % nTasks;
+                int r0 = mt * ROWS_PER_TASK, r1 = Math.min(m, r0 + ROWS_PER_TASK);
+                int p0 = g0 + nt * PANELS_PER_TASK, p1 = Math.min(g1, p0 + PANELS_PER_TASK);
+                for (int p = p0; p < p1; p++) {
+                    rowsOfPanel(a, aOff, lda, r0, r1, packed, (p - g0) * k * NR, k, p, n, bias, c, cOff, ldc);
+                }
+            });
         });
+    }
+
+    /** Receives one packed group of panels [p0, p1); panel p starts at (p − p0)·K·NR in {@code packed}. */
+    public interface PanelGroup {
+        void run(float[] packed, int p0, int p1);
+    }
+
+    /**
+     * Packs B a group of panels at a time (in parallel) and hands each group to {@code body}: the packed copy stays
+     * within {@link #PACK_FLOATS} however large the weight (SD1.5's largest conv is 118 MB as floats), and a mapped
+     * weight is populated before and leaves the resident set after the last group.
+     */
+    public static void forEachPanelGroup(PanelSource b, PanelGroup body) {
+        int k = b.rows(), panels = b.panels();
+        int perGroup = Math.max(1, Math.min(panels, PACK_FLOATS / (k * NR)));
+        float[] buf = PACKED.get();
+        int need = Math.min(panels, perGroup) * k * NR;
+        if (buf == null || buf.length < need) PACKED.set(buf = new float[need]);
+        float[] dst = buf;
+        if (b instanceof WeightPanels w) Residency.acquire(w.weight().data());
+        try {
+            for (int g0 = 0; g0 < panels; g0 += perGroup) {
+                int first = g0, g1 = Math.min(panels, g0 + perGroup);
+                Parallel.forEach(g1 - g0, i -> b.pack(first + i, dst, i * k * NR));
+                body.run(dst, g0, g1);
+            }
+        } finally {
+            if (b instanceof WeightPanels w) Residency.release(w.weight().data());
+        }
     }
 
     /** Single-threaded GEMM over already packed B (for callers that parallelize at a coarser grain). */
     public static void rows(float[] a, int aOff, int lda, int r0, int r1, float[] packed, int k, int n, int p0, int p1,
                             float[] bias, float[] c, int cOff, int ldc) {
+        for (int p = p0; p < p1; p++) rowsOfPanel(a, aOff, lda, r0, r1, packed, p * k * NR, k, p, n, bias, c, cOff, ldc);
+    }
+
+    /** Rows [r0, r1) of A against panel p of B, packed at bOff. */
+    private static void rowsOfPanel(float[] a, int aOff, int lda, int r0, int r1, float[] packed, int bOff, int k, int p,
+                                    int n, float[] bias, float[] c, int cOff, int ldc) {
         int[] offs = new int[MR];
-        for (int p = p0; p < p1; p++) {
-            int bOff = p * k * NR;
-            for (int r = r0; r < r1; r += MR) {
-                int rows = Math.min(MR, r1 - r);
-                for (int i = 0; i < MR; i++) offs[i] = aOff + (r + Math.min(i, rows - 1)) * lda;
-                kernel(a, offs, 0, 1, k, packed, bOff, bias, c, cOff + r * ldc, ldc, rows, p * NR, n);
-            }
+        for (int r = r0; r < r1; r += MR) {
+            int rows = Math.min(MR, r1 - r);
+            for (int i = 0; i < MR; i++) offs[i] = aOff + (r + Math.min(i, rows - 1)) * lda;
+            kernel(a, offs, 0, 1, k, packed, bOff, bias, c, cOff + r * ldc, ldc, rows, p * NR, n);
         }
     }
 
@@ -94,26 +126,49 @@ public final class Gemm {
                 c31 = v.fma(b1, c31);
             }
         }
-        int valid = Math.min(NR, n - n0);
-        store(c00, c01, bias, c, cRow0 + n0, n0, valid);
-        if (rows > 1) store(c10, c11, bias, c, cRow0 + ldc + n0, n0, valid);
-        if (rows > 2) store(c20, c21, bias, c, cRow0 + 2 * ldc + n0, n0, valid);
-        if (rows > 3) store(c30, c31, bias, c, cRow0 + 3 * ldc + n0, n0, valid);
-    }
-
-    private static void store(FloatVector lo, FloatVector hi, float[] bias, float[] c, int at, int n0, int valid) {
+        // Stores stay small straight-line code: a kernel that grew past C2's inlining budget once compiled with
+        // its vector ops left as calls (boxed, ~10x slower) after a mid-run recompilation.
+        int valid = Math.min(NR, n - n0), at = cRow0 + n0;
         if (valid == NR) {
             if (bias != null) {
-                lo = lo.add(FloatVector.fromArray(S, bias, n0));
-                hi = hi.add(FloatVector.fromArray(S, bias, n0 + 8));
+                FloatVector lo = FloatVector.fromArray(S, bias, n0), hi = FloatVector.fromArray(S, bias, n0 + 8);
+                c00 = c00.add(lo);
+                c01 = c01.add(hi);
+                c10 = c10.add(lo);
+                c11 = c11.add(hi);
+                c20 = c20.add(lo);
+                c21 = c21.add(hi);
+                c30 = c30.add(lo);
+                c31 = c31.add(hi);
             }
-            lo.intoArray(c, at);
-            hi.intoArray(c, at + 8);
+            c00.intoArray(c, at);
+            c01.intoArray(c, at + 8);
+            if (rows > 1) {
+                c10.intoArray(c, at + ldc);
+                c11.intoArray(c, at + ldc + 8);
+            }
+            if (rows > 2) {
+                c20.intoArray(c, at + 2 * ldc);
+                c21.intoArray(c, at + 2 * ldc + 8);
+            }
+            if (rows > 3) {
+                c30.intoArray(c, at + 3 * ldc);
+                c31.intoArray(c, at + 3 * ldc + 8);
+            }
             return;
         }
-        for (int j = 0; j < valid; j++) {
-            float v = j < 8 ? lo.lane(j) : hi.lane(j - 8);
-            c[at + j] = bias == null ? v : v + bias[n0 + j];
+        // the last panel of an N that is not a multiple of 16: through a small tile
+        float[] tile = new float[MR * NR];
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, 8);
+        c10.intoArray(tile, 16);
+        c11.intoArray(tile, 24);
+        c20.intoArray(tile, 32);
+        c21.intoArray(tile, 40);
+        c30.intoArray(tile, 48);
+        c31.intoArray(tile, 56);
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < valid; j++) c[at + r * ldc + j] = tile[r * NR + j] + (bias == null ? 0f : bias[n0 + j]);
         }
     }
 }

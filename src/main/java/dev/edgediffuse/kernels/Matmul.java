@@ -41,7 +41,7 @@ public final class Matmul {
                 for (int r = 0; r < len; r++)
                     for (int i = 0; i < m; i++) at[i * len + r] = a[(r0 + r) * m + i];
                 StridedPanels panels = new StridedPanels(b, r0 * n, n, 1, len, n);
-                float[] packed = Gemm.pack(panels, false);
+                float[] packed = Gemm.pack(panels);
                 Gemm.rows(at, 0, len, 0, m, packed, len, n, 0, panels.panels(), null, c, 0, n);
                 for (int i = 0; i < acc.length; i++) acc[i] += c[i];
             }

@@ -18,6 +18,22 @@ public final class Norms {
      */
     public static float[] groupNorm(float[] x, int batch, int hw, int c, int groups, float eps,
                                     float[] gamma, float[] beta, boolean silu) {
+        float[][] affine = groupNormAffine(x, batch, hw, c, groups, eps, gamma, beta);
+        float[] scale = affine[0], shift = affine[1];
+        int chunks = (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK;
+        float[] out = new float[x.length];
+        Parallel.forEach(batch * chunks, t -> {
+            int b = t / chunks, p0 = t % chunks * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
+            for (int p = p0; p < p1; p++) applyAffine(x, (b * hw + p) * c, out, (b * hw + p) * c, c, scale, shift, b * c, silu);
+        });
+        return out;
+    }
+
+    /**
+     * The statistics half of {@link #groupNorm}: per image and channel, {scale, shift} ([batch][c] each) such that
+     * the normalized value is x·scale + shift, so a consumer can normalize values as it reads them.
+     */
+    public static float[][] groupNormAffine(float[] x, int batch, int hw, int c, int groups, float eps, float[] gamma, float[] beta) {
         int cg = c / groups;
         int chunks = (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK, tasks = batch * chunks;
         double count = (double) hw * cg;
@@ -32,23 +48,21 @@ public final class Norms {
             scale[i] = gamma[i % c] * inv;
             shift[i] = beta[i % c] - mean[i] * scale[i];
         }
-        float[] out = new float[x.length];
-        Parallel.forEach(tasks, t -> {
-            int b = t / chunks, p0 = t % chunks * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
-            for (int p = p0; p < p1; p++) {
-                int o = (b * hw + p) * c, j = 0;
-                for (; j <= c - 8; j += 8) {
-                    FloatVector v = FloatVector.fromArray(S, x, o + j)
-                            .fma(FloatVector.fromArray(S, scale, b * c + j), FloatVector.fromArray(S, shift, b * c + j));
-                    (silu ? siluVec(v) : v).intoArray(out, o + j);
-                }
-                for (; j < c; j++) {
-                    float v = x[o + j] * scale[b * c + j] + shift[b * c + j];
-                    out[o + j] = silu ? v / (1f + (float) Math.exp(-v)) : v;
-                }
-            }
-        });
-        return out;
+        return new float[][]{scale, shift};
+    }
+
+    /** dst[d..d+c) = x·scale + shift (then SiLU) for the c channels of one pixel at src[s..s+c); scale/shift from sOff. */
+    static void applyAffine(float[] src, int s, float[] dst, int d, int c, float[] scale, float[] shift, int sOff, boolean silu) {
+        int j = 0;
+        for (; j <= c - 8; j += 8) {
+            FloatVector v = FloatVector.fromArray(S, src, s + j)
+                    .fma(FloatVector.fromArray(S, scale, sOff + j), FloatVector.fromArray(S, shift, sOff + j));
+            (silu ? siluVec(v) : v).intoArray(dst, d + j);
+        }
+        for (; j < c; j++) {
+            float v = src[s + j] * scale[sOff + j] + shift[sOff + j];
+            dst[d + j] = silu ? v / (1f + (float) Math.exp(-v)) : v;
+        }
     }
 
     /** Per-channel Σx (center == null) or Σ(x − center[c])² over one chunk of pixels of image b. */

@@ -40,8 +40,8 @@ public final class FashionClassifier implements AutoCloseable {
 
     private record Block(int stage, GroupNorm norm1, Conv conv1, GroupNorm norm2, Conv conv2) {
         FeatureMap forward(FeatureMap x) {
-            FeatureMap h = conv1.forward(norm1.forward(x, true));
-            h = conv2.forward(norm2.forward(h, true));
+            FeatureMap h = conv1.forward(norm1, true, x);
+            h = conv2.forward(norm2, true, h);
             return h.with(Ops.add(h.data(), x.data()));
         }
     }

@@ -31,9 +31,9 @@ final class ResnetBlock {
 
     /** @param siluTemb SiLU of the time embedding, [batch][timeDim] */
     FeatureMap forward(FeatureMap x, float[] siluTemb) {
-        FeatureMap h = conv1.forward(norm1.forward(x, true));
+        FeatureMap h = conv1.forward(norm1, true, x);
         h = Ops.addPerBatch(h, timeEmbProj.forward(siluTemb, x.batch()));
-        h = conv2.forward(norm2.forward(h, true));
+        h = conv2.forward(norm2, true, h);
         float[] skip = shortcut == null ? x.data() : shortcut.forward(x.data(), x.batch() * x.pixels());
         return h.with(Ops.add(h.data(), skip));
     }

@@ -2,7 +2,6 @@ package dev.edgediffuse.model;
 
 import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.FeatureMap;
-import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 
 /** Doubles the resolution by nearest-neighbour repetition, then a 3×3 convolution (upsamplers.0.conv). */
@@ -14,6 +13,6 @@ final class Upsample {
     }
 
     FeatureMap forward(FeatureMap x) {
-        return conv.forward(Ops.upsample2x(x));
+        return conv.forwardUpsampled(x);
     }
 }

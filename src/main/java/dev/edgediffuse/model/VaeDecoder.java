@@ -42,8 +42,8 @@ final class VaeDecoder {
         FeatureMap x = mid.forward(convIn.forward(z));
         for (int i = 0; i < resnets.length; i++) {
             for (VaeResnetBlock r : resnets[i]) x = r.forward(x);
-            if (upsamplers[i] != null) x = upsamplers[i].forward(Ops.upsample2x(x));
+            if (upsamplers[i] != null) x = upsamplers[i].forwardUpsampled(x);
         }
-        return convOut.forward(normOut.forward(x, true));
+        return convOut.forward(normOut, true, x);
     }
 }

@@ -45,6 +45,6 @@ final class VaeEncoder {
             if (downsamplers[i] != null) x = downsamplers[i].forward(x);
         }
         x = mid.forward(x);
-        return convOut.forward(normOut.forward(x, true));
+        return convOut.forward(normOut, true, x);
     }
 }

@@ -25,8 +25,8 @@ final class VaeResnetBlock {
     }
 
     FeatureMap forward(FeatureMap x) {
-        FeatureMap h = conv1.forward(norm1.forward(x, true));
-        h = conv2.forward(norm2.forward(h, true));
+        FeatureMap h = conv1.forward(norm1, true, x);
+        h = conv2.forward(norm2, true, h);
         FeatureMap skip = shortcut == null ? x : shortcut.forward(x);
         return h.with(Ops.add(h.data(), skip.data()));
     }

@@ -41,6 +41,29 @@ public final class Conv {
         this.pads = pads.clone();
     }
 
+    /**
+     * conv(norm(x)), SiLU between when {@code silu}: the norm is applied as the convolution reads x, so the
+     * normalized map is never stored. While a {@link Tape} records, the two layers run one after the other.
+     */
+    public FeatureMap forward(GroupNorm norm, boolean silu, FeatureMap x) {
+        if (Tape.recording()) return forward(norm.forward(x, silu));
+        return run(x, Conv2d.Prologue.normalize(norm.affine(x), silu), 1);
+    }
+
+    /** conv(nearest 2× upsampling of x) without storing the upsampled map (unfused while a {@link Tape} records). */
+    public FeatureMap forwardUpsampled(FeatureMap x) {
+        if (Tape.recording()) return forward(Ops.upsample2x(x));
+        return run(x, Conv2d.Prologue.UPSAMPLE_2X, 2);
+    }
+
+    private FeatureMap run(FeatureMap x, Conv2d.Prologue prologue, int up) {
+        if (x.channels() != in) throw new IllegalArgumentException("conv expects " + in + " channels, got " + x.channels());
+        int oh = (x.height() * up + pads[0] + pads[1] - kernel) / stride + 1;
+        int ow = (x.width() * up + pads[2] + pads[3] - kernel) / stride + 1;
+        float[] y = Conv2d.conv(x.data(), x.batch(), x.height(), x.width(), in, weight, kernel, kernel, stride, pads, bias, prologue);
+        return new FeatureMap(y, x.batch(), oh, ow, out);
+    }
+
     public FeatureMap forward(FeatureMap x) {
         if (x.channels() != in) throw new IllegalArgumentException("conv expects " + in + " channels, got " + x.channels());
         int oh = (x.height() + pads[0] + pads[1] - kernel) / stride + 1;

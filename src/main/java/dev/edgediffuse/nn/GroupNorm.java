@@ -17,6 +17,11 @@ public final class GroupNorm {
         this.eps = (float) eps;
     }
 
+    /** Per image and channel {scale, shift} ([batch][c] each): the normalized value is x·scale + shift. */
+    public float[][] affine(FeatureMap x) {
+        return Norms.groupNormAffine(x.data(), x.batch(), x.pixels(), x.channels(), groups, eps, gamma, beta);
+    }
+
     public FeatureMap forward(FeatureMap x, boolean silu) {
         float[] y = Norms.groupNorm(x.data(), x.batch(), x.pixels(), x.channels(), groups, eps, gamma, beta, silu);
         Tape.record(y, (t, dy) -> {

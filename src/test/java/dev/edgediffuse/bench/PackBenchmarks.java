@@ -61,7 +61,7 @@ public class PackBenchmarks {
 
     @Benchmark
     public float[] pack1280x3x3() {
-        return Gemm.pack(big, false);
+        return Gemm.pack(big);
     }
 
     @Benchmark

@@ -46,6 +46,25 @@ class UNetTest {
     }
 
     @Test
+    void feedForwardInRowChunksGivesTheSameBits() {
+        Path file = dir("unet/sd1_tiny").resolve("diffusion_pytorch_model.safetensors");
+        try (SafeTensors st = SafeTensors.open(file)) {
+            Weights w = new Weights(file.toString(), st.tensors()).scope("down_blocks.0.attentions.0.transformer_blocks.0");
+            TransformerBlock block = new TransformerBlock(w, 16, 32, 2);
+            java.util.Random r = new java.util.Random(3);
+            int batch = 2, tokens = 50;
+            float[] x = new float[batch * tokens * 16], context = new float[batch * 7 * 32];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < context.length; i++) context[i] = (float) r.nextGaussian();
+            float[] whole = block.forward(x.clone(), batch, tokens, context, 7, batch * tokens);
+            for (int rows : new int[]{1, 7, 64}) {
+                assertArrayEquals(whole, block.forward(x.clone(), batch, tokens, context, 7, rows), "chunks of " + rows + " rows");
+            }
+            assertTrue(!java.util.Arrays.equals(whole, x), "the block changed its input stream");
+        }
+    }
+
+    @Test
     void sd1LayoutMatchesTorch() {
         checkGolden("sd1_tiny");
     }
