@@ -167,6 +167,11 @@ public final class Gemm {
         c21.intoArray(tile, 40);
         c30.intoArray(tile, 48);
         c31.intoArray(tile, 56);
+        storePartial(tile, bias, c, at, ldc, rows, n0, valid);
+    }
+
+    /** Kept out of line: a rare path whose own loop traps must not invalidate the compiled kernel. */
+    private static void storePartial(float[] tile, float[] bias, float[] c, int at, int ldc, int rows, int n0, int valid) {
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < valid; j++) c[at + r * ldc + j] = tile[r * NR + j] + (bias == null ? 0f : bias[n0 + j]);
         }

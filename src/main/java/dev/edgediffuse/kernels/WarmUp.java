@@ -17,6 +17,16 @@ public final class WarmUp {
         running = Thread.ofPlatform().daemon().name("edgediffuse-warmup").start(WarmUp::run);
     }
 
+    /** Starts the warm-up if needed and waits for it: for measurements, whose own first calls must not shape the JIT's profile. */
+    public static void startAndWait() {
+        start();
+        try {
+            running.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     private static void run() {
         Flops.stopCountingOnThisThread();
         float[] x = new float[64 * 96], w = new float[96 * 48], img = new float[2 * 8 * 8 * 32], cw = new float[32 * 32 * 9];

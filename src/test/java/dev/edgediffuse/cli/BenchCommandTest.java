@@ -30,9 +30,12 @@ class BenchCommandTest {
         assertTrue(((Number) report.get("gemm_ceiling_gflops")).doubleValue() > 0);
         List<Map<String, Object>> runs = (List<Map<String, Object>>) report.get("runs");
         assertEquals(2, runs.size());
-        for (String key : List.of("load_s", "text_s", "unet_step_s", "unet_step_gflop", "unet_gflops", "vae_s", "vae_gflop", "peak_rss_mib")) {
+        for (String key : List.of("load_s", "text_s", "open_to_first_step_s", "unet_step_s", "unet_step_gflop", "unet_gflops", "vae_s", "vae_gflop", "peak_rss_mib")) {
             assertTrue(((Number) runs.get(0).get(key)).doubleValue() > 0, key);
         }
+        Map<String, Object> first = runs.get(0);
+        double load = ((Number) first.get("load_s")).doubleValue(), text = ((Number) first.get("text_s")).doubleValue();
+        assertEquals(load + text, ((Number) first.get("open_to_first_step_s")).doubleValue(), 0.0015, "cold start = open + text encoder");
         double g64 = ((Number) runs.get(0).get("unet_step_gflop")).doubleValue();
         double g128 = ((Number) runs.get(1).get("unet_step_gflop")).doubleValue();
         assertTrue(g128 > 3.5 * g64 && g128 < 6 * g64, "4x the pixels costs ~4-5x the UNet work: " + g64 + " vs " + g128);
