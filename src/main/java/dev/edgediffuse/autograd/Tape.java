@@ -1,5 +1,6 @@
 package dev.edgediffuse.autograd;
 
+import dev.edgediffuse.tensor.Buffers;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -39,6 +40,7 @@ public final class Tape implements AutoCloseable {
         t.tracked.addAll(trainable);
         t.parameters.addAll(trainable);
         ACTIVE.set(t);
+        Buffers.setEnabled(false); // recorded values must stay distinct arrays
         return t;
     }
 
@@ -107,6 +109,9 @@ public final class Tape implements AutoCloseable {
     /** Stops recording on this thread (gradients already computed stay readable). */
     @Override
     public void close() {
-        if (ACTIVE.get() == this) ACTIVE.remove();
+        if (ACTIVE.get() == this) {
+            ACTIVE.remove();
+            Buffers.setEnabled(true);
+        }
     }
 }

@@ -178,6 +178,9 @@ final class BenchCommand {
         // cold start: from opening the checkpoint to the first UNet step (the first size runs in a fresh JVM)
         m.put("open_to_first_step_s", round(t.loadSeconds() + t.textSeconds()));
         m.put("unet_step_s", round(step));
+        long[] alloc = Arrays.copyOfRange(t.unetStepAllocatedBytes(), 1, steps);
+        Arrays.sort(alloc);
+        m.put("unet_step_alloc_mib", round(alloc[alloc.length / 2] / 1048576.0));
         m.put("unet_step_gflop", round(unetGflop));
         m.put("unet_gflops", round(unetGflop / step));
         m.put("unet_vs_ceiling", round(unetGflop / step / ceiling));
@@ -190,13 +193,13 @@ final class BenchCommand {
 
     private static void printTable(PrintStream out, List<Map<String, Object>> rows, double ceiling) {
         out.printf("GEMM ceiling: %.1f GFLOP/s (%d threads)%n", ceiling, Parallel.threads());
-        out.println("| size | load s | text s | open → 1st step s | UNet s/step (CFG) | UNet GFLOP/step | UNet GFLOP/s | vs ceiling | VAE s | VAE GFLOP | VAE GFLOP/s | peak RSS MiB |");
-        out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        out.println("| size | load s | text s | open → 1st step s | UNet s/step (CFG) | UNet GFLOP/step | UNet GFLOP/s | vs ceiling | VAE s | VAE GFLOP | VAE GFLOP/s | peak RSS MiB | allocated MiB/step |");
+        out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (Map<String, Object> r : rows) {
-            out.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.get("size"), r.get("load_s"), r.get("text_s"),
+            out.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.get("size"), r.get("load_s"), r.get("text_s"),
                     r.get("open_to_first_step_s"),
                     r.get("unet_step_s"), r.get("unet_step_gflop"), r.get("unet_gflops"), r.get("unet_vs_ceiling"),
-                    r.get("vae_s"), r.get("vae_gflop"), r.get("vae_gflops"), r.get("peak_rss_mib"));
+                    r.get("vae_s"), r.get("vae_gflop"), r.get("vae_gflops"), r.get("peak_rss_mib"), r.get("unet_step_alloc_mib"));
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.edgediffuse.kernels;
 
+import dev.edgediffuse.tensor.Buffers;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -40,7 +42,7 @@ public final class Activations {
 
     /** GEGLU: input rows [hidden | gate] of width 2d → hidden · gelu(gate), rows of width d. */
     public static float[] geglu(float[] x, int rows, int d) {
-        float[] out = new float[rows * d];
+        float[] out = Buffers.take(rows * d);
         Parallel.forEach(rows, r -> {
             int in = r * 2 * d, o = r * d, j = 0;
             for (; j <= d - 8; j += 8) {

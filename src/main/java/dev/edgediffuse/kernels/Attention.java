@@ -1,5 +1,7 @@
 package dev.edgediffuse.kernels;
 
+import dev.edgediffuse.tensor.Buffers;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -20,7 +22,7 @@ public final class Attention {
      */
     public static float[] attend(float[] q, float[] k, float[] v, int batch, int tq, int tk, int heads, int d, boolean causal) {
         int c = heads * d;
-        float[] out = new float[batch * tq * c];
+        float[] out = Buffers.take(batch * tq * c);
         float scale = (float) (1.0 / Math.sqrt(d));
         Flops.add(2L * batch * heads * tq * tk * d);
         int kPanels = (tk + Gemm.NR - 1) / Gemm.NR, vPanels = (d + Gemm.NR - 1) / Gemm.NR;

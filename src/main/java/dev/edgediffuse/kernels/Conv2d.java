@@ -1,5 +1,7 @@
 package dev.edgediffuse.kernels;
 
+import dev.edgediffuse.tensor.Buffers;
+
 /**
  * 2-D convolution on channels-last (NHWC) maps as an implicit GEMM: each output pixel is a row whose K dimension is
  * gathered tap by tap straight from the input, so no im2col buffer is ever built.
@@ -16,6 +18,8 @@ public final class Conv2d {
     static final int BAND_FLOATS = 1 << 22;
     /** Per calling thread: a band lives for one convolution, so one growing buffer serves them all. */
     private static final ThreadLocal<float[]> BAND = new ThreadLocal<>();
+    /** Per worker: the gathered input offsets of one task's rows. */
+    private static final ThreadLocal<int[]> OFFSETS = ThreadLocal.withInitial(() -> new int[0]);
 
     /**
      * What happens to input values on their way into the convolution, in this order: nearest {@code upsample}×
@@ -69,7 +73,7 @@ public final class Conv2d {
         }
         if (x.length != batch * h * w * cin) throw new IllegalArgumentException("conv input has " + x.length + " values, expected " + batch * h * w * cin);
         Geometry g = new Geometry(batch, h, w, cin, prologue.upsample(), kh, kw, stride, pads);
-        float[] out = new float[batch * g.oh * g.ow * cout];
+        float[] out = Buffers.take(batch * g.oh * g.ow * cout);
         boolean plain = kh == 1 && kw == 1 && stride == 1 && pads[0] + pads[1] + pads[2] + pads[3] == 0;
         if (plain && prologue == Prologue.NONE) {
             Gemm.multiply(x, 0, cin, batch * h * w, weight, bias, out, 0, cout);
@@ -164,7 +168,8 @@ public final class Conv2d {
             // gather offsets for every row block of the task once, then sweep panels outer so one packed
             // panel (K×16) stays in L2 while all of the task's rows stream past it
             int blocks = (t1 - t0 + Gemm.MR - 1) / Gemm.MR;
-            int[] offs = new int[blocks * taps * Gemm.MR];
+            int[] offs = OFFSETS.get();
+            if (offs.length < blocks * taps * Gemm.MR) OFFSETS.set(offs = new int[blocks * taps * Gemm.MR]);
             for (int blk = 0; blk < blocks; blk++) {
                 int r = t0 + blk * Gemm.MR, rows = Math.min(Gemm.MR, t1 - r);
                 for (int i = 0; i < Gemm.MR; i++) {

@@ -18,6 +18,7 @@ public final class Gemm {
     /** Packed floats of B held at once (16 MiB); larger weights are packed and used a group of panels at a time. */
     static final int PACK_FLOATS = 1 << 22;
     private static final ThreadLocal<float[]> PACKED = new ThreadLocal<>();
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[MR * NR]);
 
     private Gemm() {}
 
@@ -41,8 +42,9 @@ public final class Gemm {
                 int mt = task / nTasks, nt = task % nTasks;
                 int r0 = mt * ROWS_PER_TASK, r1 = Math.min(m, r0 + ROWS_PER_TASK);
                 int p0 = g0 + nt * PANELS_PER_TASK, p1 = Math.min(g1, p0 + PANELS_PER_TASK);
+                int[] offs = new int[MR];
                 for (int p = p0; p < p1; p++) {
-                    rowsOfPanel(a, aOff, lda, r0, r1, packed, (p - g0) * k * NR, k, p, n, bias, c, cOff, ldc);
+                    rowsOfPanel(a, aOff, lda, r0, r1, packed, (p - g0) * k * NR, k, p, n, bias, c, cOff, ldc, offs);
                 }
             });
         });
@@ -80,13 +82,13 @@ public final class Gemm {
     /** Single-threaded GEMM over already packed B (for callers that parallelize at a coarser grain). */
     public static void rows(float[] a, int aOff, int lda, int r0, int r1, float[] packed, int k, int n, int p0, int p1,
                             float[] bias, float[] c, int cOff, int ldc) {
-        for (int p = p0; p < p1; p++) rowsOfPanel(a, aOff, lda, r0, r1, packed, p * k * NR, k, p, n, bias, c, cOff, ldc);
+        int[] offs = new int[MR];
+        for (int p = p0; p < p1; p++) rowsOfPanel(a, aOff, lda, r0, r1, packed, p * k * NR, k, p, n, bias, c, cOff, ldc, offs);
     }
 
-    /** Rows [r0, r1) of A against panel p of B, packed at bOff. */
+    /** Rows [r0, r1) of A against panel p of B, packed at bOff; offs is MR ints of scratch. */
     private static void rowsOfPanel(float[] a, int aOff, int lda, int r0, int r1, float[] packed, int bOff, int k, int p,
-                                    int n, float[] bias, float[] c, int cOff, int ldc) {
-        int[] offs = new int[MR];
+                                    int n, float[] bias, float[] c, int cOff, int ldc, int[] offs) {
         for (int r = r0; r < r1; r += MR) {
             int rows = Math.min(MR, r1 - r);
             for (int i = 0; i < MR; i++) offs[i] = aOff + (r + Math.min(i, rows - 1)) * lda;
@@ -157,8 +159,8 @@ public final class Gemm {
             }
             return;
         }
-        // the last panel of an N that is not a multiple of 16: through a small tile
-        float[] tile = new float[MR * NR];
+        // the last panel of an N that is not a multiple of 16 (attention heads of 40): through a small tile
+        float[] tile = TILE.get();
         c00.intoArray(tile, 0);
         c01.intoArray(tile, 8);
         c10.intoArray(tile, 16);

@@ -1,5 +1,7 @@
 package dev.edgediffuse.kernels;
 
+import dev.edgediffuse.tensor.Buffers;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -21,7 +23,7 @@ public final class Norms {
         float[][] affine = groupNormAffine(x, batch, hw, c, groups, eps, gamma, beta);
         float[] scale = affine[0], shift = affine[1];
         int chunks = (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK;
-        float[] out = new float[x.length];
+        float[] out = Buffers.take(x.length);
         Parallel.forEach(batch * chunks, t -> {
             int b = t / chunks, p0 = t % chunks * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
             for (int p = p0; p < p1; p++) applyAffine(x, (b * hw + p) * c, out, (b * hw + p) * c, c, scale, shift, b * c, silu);
@@ -104,7 +106,7 @@ public final class Norms {
 
     /** LayerNorm over the last dimension of [rows][c]; returns a new array. */
     public static float[] layerNorm(float[] x, int rows, int c, float eps, float[] gamma, float[] beta) {
-        float[] out = new float[rows * c];
+        float[] out = Buffers.take(rows * c);
         Parallel.forEach(rows, r -> {
             int o = r * c;
             double sum = 0;

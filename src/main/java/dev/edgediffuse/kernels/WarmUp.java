@@ -57,6 +57,7 @@ public final class WarmUp {
             Norms.layerNorm(img, 64, 32, 1e-5f, gamma, beta);
             Activations.geglu(img, 64, 16);
             Activations.quickGelu(x.clone());
+            Activations.addInPlace(y, 40, gamma);
         }
     }
 }

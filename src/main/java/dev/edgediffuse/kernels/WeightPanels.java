@@ -1,5 +1,6 @@
 package dev.edgediffuse.kernels;
 
+import dev.edgediffuse.tensor.QuantLayout;
 import dev.edgediffuse.tensor.Weight;
 
 /**
@@ -10,6 +11,7 @@ import dev.edgediffuse.tensor.Weight;
  */
 public final class WeightPanels implements PanelSource {
     private final Weight w;
+    private final QuantLayout layout;
     private final int n, c, taps;
     /** Stored columns decoded per step: 16 rows × 256 floats = 16 KB stays in L1; a multiple of every quantization group. */
     private static final int BLOCK = 256;
@@ -17,6 +19,7 @@ public final class WeightPanels implements PanelSource {
 
     public WeightPanels(Weight w) {
         this.w = w;
+        this.layout = w.dtype().quantized() ? w.quantLayout() : null;
         this.n = w.shape()[0];
         int t = 1;
         for (int k = 2; k < w.shape().length; k++) t *= w.shape()[k];
@@ -48,7 +51,7 @@ public final class WeightPanels implements PanelSource {
         // quantization groups, as BLOCK is a multiple of every group), then write each column as one packed row
         for (int s0 = 0; s0 < kk; s0 += BLOCK) {
             int len = Math.min(BLOCK, kk - s0);
-            for (int j = 0; j < cols; j++) w.copyTo((long) (n0 + j) * kk + s0, block, j * BLOCK, len);
+            for (int j = 0; j < cols; j++) w.copyTo((long) (n0 + j) * kk + s0, block, j * BLOCK, len, layout);
             if (cols < Gemm.NR) java.util.Arrays.fill(block, cols * BLOCK, Gemm.NR * BLOCK, 0f);
             for (int s = 0; s < len; s++) {
                 // stored order (c, tap) goes to packed order (tap, c)

@@ -3,6 +3,7 @@ package dev.edgediffuse.model;
 import dev.edgediffuse.nn.Linear;
 import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.Buffers;
 
 /** Multi-head attention with bias-free to_q/to_k/to_v and a biased to_out.0 (diffusers' Attention, attn1 or attn2). */
 final class CrossAttention {
@@ -27,6 +28,11 @@ final class CrossAttention {
         float[] k = toK.forward(kv, batch * tk);
         float[] v = toV.forward(kv, batch * tk);
         float[] a = Ops.attend(q, k, v, batch, tq, tk, heads, headDim, false);
-        return toOut.forward(a, batch * tq);
+        Buffers.give(q);
+        Buffers.give(k);
+        Buffers.give(v);
+        float[] out = toOut.forward(a, batch * tq);
+        Buffers.give(a);
+        return out;
     }
 }

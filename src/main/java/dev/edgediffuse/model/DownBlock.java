@@ -34,8 +34,9 @@ final class DownBlock {
 
     FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
         for (int j = 0; j < resnets.length; j++) {
+            // x is a skip connection already (kept for the up path); the resnet's output is not when attention follows
             x = resnets[j].forward(x, cond.siluTemb());
-            if (attentions.length > 0) x = attentions[j].forward(x, cond.context(), cond.contextTokens());
+            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond.context(), cond.contextTokens()));
             skips.add(x);
         }
         if (downsample != null) {

@@ -16,8 +16,9 @@ final class MidBlock {
     }
 
     FeatureMap forward(FeatureMap x, Conditioning cond) {
+        // the incoming x is the last skip connection; what the mid block makes is read once
         x = first.forward(x, cond.siluTemb());
-        x = attention.forward(x, cond.context(), cond.contextTokens());
-        return second.forward(x, cond.siluTemb());
+        x = x.consumedBy(attention.forward(x, cond.context(), cond.contextTokens()));
+        return x.consumedBy(second.forward(x, cond.siluTemb()));
     }
 }

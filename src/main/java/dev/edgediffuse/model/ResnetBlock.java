@@ -6,6 +6,7 @@ import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.Linear;
 import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.Buffers;
 
 /**
  * diffusers' ResnetBlock2D: GroupNorm+SiLU → 3×3 conv → + projected SiLU(time embedding) → GroupNorm+SiLU → 3×3 conv,
@@ -31,10 +32,13 @@ final class ResnetBlock {
 
     /** @param siluTemb SiLU of the time embedding, [batch][timeDim] */
     FeatureMap forward(FeatureMap x, float[] siluTemb) {
-        FeatureMap h = conv1.forward(norm1, true, x);
-        h = Ops.addPerBatch(h, timeEmbProj.forward(siluTemb, x.batch()));
-        h = conv2.forward(norm2, true, h);
-        float[] skip = shortcut == null ? x.data() : shortcut.forward(x.data(), x.batch() * x.pixels());
-        return h.with(Ops.add(h.data(), skip));
+        FeatureMap h1 = Ops.addPerBatch(conv1.forward(norm1, true, x), timeEmbProj.forward(siluTemb, x.batch()));
+        FeatureMap h = conv2.forward(norm2, true, h1);
+        Buffers.give(h1.data());
+        if (shortcut == null) return h.with(Ops.add(h.data(), x.data()));
+        float[] skip = shortcut.forward(x.data(), x.batch() * x.pixels());
+        float[] out = Ops.add(h.data(), skip);
+        Buffers.give(skip);
+        return h.with(out);
     }
 }

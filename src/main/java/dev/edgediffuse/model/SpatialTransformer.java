@@ -5,6 +5,7 @@ import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.Linear;
 import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.Buffers;
 
 /**
  * diffusers' Transformer2DModel over a feature map: GroupNorm (eps 1e-6) → proj_in → transformer blocks on the
@@ -29,8 +30,12 @@ final class SpatialTransformer {
 
     FeatureMap forward(FeatureMap x, float[] context, int contextTokens) {
         int rows = x.batch() * x.pixels();
-        float[] h = projIn.forward(norm.forward(x, false).data(), rows);
+        float[] normed = norm.forward(x, false).data();
+        float[] h = projIn.forward(normed, rows);
+        Buffers.give(normed);
         for (TransformerBlock block : blocks) h = block.forward(h, x.batch(), x.pixels(), context, contextTokens);
-        return x.with(Ops.add(projOut.forward(h, rows), x.data()));
+        float[] out = projOut.forward(h, rows);
+        Buffers.give(h);
+        return x.with(Ops.add(out, x.data()));
     }
 }

@@ -6,8 +6,7 @@ import dev.edgediffuse.nn.LayerNorm;
 import dev.edgediffuse.nn.Linear;
 import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
-
-import java.util.Arrays;
+import dev.edgediffuse.tensor.Buffers;
 
 /**
  * diffusers' BasicTransformerBlock: pre-LayerNorm self-attention, cross-attention on the text context and a GEGLU
@@ -44,16 +43,36 @@ final class TransformerBlock {
     float[] forward(float[] x, int batch, int tokens, float[] context, int contextTokens, int ffRows) {
         int rows = batch * tokens;
         float[] n = norm1.forward(x, rows);
-        x = Ops.add(x, selfAttention.forward(n, batch, tokens, n, tokens));
+        x = addConsumed(x, selfAttention.forward(n, batch, tokens, n, tokens));
+        Buffers.give(n);
         n = norm2.forward(x, rows);
-        x = Ops.add(x, crossAttention.forward(n, batch, tokens, context, contextTokens));
+        x = addConsumed(x, crossAttention.forward(n, batch, tokens, context, contextTokens));
+        Buffers.give(n);
         n = norm3.forward(x, rows);
         if (Tape.recording()) return Ops.add(x, ffOut.forward(Ops.geglu(ffIn.forward(n, rows), rows, ffInner), rows));
         for (int r0 = 0; r0 < rows; r0 += ffRows) {
             int r = Math.min(ffRows, rows - r0);
-            float[] part = r == rows ? n : Arrays.copyOfRange(n, r0 * channels, (r0 + r) * channels);
-            Activations.addInPlace(x, r0 * channels, ffOut.forward(Ops.geglu(ffIn.forward(part, r), r, ffInner), r));
+            float[] part = n;
+            if (r < rows) {
+                part = Buffers.take(r * channels);
+                System.arraycopy(n, r0 * channels, part, 0, r * channels);
+            }
+            float[] projected = ffIn.forward(part, r), hidden = Ops.geglu(projected, r, ffInner);
+            Buffers.give(projected);
+            float[] y = ffOut.forward(hidden, r);
+            Buffers.give(hidden);
+            Activations.addInPlace(x, r0 * channels, y);
+            Buffers.give(y);
+            if (part != n) Buffers.give(part);
         }
+        Buffers.give(n);
         return x;
+    }
+
+    /** x + y, y being an intermediate nobody reads afterwards. */
+    private static float[] addConsumed(float[] x, float[] y) {
+        float[] sum = Ops.add(x, y);
+        Buffers.give(y);
+        return sum;
     }
 }

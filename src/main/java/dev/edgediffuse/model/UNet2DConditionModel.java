@@ -134,7 +134,7 @@ public final class UNet2DConditionModel {
         for (DownBlock block : downBlocks) x = block.forward(x, cond, skips);
         if (midBlock != null) x = midBlock.forward(x, cond);
         for (UpBlock block : upBlocks) x = block.forward(x, cond, skips);
-        return convOut.forward(convNormOut, true, x);
+        return x.consumedBy(convOut.forward(convNormOut, true, x));
     }
 
     private void checkInputs(FeatureMap latents, float[] timesteps, float[] context, int contextTokens) {

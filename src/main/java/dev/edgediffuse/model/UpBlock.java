@@ -38,10 +38,13 @@ final class UpBlock {
     /** Consumes skips from the end of {@code skips}. */
     FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
         for (int j = 0; j < resnets.length; j++) {
-            x = Ops.concat(x, skips.removeLast());
-            x = resnets[j].forward(x, cond.siluTemb());
-            if (attentions.length > 0) x = attentions[j].forward(x, cond.context(), cond.contextTokens());
+            // every map here is read once: the incoming x, the skip (the same array as x where a UNet has no mid block)
+            FeatureMap skip = skips.removeLast(), joined = Ops.concat(x, skip);
+            if (skip.data() != x.data()) skip.consumedBy(joined);
+            x = x.consumedBy(joined);
+            x = x.consumedBy(resnets[j].forward(x, cond.siluTemb()));
+            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond.context(), cond.contextTokens()));
         }
-        return upsample == null ? x : upsample.forward(x);
+        return upsample == null ? x : x.consumedBy(upsample.forward(x));
     }
 }

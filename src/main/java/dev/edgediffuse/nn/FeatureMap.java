@@ -1,5 +1,7 @@
 package dev.edgediffuse.nn;
 
+import dev.edgediffuse.tensor.Buffers;
+
 /** A batch of images or feature maps in channels-last layout: data[((b·H + y)·W + x)·C + c]. */
 public record FeatureMap(float[] data, int batch, int height, int width, int channels) {
     public FeatureMap {
@@ -11,6 +13,15 @@ public record FeatureMap(float[] data, int batch, int height, int width, int cha
 
     public int pixels() {
         return height * width;
+    }
+
+    /**
+     * Returns {@code next}, made from this map, and gives this map's array back for reuse ({@link Buffers}): for a
+     * map that nothing reads once {@code next} exists.
+     */
+    public FeatureMap consumedBy(FeatureMap next) {
+        if (next.data != data) Buffers.give(data);
+        return next;
     }
 
     public FeatureMap with(float[] newData) {

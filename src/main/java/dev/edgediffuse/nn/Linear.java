@@ -4,6 +4,7 @@ import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.kernels.Gemm;
 import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.kernels.WeightPanels;
+import dev.edgediffuse.tensor.Buffers;
 
 /** y = x·Wᵀ + b over rows of x; W stays in its mapped storage and is packed per call. */
 public final class Linear {
@@ -23,7 +24,7 @@ public final class Linear {
 
     /** x is [rows][in]; returns [rows][out]. */
     public float[] forward(float[] x, int rows) {
-        float[] y = new float[rows * out];
+        float[] y = Buffers.take(rows * out);
         Gemm.multiply(x, 0, in, rows, weight, bias, y, 0, out);
         Tape.record(y, (t, dy) -> {
             if (t.needs(x)) t.accumulate(x, Matmul.nn(dy, rows, out, weightValues(), in));

@@ -5,6 +5,7 @@ import dev.edgediffuse.kernels.ActivationGrad;
 import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.kernels.AttentionGrad;
+import dev.edgediffuse.tensor.Buffers;
 
 /**
  * The parameter-free operations model code composes between layers, each differentiable. For inference they work
@@ -98,7 +99,7 @@ public final class Ops {
         }
         int c1 = first.channels(), c2 = second.channels(), c = c1 + c2;
         int pixels = first.batch() * first.pixels();
-        float[] out = new float[pixels * c];
+        float[] out = Buffers.take(pixels * c);
         for (int p = 0; p < pixels; p++) {
             System.arraycopy(first.data(), p * c1, out, p * c, c1);
             System.arraycopy(second.data(), p * c2, out, p * c + c1, c2);

@@ -9,6 +9,8 @@ import dev.edgediffuse.scheduler.SchedulerState;
 import dev.edgediffuse.scheduler.Schedulers;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
+import dev.edgediffuse.tensor.Buffers;
+
 import java.nio.file.Path;
 import java.util.List;
 
@@ -212,6 +214,7 @@ public final class Denoiser implements AutoCloseable {
     }
 
     public FeatureMap decode(DenoiseSession s) {
+        Buffers.clear(); // the UNet's reusable arrays are of no use to the VAE
         long t = System.nanoTime();
         FeatureMap image = vae.decode(new FeatureMap(s.latents.clone(), 1, s.lh, s.lw, s.lc));
         s.vaeSeconds = (System.nanoTime() - t) / 1e9;
@@ -223,7 +226,7 @@ public final class Denoiser implements AutoCloseable {
         FeatureMap image = decode(s);
         FeatureMap latentMap = new FeatureMap(s.latents.clone(), 1, s.lh, s.lw, s.lc);
         // MACs are not attributed per request here: batched sessions share their UNet calls
-        var timings = new GenerateResult.Timings(0, s.textSeconds, s.stepSeconds(), s.vaeSeconds, 0, Memory.peakRss(), 0, 0, 0);
+        var timings = new GenerateResult.Timings(0, s.textSeconds, s.stepSeconds(), s.vaeSeconds, 0, Memory.peakRss(), 0, 0, 0, new long[0]);
         return new GenerateResult(image, latentMap.toNchw(), new int[]{1, s.lc, s.lh, s.lw}, timings);
     }
 

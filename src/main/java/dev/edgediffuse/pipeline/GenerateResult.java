@@ -4,9 +4,13 @@ import dev.edgediffuse.nn.FeatureMap;
 
 /** The image (channels-last, [-1, 1]), the final latents (NCHW, as diffusers returns them) and where time went. */
 public record GenerateResult(FeatureMap image, float[] latentsNchw, int[] latentShape, Timings timings) {
-    /** Seconds per stage; MACs (multiply-accumulates of the GEMM-based kernels) per stage; peak resident memory. */
+    /**
+     * Seconds per stage; MACs (multiply-accumulates of the GEMM-based kernels) per stage; peak resident memory;
+     * heap bytes allocated by each UNet step, all threads (empty where not measured).
+     */
     public record Timings(double loadSeconds, double textSeconds, double[] unetStepSeconds, double vaeSeconds,
-                          double encodeSeconds, long peakRssBytes, long textMacs, long unetMacs, long vaeMacs) {
+                          double encodeSeconds, long peakRssBytes, long textMacs, long unetMacs, long vaeMacs,
+                          long[] unetStepAllocatedBytes) {
         public double unetSeconds() {
             double s = 0;
             for (double v : unetStepSeconds) s += v;

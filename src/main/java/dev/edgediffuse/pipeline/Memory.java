@@ -22,6 +22,15 @@ public final class Memory {
         }
     }
 
+    /** Heap bytes allocated so far by all threads (HotSpot's accounting), for garbage per stage; -1 where unknown. */
+    public static long allocatedBytes() {
+        try {
+            return ((com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean()).getTotalThreadAllocatedBytes();
+        } catch (RuntimeException | LinkageError e) {
+            return -1;
+        }
+    }
+
     public static long currentRss() {
         return statusField("VmRSS:");
     }

@@ -11,6 +11,7 @@ import dev.edgediffuse.scheduler.LcmScheduler;
 import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.Schedulers;
+import dev.edgediffuse.tensor.Buffers;
 import dev.edgediffuse.tensor.Residency;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
@@ -172,9 +173,10 @@ public final class Pipeline implements AutoCloseable {
         int steps = timesteps.length - start;
         long unetMacs0 = Flops.macs();
         double[] stepSeconds = new double[steps];
+        long[] stepAllocated = new long[steps];
         Progress bar = new Progress(progress, "denoise", steps);
         for (int i = start; i < timesteps.length; i++) {
-            long ts = System.nanoTime();
+            long ts = System.nanoTime(), allocated = Memory.allocatedBytes();
             float[] scaled = scheduler.scaleModelInput(latents, i);
             float[] in = new float[batch * n];
             for (int b = 0; b < batch; b++) System.arraycopy(scaled, 0, in, b * n, n);
@@ -185,16 +187,18 @@ public final class Pipeline implements AutoCloseable {
             latents = scheduler.step(eps, i, latents, stepNoise);
             checkFinite(latents, i);
             stepSeconds[i - start] = (System.nanoTime() - ts) / 1e9;
+            stepAllocated[i - start] = Memory.allocatedBytes() - allocated;
             bar.step(i - start + 1);
         }
 
         long unetMacs = Flops.macs() - unetMacs0, vaeMacs0 = Flops.macs();
+        Buffers.clear(); // the UNet's reusable arrays are of no use to the VAE
         long tv = System.nanoTime();
         FeatureMap image = vae.decode(new FeatureMap(latents, 1, lh, lw, lc));
         double vaeSeconds = (System.nanoTime() - tv) / 1e9;
         FeatureMap latentMap = new FeatureMap(latents, 1, lh, lw, lc);
         var timings = new GenerateResult.Timings(loadSeconds, textSeconds, stepSeconds, vaeSeconds, encodeSeconds,
-                Memory.peakRss(), textMacs, unetMacs, Flops.macs() - vaeMacs0);
+                Memory.peakRss(), textMacs, unetMacs, Flops.macs() - vaeMacs0, stepAllocated);
         return new GenerateResult(image, latentMap.toNchw(), new int[]{1, lc, lh, lw}, timings);
     }
 
@@ -266,6 +270,7 @@ public final class Pipeline implements AutoCloseable {
         }
         float[] all = new float[count * n];
         for (int b = 0; b < count; b++) System.arraycopy(latents[b], 0, all, b * n, n);
+        Buffers.clear();
         return vae.decode(new FeatureMap(all, count, lh, lw, lc));
     }
 

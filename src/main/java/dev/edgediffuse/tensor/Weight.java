@@ -47,6 +47,11 @@ public record Weight(String name, DType dtype, int[] shape, MemorySegment data) 
 
     /** Converts {@code count} elements starting at {@code from} into {@code dst}. */
     public void copyTo(long from, float[] dst, int dstOff, int count) {
+        copyTo(from, dst, dstOff, count, dtype.quantized() ? quantLayout() : null);
+    }
+
+    /** As {@link #copyTo(long, float[], int, int)} with {@link #quantLayout} made once by a caller that converts often. */
+    public void copyTo(long from, float[] dst, int dstOff, int count, QuantLayout layout) {
         switch (dtype) {
             case F32 -> MemorySegment.copy(data, F32, from * 4, dst, dstOff, count);
             case F16 -> {
@@ -55,7 +60,7 @@ public record Weight(String name, DType dtype, int[] shape, MemorySegment data) 
             case BF16 -> {
                 for (int k = 0; k < count; k++) dst[dstOff + k] = Float.intBitsToFloat(data.getAtIndex(I16, from + k) << 16);
             }
-            default -> Dequantize.copyTo(quantLayout(), data, from, dst, dstOff, count);
+            default -> Dequantize.copyTo(layout, data, from, dst, dstOff, count);
         }
     }
 

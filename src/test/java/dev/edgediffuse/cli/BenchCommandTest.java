@@ -30,7 +30,7 @@ class BenchCommandTest {
         assertTrue(((Number) report.get("gemm_ceiling_gflops")).doubleValue() > 0);
         List<Map<String, Object>> runs = (List<Map<String, Object>>) report.get("runs");
         assertEquals(2, runs.size());
-        for (String key : List.of("load_s", "text_s", "open_to_first_step_s", "unet_step_s", "unet_step_gflop", "unet_gflops", "vae_s", "vae_gflop", "peak_rss_mib")) {
+        for (String key : List.of("load_s", "text_s", "open_to_first_step_s", "unet_step_s", "unet_step_gflop", "unet_gflops", "vae_s", "vae_gflop", "peak_rss_mib", "unet_step_alloc_mib")) {
             assertTrue(((Number) runs.get(0).get(key)).doubleValue() > 0, key);
         }
         Map<String, Object> first = runs.get(0);
