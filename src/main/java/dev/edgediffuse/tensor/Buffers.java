@@ -11,7 +11,8 @@ import java.util.LinkedHashMap;
  *
  * <p>Only what is given back is reused, so a forgotten {@link #give} costs garbage, never correctness; giving back
  * an array that is still read elsewhere is the one mistake to avoid. While gradients are recorded nothing is given
- * back (the tape keeps every intermediate), see {@link #setEnabled}.
+ * back (the tape keeps every intermediate), see {@link #setEnabled}. The VAE, run once per image, gives nothing
+ * back: there a pool would only hold on to memory that the next, larger level needs.
  */
 public final class Buffers {
     private static final long CAP_FLOATS = Math.min(256L << 20, Runtime.getRuntime().maxMemory() / 3) / 4;
