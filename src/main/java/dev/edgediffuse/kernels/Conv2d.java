@@ -71,11 +71,13 @@ public final class Conv2d {
         if (weight.rows() != kh * kw * cin) {
             throw new IllegalArgumentException("conv weight has K=" + weight.rows() + ", expected " + kh * kw * cin);
         }
-        if (x.length != batch * h * w * cin) throw new IllegalArgumentException("conv input has " + x.length + " values, expected " + batch * h * w * cin);
+        if (x.length != batch * h * w * cin) {
+            throw new IllegalArgumentException("conv input has " + x.length + " values, expected " + batch * h * w * cin);
+        }
         Geometry g = new Geometry(batch, h, w, cin, prologue.upsample(), kh, kw, stride, pads);
         float[] out = Buffers.take(batch * g.oh * g.ow * cout);
         boolean plain = kh == 1 && kw == 1 && stride == 1 && pads[0] + pads[1] + pads[2] + pads[3] == 0;
-        if (plain && prologue == Prologue.NONE) {
+        if (plain && prologue.upsample() == 1 && prologue.copiesValues()) {
             Gemm.multiply(x, 0, cin, batch * h * w, weight, bias, out, 0, cout);
             return out;
         }

@@ -64,8 +64,7 @@ public final class Gemm {
         int k = b.rows(), panels = b.panels();
         int perGroup = Math.max(1, Math.min(panels, PACK_FLOATS / (k * NR)));
         float[] buf = PACKED.get();
-        int need = Math.min(panels, perGroup) * k * NR;
-        if (buf == null || buf.length < need) PACKED.set(buf = new float[need]);
+        if (buf == null || buf.length < perGroup * k * NR) PACKED.set(buf = new float[perGroup * k * NR]);
         float[] dst = buf;
         if (b instanceof WeightPanels w) Residency.acquire(w.weight().data());
         try {
