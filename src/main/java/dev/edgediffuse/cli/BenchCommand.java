@@ -43,7 +43,7 @@ final class BenchCommand {
               --sizes LIST       image sizes, e.g. 256,512 (default 256,512)
               --steps N          denoising steps per size, the first being warm-up (default 3)
               --threads N        worker threads (default: all cores)
-              --low-memory       as generate --low-memory: the VAE decodes in tiles (the launcher then picks a 300 MB heap)
+              --low-memory       as generate --low-memory: the VAE decodes in tiles (the launcher then picks a 280 MB heap)
               --json             one JSON object on stdout instead of the table""";
 
     private BenchCommand() {}
