@@ -2,6 +2,7 @@ package dev.edgediffuse.server;
 
 import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
+import dev.edgediffuse.tensor.Buffers;
 
 import java.io.PrintStream;
 import java.util.ArrayDeque;
@@ -71,6 +72,7 @@ final class Batcher implements AutoCloseable {
             List<Job> admitted = new ArrayList<>();
             lock.lock();
             try {
+                if (!closed && active.isEmpty() && waiting.isEmpty()) Buffers.clear(); // idle: hand the UNet's arrays back
                 while (!closed && active.isEmpty() && waiting.isEmpty()) work.awaitUninterruptibly();
                 if (closed) break;
                 Job sizeOf = active.isEmpty() ? waiting.peek() : active.getFirst();
