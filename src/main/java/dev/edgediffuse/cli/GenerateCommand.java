@@ -35,7 +35,7 @@ final class GenerateCommand {
               --strength X           img2img denoising strength in (0, 1] (default 0.75)
               --threads N            worker threads (default: all cores)
               --out FILE.png         output image (default out.png)
-              --low-memory           drop weights from memory after each use and decode the VAE in tiles
+              --low-memory           decode the VAE in 288-pixel tiles; the launcher then runs in a 280 MB heap
               --quiet                no progress bar
             hybrid (the server runs the first K steps on its model, this device the rest on --model):
               --hybrid URL           server base URL, e.g. https://host:7860 (falls back to all-local on any failure)
