@@ -52,18 +52,12 @@ final class TransformerBlock {
         if (Tape.recording()) return Ops.add(x, ffOut.forward(Ops.geglu(ffIn.forward(n, rows), rows, ffInner), rows));
         for (int r0 = 0; r0 < rows; r0 += ffRows) {
             int r = Math.min(ffRows, rows - r0);
-            float[] part = n;
-            if (r < rows) {
-                part = Buffers.take(r * channels);
-                System.arraycopy(n, r0 * channels, part, 0, r * channels);
-            }
-            float[] projected = ffIn.forward(part, r), hidden = Ops.geglu(projected, r, ffInner);
+            float[] projected = ffIn.forwardRows(n, r0, r), hidden = Ops.geglu(projected, r, ffInner);
             Buffers.give(projected);
             float[] y = ffOut.forward(hidden, r);
             Buffers.give(hidden);
             Activations.addInPlace(x, r0 * channels, y);
             Buffers.give(y);
-            if (part != n) Buffers.give(part);
         }
         Buffers.give(n);
         return x;

@@ -47,37 +47,35 @@ public final class Conv {
      */
     public FeatureMap forward(GroupNorm norm, boolean silu, FeatureMap x) {
         if (Tape.recording()) return forward(norm.forward(x, silu));
-        return run(x, Conv2d.Prologue.normalize(norm.affine(x), silu), 1);
+        return run(x, Conv2d.Prologue.normalize(norm.affine(x), silu));
     }
 
     /** conv(nearest 2× upsampling of x) without storing the upsampled map (unfused while a {@link Tape} records). */
     public FeatureMap forwardUpsampled(FeatureMap x) {
         if (Tape.recording()) return forward(Ops.upsample2x(x));
-        return run(x, Conv2d.Prologue.UPSAMPLE_2X, 2);
-    }
-
-    private FeatureMap run(FeatureMap x, Conv2d.Prologue prologue, int up) {
-        if (x.channels() != in) throw new IllegalArgumentException("conv expects " + in + " channels, got " + x.channels());
-        int oh = (x.height() * up + pads[0] + pads[1] - kernel) / stride + 1;
-        int ow = (x.width() * up + pads[2] + pads[3] - kernel) / stride + 1;
-        float[] y = Conv2d.conv(x.data(), x.batch(), x.height(), x.width(), in, weight, kernel, kernel, stride, pads, bias, prologue);
-        return new FeatureMap(y, x.batch(), oh, ow, out);
+        return run(x, Conv2d.Prologue.UPSAMPLE_2X);
     }
 
     public FeatureMap forward(FeatureMap x) {
-        if (x.channels() != in) throw new IllegalArgumentException("conv expects " + in + " channels, got " + x.channels());
-        int oh = (x.height() + pads[0] + pads[1] - kernel) / stride + 1;
-        int ow = (x.width() + pads[2] + pads[3] - kernel) / stride + 1;
-        float[] y = Conv2d.conv(x.data(), x.batch(), x.height(), x.width(), in, weight, kernel, kernel, stride, pads, bias);
-        Tape.record(y, (t, dy) -> {
+        FeatureMap y = run(x, Conv2d.Prologue.NONE);
+        Tape.record(y.data(), (t, dy) -> {
             var shape = new ConvGrad.Shape(x.batch(), x.height(), x.width(), in, out, kernel, stride, pads);
             if (t.needs(x.data())) {
                 float[] w = trainableWeight != null ? trainableWeight : weight.weight().toFloats();
                 t.accumulate(x.data(), ConvGrad.inputGrad(dy, w, shape));
             }
             if (t.needs(trainableWeight)) t.accumulate(trainableWeight, ConvGrad.weightGrad(x.data(), dy, shape));
-            if (t.needs(bias)) t.accumulate(bias, Matmul.columnSums(dy, x.batch() * oh * ow, out));
+            if (t.needs(bias)) t.accumulate(bias, Matmul.columnSums(dy, y.batch() * y.pixels(), out));
         }, x.data(), trainableWeight, bias);
+        return y;
+    }
+
+    private FeatureMap run(FeatureMap x, Conv2d.Prologue prologue) {
+        if (x.channels() != in) throw new IllegalArgumentException("conv expects " + in + " channels, got " + x.channels());
+        int up = prologue.upsample();
+        int oh = (x.height() * up + pads[0] + pads[1] - kernel) / stride + 1;
+        int ow = (x.width() * up + pads[2] + pads[3] - kernel) / stride + 1;
+        float[] y = Conv2d.conv(x.data(), x.batch(), x.height(), x.width(), in, weight, kernel, kernel, stride, pads, bias, prologue);
         return new FeatureMap(y, x.batch(), oh, ow, out);
     }
 }

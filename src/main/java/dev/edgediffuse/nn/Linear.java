@@ -34,6 +34,14 @@ public final class Linear {
         return y;
     }
 
+    /** Rows [firstRow, firstRow + rows) of x without copying them out; inference only (nothing is recorded). */
+    public float[] forwardRows(float[] x, int firstRow, int rows) {
+        if (Tape.recording()) throw new IllegalStateException("forwardRows is not differentiable; use forward while recording");
+        float[] y = Buffers.take(rows * out);
+        Gemm.multiply(x, firstRow * in, in, rows, weight, bias, y, 0, out);
+        return y;
+    }
+
     private float[] weightValues() {
         return trainableWeight != null ? trainableWeight : weight.weight().toFloats();
     }
