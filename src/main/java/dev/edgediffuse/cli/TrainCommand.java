@@ -10,13 +10,14 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 
-/** edgediffuse train: trains a text-to-image model (VAE, then text encoder + UNet) from a recipe; resumable. */
+/** edgediffuse train: trains a text-to-image model (VAE, decoder fine-tune, then text encoder + UNet) from a recipe; resumable. */
 final class TrainCommand {
     static final String HELP = """
             usage: edgediffuse train --recipe FILE [options]
               --out DIR              the diffusers folder to write (default: the recipe's name)
               --work DIR             checkpoints and logs; a rerun resumes from here (default: OUT.work)
               --vae-steps N          override the recipe's VAE steps (quick runs)
+              --decoder-steps N      override the steps of the recipe's decoder fine-tunes
               --diffusion-steps N    override the recipe's diffusion steps""";
 
     private TrainCommand() {}
@@ -26,11 +27,13 @@ final class TrainCommand {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae-steps", "--diffusion-steps"), Set.of());
+        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae-steps", "--decoder-steps", "--diffusion-steps"), Set.of());
         if (!a.has("--recipe")) throw new Args.UsageException("--recipe is required");
         Recipe recipe = Recipe.read(a.path("--recipe"));
-        if (a.has("--vae-steps") || a.has("--diffusion-steps")) {
-            recipe = recipe.withSteps(a.getLong("--vae-steps", recipe.vae().steps()), a.getLong("--diffusion-steps", recipe.diffusion().steps()));
+        if (a.has("--vae-steps") || a.has("--decoder-steps") || a.has("--diffusion-steps")) {
+            long decoderSteps = recipe.decoder() == null ? 0 : recipe.decoder().steps();
+            recipe = recipe.withSteps(a.getLong("--vae-steps", recipe.vae().steps()), a.getLong("--decoder-steps", decoderSteps),
+                    a.getLong("--diffusion-steps", recipe.diffusion().steps()));
         }
         Path dir = a.has("--out") ? a.path("--out") : Path.of(recipe.name());
         Path work = a.has("--work") ? a.path("--work") : dir.resolveSibling(dir.getFileName() + ".work");

@@ -22,6 +22,8 @@ import java.util.Random;
 public final class Evaluator {
     /** PSNR reported for identical images (otherwise infinite). */
     public static final double PSNR_CAP = 100;
+    /** Gaussian blurs (pixels) applied to the floor's real images for the report's sharpness scale. */
+    public static final double[] BLUR_SIGMAS = {0.5, 1.0};
 
     /**
      * @param latencyRuns single-image generations timed for the latency figure (after one untimed warm-up); 0: none
@@ -110,7 +112,11 @@ public final class Evaluator {
             int m = Math.min(n, train.count());
             FeatureMap trainImages = balancedImages(train, m, plan.seed());
             float[][] trainFeatures = features(trainImages);
-            floor = new EvalReport.Floor(m, FrechetDistance.between(trainFeatures, real.features), autoencoderFid(model, trainImages, batch, real));
+            double[] blurred = new double[BLUR_SIGMAS.length];
+            for (int k = 0; k < blurred.length; k++) {
+                blurred[k] = FrechetDistance.between(features(ImageMetrics.gaussianBlur8Bit(trainImages, BLUR_SIGMAS[k])), real.features);
+            }
+            floor = new EvalReport.Floor(m, FrechetDistance.between(trainFeatures, real.features), autoencoderFid(model, trainImages, batch, real), blurred);
         }
         EvalReport.Fidelity fidelity = null;
         if (reference != null) {

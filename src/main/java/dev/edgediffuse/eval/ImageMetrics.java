@@ -1,5 +1,7 @@
 package dev.edgediffuse.eval;
 
+import dev.edgediffuse.nn.FeatureMap;
+
 /**
  * Fidelity of an image to a reference, both in [0, 1]: PSNR, and SSIM with the usual 11×11 Gaussian window
  * (σ = 1.5, K1 = 0.01, K2 = 0.03), averaged over the windows that fit inside the image and over channels.
@@ -49,6 +51,37 @@ public final class ImageMetrics {
             }
         }
         return total / windows;
+    }
+
+    /**
+     * Separable Gaussian blur of single-channel images in [-1, 1] (taps out to 3σ, edges clamped), rounded to the 8-bit
+     * levels a PNG holds, like every image the evaluator judges.
+     */
+    public static FeatureMap gaussianBlur8Bit(FeatureMap images, double sigma) {
+        if (images.channels() != 1) throw new IllegalArgumentException("blur expects grey images, got " + images.channels() + " channels");
+        int r = Math.max(1, (int) Math.ceil(3 * sigma)), h = images.height(), w = images.width();
+        double[] k = new double[2 * r + 1];
+        double sum = 0;
+        for (int i = -r; i <= r; i++) sum += k[i + r] = Math.exp(-i * i / (2 * sigma * sigma));
+        for (int i = 0; i < k.length; i++) k[i] /= sum;
+        float[] in = images.data(), rows = new float[in.length], out = new float[in.length];
+        for (int b = 0; b < images.batch(); b++) {
+            int o = b * h * w;
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    double v = 0;
+                    for (int i = -r; i <= r; i++) v += k[i + r] * in[o + y * w + Math.clamp(x + i, 0, w - 1)];
+                    rows[o + y * w + x] = (float) v;
+                }
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    double v = 0;
+                    for (int i = -r; i <= r; i++) v += k[i + r] * rows[o + Math.clamp(y + i, 0, h - 1) * w + x];
+                    double u = Math.min(1, Math.max(0, v / 2 + 0.5));
+                    out[o + y * w + x] = (float) (Math.round(u * 255) / 255.0 * 2 - 1);
+                }
+        }
+        return images.with(out);
     }
 
     private static double[] gaussian() {

@@ -34,7 +34,7 @@ public record FashionClassifierConfig(int imageSize, int inChannels, int[] chann
     }
 
     public FashionClassifierConfig {
-        if (imageSize <= 0 || inChannels <= 0 || channels.length == 0 || groups <= 0 || numClasses < 2) {
+        if (imageSize <= 0 || inChannels <= 0 || channels.length == 0 || groups <= 0 || numClasses < 1) {
             throw new IllegalArgumentException("invalid classifier config");
         }
         if (blocks.length != channels.length) {

@@ -52,6 +52,16 @@ public final class LatentDataset {
         return new LatentDataset(mean, std, n, h, w, l);
     }
 
+    /** The same posteriors multiplied by {@code factor} (the encoder's space → the UNet's). */
+    public LatentDataset scaled(float factor) {
+        float[] m = mean.clone(), s = std.clone();
+        for (int i = 0; i < m.length; i++) {
+            m[i] *= factor;
+            s[i] *= factor;
+        }
+        return new LatentDataset(m, s, count, height, width, channels);
+    }
+
     /** The standard deviation of posterior samples over (up to) the first {@code n} images: SD's scaling_factor is 1/this. */
     public static double sampleStd(AutoencoderKL vae, FashionMnist data, int n, long seed) {
         LatentDataset raw = encode(vae, new FashionMnist(data.pixels(), data.labels(), Math.min(n, data.count())), 1f, null);

@@ -101,6 +101,21 @@ public final class Parameters {
         return union(Map.of(prefix, this));
     }
 
+    /** The tensors whose names start with one of {@code prefixes} (same arrays): a part to train while the rest stays frozen. */
+    public Parameters only(String... prefixes) {
+        Parameters p = new Parameters();
+        values.forEach((name, v) -> {
+            for (String prefix : prefixes) {
+                if (name.startsWith(prefix)) {
+                    p.put(name, shapes.get(name), v);
+                    return;
+                }
+            }
+        });
+        if (p.values.isEmpty()) throw new IllegalArgumentException("no parameter starts with " + Arrays.toString(prefixes));
+        return p;
+    }
+
     /** A deep copy (EMA shadows, snapshots). */
     public Parameters copy() {
         Parameters p = new Parameters();

@@ -10,12 +10,14 @@ import java.util.Map;
 
 /**
  * A training recipe (recipes/*.json): which built-in config set or config folder to train, the data (optionally only
- * its first {@code images} training images, 0 = all), the seed, and per stage its steps, batch, learning rate and regularization. Every field is checked with a one-line error.
+ * its first {@code images} training images, 0 = all), the seed, and per stage its steps, batch, learning rate and
+ * regularization. The decoder fine-tunes are optional ({@code decoder}, then {@code decoderAdversarial} against a
+ * discriminator; null when the recipe has none). Every field is checked with a one-line error.
  */
-public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage diffusion,
-                     int checkpointSeconds, String dtype) {
+public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
+                     Stage decoderAdversarial, Stage diffusion, int checkpointSeconds, String dtype) {
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
-                        double clipNorm, double ema, double klWeight, double captionDropout) {
+                        double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
             return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, checkpointSeconds,
                     Math.max(1, (int) Math.min(50, steps / 20)));
@@ -32,18 +34,25 @@ public record Recipe(String name, String config, Path data, int images, long see
         Map<String, Object> r = Json.parseObject(text, file.toString());
         String src = file.toString();
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
-                (int) optional(r, "images", 0), (long) number(r, "seed", src), stage(r, "vae", src), stage(r, "diffusion", src),
+                (int) optional(r, "images", 0), (long) number(r, "seed", src), stage(r, "vae", src), optionalStage(r, "decoder", src),
+                optionalStage(r, "decoder_adversarial", src), stage(r, "diffusion", src),
                 (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString());
     }
 
     /** The same recipe with every stage shortened to {@code steps} (smoke tests, quick looks). */
-    public Recipe withSteps(long vaeSteps, long diffusionSteps) {
-        return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype);
+    public Recipe withSteps(long vaeSteps, long decoderSteps, long diffusionSteps) {
+        return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(decoder, decoderSteps),
+                shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype);
     }
 
     private static Stage shorten(Stage s, long steps) {
+        if (s == null) return null;
         return new Stage(steps, s.batch, s.lr, Math.min(s.warmup, Math.max(1, steps / 10)), s.lrFloor, s.weightDecay,
-                s.clipNorm, s.ema, s.klWeight, s.captionDropout);
+                s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight);
+    }
+
+    private static Stage optionalStage(Map<String, Object> r, String key, String src) {
+        return r.containsKey(key) ? stage(r, key, src) : null;
     }
 
     @SuppressWarnings("unchecked")
@@ -55,7 +64,7 @@ public record Recipe(String name, String config, Path data, int images, long see
         Stage st = new Stage((long) number(s, "steps", where), (int) number(s, "batch", where), number(s, "lr", where),
                 (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05), optional(s, "weight_decay", 0.0),
                 optional(s, "clip_norm", 1.0), optional(s, "ema", 0.999), optional(s, "kl_weight", 0.0),
-                optional(s, "caption_dropout", 0.1));
+                optional(s, "caption_dropout", 0.1), optional(s, "edge_weight", 0.0), optional(s, "adversarial_weight", 0.0));
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
         return st;
     }

@@ -22,8 +22,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Trains a text-to-image latent diffusion model from scratch in two stages, as Stable Diffusion was built:
- * (1) the AutoencoderKL, (2) the CLIP-style text encoder and the UNet jointly on its frozen latents. The result is
+ * Trains a text-to-image latent diffusion model from scratch in stages, as Stable Diffusion was built:
+ * (1) the AutoencoderKL, (1b, optional) its decoder fine-tuned on the frozen encoder (pixel losses, then against a
+ * discriminator), (2) the CLIP-style text encoder and the UNet jointly on the frozen encoder's latents. The result is
  * a diffusers folder the runtime loads exactly as it loads SD1.5. Each stage resumes from its checkpoint in
  * {@code workDir}; a finished stage is not repeated.
  */
@@ -64,8 +65,17 @@ public final class TextToImageTraining {
         log.printf("vae: latent std %.4f -> scaling_factor %.5f%n", std, scaling);
         Config vaeConfig = withValue(configs.vae(), "scaling_factor", (double) scaling);
 
-        // stage 2: text encoder + UNet on the frozen VAE's latents
-        LatentDataset latents = LatentDataset.encode(vae, train, scaling, log);
+        LatentDataset raw = LatentDataset.encode(vae, train, 1f, log);
+
+        // stage 1b: the decoder alone on the frozen encoder's posteriors (the latent space does not move), first on
+        // pixel losses, then against a discriminator
+        if (recipe.decoder() != null) fineTuneDecoder("decoder", recipe.decoder(), vae, vaeParams, train, raw, false);
+        if (recipe.decoderAdversarial() != null) {
+            fineTuneDecoder("decoder_adversarial", recipe.decoderAdversarial(), vae, vaeParams, train, raw, true);
+        }
+
+        // stage 2: text encoder + UNet on the frozen encoder's latents
+        LatentDataset latents = raw.scaled(scaling);
         Parameters unetParams = Parameters.initialize(RandomCheckpoint.unetTensors(configs.unet()), new Rng(recipe.seed() + 1));
         Parameters textParams = Parameters.initialize(RandomCheckpoint.textTensors(configs.text()), new Rng(recipe.seed() + 2));
         ClipTokenizer tokenizer = ClipTokenizer.builtIn();
@@ -88,9 +98,31 @@ public final class TextToImageTraining {
         vaeParams.save(tmp.resolve("vae/diffusion_pytorch_model.safetensors"), dtype, Map.of());
         textParams.withPrefix("text_model.").save(tmp.resolve("text_encoder/model.safetensors"), dtype, Map.of());
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(Map.of("name", recipe.name(), "seed", recipe.seed(),
-                "vae_steps", recipe.vae().steps(), "diffusion_steps", recipe.diffusion().steps())).getBytes(StandardCharsets.UTF_8));
+                "vae_steps", recipe.vae().steps(),
+                "decoder_steps", recipe.decoder() == null ? 0 : recipe.decoder().steps(),
+                "decoder_adversarial_steps", recipe.decoderAdversarial() == null ? 0 : recipe.decoderAdversarial().steps(),
+                "diffusion_steps", recipe.diffusion().steps())).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);
+    }
+
+    private void fineTuneDecoder(String stage, Recipe.Stage settings, AutoencoderKL vae, Parameters vaeParams, FashionMnist train,
+                                 LatentDataset raw, boolean adversarial) throws IOException {
+        Parameters decoder = vaeParams.only("decoder.", "post_quant_conv.");
+        Parameters trained = decoder;
+        Discriminator discriminator = null;
+        if (adversarial) {
+            Parameters disc = Discriminator.initialize(new Rng(recipe.seed() + 4));
+            discriminator = new Discriminator(disc, settings.adversarialWeight());
+            trained = Parameters.union(Map.of("vae.", decoder, "discriminator.", disc));
+        }
+        log.printf("%s: %,d decoder parameters%s, %d steps of %d latents, edge weight %.2f%n", stage, decoder.count(),
+                adversarial ? String.format(", adversarial weight %.3f", settings.adversarialWeight()) : "", settings.steps(),
+                settings.batch(), settings.edgeWeight());
+        TrainingLoop loop = new TrainingLoop(stage, trained, settings.settings(recipe.checkpointSeconds()), workDir, log);
+        long seed = recipe.seed() + (adversarial ? 4 : 3);
+        loop.run(new DecoderObjective(vae, train, raw, settings.batch(), settings.edgeWeight(), seed, discriminator));
+        trained.copyFrom(loop.emaWeights());
     }
 
     /**

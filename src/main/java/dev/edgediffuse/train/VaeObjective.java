@@ -36,15 +36,10 @@ public final class VaeObjective implements TrainingLoop.Objective {
         double[] kl = new double[1];
         float[] z = sample(moments.data(), eps, cells, l, kl);
         FeatureMap recon = vae.decodeRaw(new FeatureMap(z, moments.batch(), moments.height(), moments.width(), l));
-        float[] r = recon.data(), target = x.data(), grad = new float[r.length];
-        double l1 = 0;
-        for (int i = 0; i < r.length; i++) {
-            double d = r[i] - target[i];
-            l1 += Math.abs(d);
-            grad[i] = (float) (Math.signum(d) / r.length);
-        }
-        tape.backward(r, grad);
-        return l1 / r.length + klWeight * kl[0];
+        float[] grad = new float[recon.data().length];
+        double loss = ReconstructionLoss.l1WithEdges(recon, x.data(), 0, grad);
+        tape.backward(recon.data(), grad);
+        return loss + klWeight * kl[0];
     }
 
     /**

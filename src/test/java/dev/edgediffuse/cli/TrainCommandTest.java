@@ -19,6 +19,8 @@ class TrainCommandTest {
         return """
                 {"name": "smoke", "config": "%s", "data": "%s", "images": 64, "seed": 3, "checkpoint_seconds": 0, "dtype": "f32",
                  "vae": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "kl_weight": 1e-4},
+                 "decoder": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5},
+                 "decoder_adversarial": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5, "adversarial_weight": 0.05},
                  "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1}}
                 """.formatted(config, FashionMnist.DEFAULT_DIR);
     }
@@ -36,6 +38,10 @@ class TrainCommandTest {
         }
         assertTrue(Files.readString(out.resolve("vae/config.json")).contains("scaling_factor"));
         assertTrue(Files.readAllLines(tmp.resolve("model.work/diffusion.log.jsonl")).get(0).contains("\"loss\""));
+        assertTrue(Files.readAllLines(tmp.resolve("model.work/decoder.log.jsonl")).get(0).contains("\"stage\":\"decoder\""));
+        assertTrue(Files.readAllLines(tmp.resolve("model.work/decoder_adversarial.log.jsonl")).size() == 2);
+        String written = Files.readString(out.resolve("recipe.json"));
+        assertTrue(written.contains("\"decoder_steps\":2") && written.contains("\"decoder_adversarial_steps\":2"), written);
 
         GenerateCommandTest.Run again = run("train", "--recipe", r.toString(), "--out", out.toString());
         assertEquals(0, again.code(), again.err());

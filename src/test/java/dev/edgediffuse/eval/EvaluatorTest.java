@@ -236,6 +236,11 @@ class EvaluatorTest {
             assertTrue(good.fid() < 2 * good.floor().fid() + 0.5, "real test images are as close to the test set as real train images: "
                     + good.fid() + " vs floor " + good.floor().fid());
             assertTrue(Double.isNaN(good.floor().autoencoderFid()), "no autoencoder, no ceiling");
+            double[] blurred = good.floor().blurredFids();
+            assertEquals(Evaluator.BLUR_SIGMAS.length, blurred.length);
+            assertTrue(blurred[0] > good.floor().fid() && blurred[1] > blurred[0], "more blur, further from the test set: "
+                    + java.util.Arrays.toString(blurred) + " vs floor " + good.floor().fid());
+            assertTrue(good.text().contains("blurred real images: ") && good.json(java.util.Map.of()).contains("\"blurred_real_fid\""), good.text());
 
             // the autoencoder ceiling: a lossless round trip scores the floor itself, a destructive one far worse
             EvalReport lossless = ev.evaluate(withRoundTrip(fake("real", 50, right), img -> img), null, plan, new Evaluator.Options(0, 0));

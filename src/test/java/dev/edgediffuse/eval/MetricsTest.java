@@ -33,4 +33,24 @@ class MetricsTest {
         assertEquals(1.0, ImageMetrics.ssim(a, a, 24, 20, 3), 1e-9);
         assertTrue(Double.isInfinite(ImageMetrics.psnr(a, a)));
     }
+
+    @Test
+    void gaussianBlurSpreadsAPointByTheKernelAndKeepsFlatImages() {
+        float[] point = new float[9 * 9];
+        java.util.Arrays.fill(point, -1f);
+        point[4 * 9 + 4] = 1f; // one white pixel (value 2 above the black background)
+        var img = new dev.edgediffuse.nn.FeatureMap(point, 1, 9, 9, 1);
+        float[] b = ImageMetrics.gaussianBlur8Bit(img, 1.0).data();
+        double z = 0;
+        for (int i = -3; i <= 3; i++) z += Math.exp(-i * i / 2.0);
+        double centre = -1 + 2 / (z * z), side = -1 + 2 * Math.exp(-0.5) / (z * z);
+        assertEquals(centre, b[4 * 9 + 4], 1.0 / 255 + 1e-6);
+        assertEquals(side, b[4 * 9 + 5], 1.0 / 255 + 1e-6);
+        assertEquals(b[4 * 9 + 3], b[4 * 9 + 5], 0f);
+        assertEquals(b[3 * 9 + 4], b[4 * 9 + 5], 0f);
+        float[] flat = new float[9 * 9];
+        java.util.Arrays.fill(flat, 0.2f);
+        for (float v : ImageMetrics.gaussianBlur8Bit(img.with(flat), 0.5).data()) assertEquals(0.2f, v, 1.0 / 255);
+        assertThrows(IllegalArgumentException.class, () -> ImageMetrics.gaussianBlur8Bit(new dev.edgediffuse.nn.FeatureMap(new float[27], 1, 3, 3, 3), 1));
+    }
 }

@@ -3,6 +3,7 @@ package dev.edgediffuse.train;
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.Linear;
 import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.RandomCheckpoint;
@@ -15,13 +16,15 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainingLoopTest {
     private static final ModelConfigs TINY = ModelConfigs.builtIn("tiny");
 
-    private static FashionMnist syntheticImages(int n) {
+    static FashionMnist syntheticImages(int n) {
         Rng r = new Rng(9);
         byte[] px = new byte[n * 32 * 32];
         int[] labels = new int[n];
@@ -104,5 +107,64 @@ class TrainingLoopTest {
         assertTrue(losses[1] < losses[0] / 1000, "loss " + losses[0] + " -> " + losses[1]);
         assertArrayEquals(target, p.get("l.weight"), 0.01f);
         assertFalse(Tape.recording());
+    }
+
+    @Test
+    void theDecoderStageTrainsTheDecoderAndLeavesTheEncoderBitwiseAlone(@TempDir Path tmp) throws Exception {
+        Parameters p = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+        Parameters before = p.copy();
+        AutoencoderKL vae = new AutoencoderKL(TINY.vae(), p.weights("vae"));
+        FashionMnist data = syntheticImages(12);
+        LatentDataset latents = LatentDataset.encode(vae, data, 1f, null);
+        Parameters decoder = p.only("decoder.", "post_quant_conv.");
+        assertTrue(decoder.count() > 0 && decoder.count() < p.count());
+        double[] losses = new double[2];
+        TrainingLoop loop = new TrainingLoop("decoder", decoder, settings(40), tmp, null);
+        DecoderObjective objective = new DecoderObjective(vae, data, latents, 4, 0.5, 5);
+        loop.run((tape, step) -> {
+            double loss = objective.step(tape, step);
+            if (step < 4) losses[0] += loss / 4;
+            if (step >= 36) losses[1] += loss / 4;
+            return loss;
+        });
+        assertTrue(losses[1] < 0.8 * losses[0], "loss " + losses[0] + " -> " + losses[1]);
+        for (String n : p.names()) {
+            boolean trained = n.startsWith("decoder.") || n.startsWith("post_quant_conv.");
+            assertEquals(trained, decoder.names().contains(n), n);
+            if (!trained) assertArrayEquals(before.get(n), p.get(n), 0f, n);
+        }
+        assertFalse(java.util.Arrays.equals(before.get("decoder.conv_out.weight"), p.get("decoder.conv_out.weight")));
+        assertThrows(IllegalArgumentException.class, () -> p.only("nothing."));
+    }
+
+    @Test
+    void theReconstructionLossAddsEdgeTermsWithTheirGradient() {
+        // one row of two pixels: the image steps 0 -> 1, the reconstruction is flat
+        FeatureMap flat = new FeatureMap(new float[]{0f, 0f}, 1, 1, 2, 1);
+        float[] g = new float[2];
+        assertEquals(0.5, ReconstructionLoss.l1WithEdges(flat, new float[]{0f, 1f}, 0, g), 1e-9);
+        assertEquals(0.5 + 0.3, ReconstructionLoss.l1WithEdges(flat, new float[]{0f, 1f}, 0.3, g), 1e-7);
+        assertArrayEquals(new float[]{0.3f, -0.5f - 0.3f}, g, 1e-6f); // pixel 0 is exact: no L1 gradient there
+
+        // the gradient against central differences (the loss is piecewise linear; no kink lies within ±h here)
+        Rng r = new Rng(4);
+        int n = 2, h = 3, w = 4, c = 2;
+        float[] x = new float[n * h * w * c], t = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextGaussian();
+            t[i] = r.nextGaussian();
+        }
+        float[] grad = new float[x.length], scratch = new float[x.length];
+        ReconstructionLoss.l1WithEdges(new FeatureMap(x, n, h, w, c), t, 0.7, grad);
+        float step = 1e-4f;
+        for (int i = 0; i < x.length; i++) {
+            float[] up = x.clone(), down = x.clone();
+            up[i] += step;
+            down[i] -= step;
+            double numeric = (ReconstructionLoss.l1WithEdges(new FeatureMap(up, n, h, w, c), t, 0.7, scratch)
+                    - ReconstructionLoss.l1WithEdges(new FeatureMap(down, n, h, w, c), t, 0.7, scratch)) / (2 * step);
+            assertEquals(numeric, grad[i], 2e-4, "pixel " + i);
+        }
+        assertThrows(IllegalArgumentException.class, () -> ReconstructionLoss.l1WithEdges(flat, new float[3], 0, new float[2]));
     }
 }

@@ -1,0 +1,58 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.nn.FeatureMap;
+
+/**
+ * Fine-tunes the VAE's decoder on the frozen encoder's posterior samples (as SD's ft-MSE decoder was made): the
+ * latent space, and so every UNet trained on it, stays valid while the decoder learns to draw sharper images.
+ * The latents come precomputed in the encoder's own (unscaled) space. With a {@link Discriminator}, an adversarial
+ * term joins the reconstruction loss: pixel losses regress to the blurred mean of what a latent could be, the
+ * adversary penalizes blur itself.
+ */
+public final class DecoderObjective implements TrainingLoop.Objective {
+    private final AutoencoderKL vae;
+    private final FashionMnist data;
+    private final LatentDataset latents;
+    private final Batches batches;
+    private final double edgeWeight;
+    private final long seed;
+    private final Discriminator discriminator;
+
+    public DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed) {
+        this(vae, data, latents, batch, edgeWeight, seed, null);
+    }
+
+    DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed,
+                     Discriminator discriminator) {
+        if (latents.count() != data.count()) throw new IllegalArgumentException(latents.count() + " latents for " + data.count() + " images");
+        this.vae = vae;
+        this.data = data;
+        this.latents = latents;
+        this.batches = new Batches(data.count(), batch, seed);
+        this.edgeWeight = edgeWeight;
+        this.seed = seed;
+        this.discriminator = discriminator;
+    }
+
+    @Override
+    public double step(Tape tape, long step) {
+        Rng rng = TrainingLoop.rngFor(seed, step);
+        int[] idx = batches.indices(step);
+        FeatureMap z = new FeatureMap(latents.sample(idx, rng), idx.length, latents.height(), latents.width(), latents.channels());
+        FeatureMap recon = vae.decodeRaw(z);
+        float[] grad = new float[recon.data().length];
+        FeatureMap real = Batches.images(data, idx);
+        double loss = ReconstructionLoss.l1WithEdges(recon, real.data(), edgeWeight, grad);
+        if (discriminator == null) {
+            tape.backward(recon.data(), grad);
+            return loss;
+        }
+        float[][] root = new float[1][];
+        loss += discriminator.score(recon, grad, real, root);
+        tape.backward(root[0], new float[]{1f});
+        return loss;
+    }
+}

@@ -1,0 +1,83 @@
+package dev.edgediffuse.train;
+
+import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.pipeline.ModelConfigs;
+import dev.edgediffuse.pipeline.RandomCheckpoint;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The adversarial decoder step computes both players' gradients in one backward pass; checked here against central
+ * differences of each player's own loss: the decoder's (reconstruction − weight·score of its fakes, discriminator
+ * fixed) and the discriminator's (hinge on reals and fakes, decoder fixed).
+ */
+class DiscriminatorTest {
+    private static final ModelConfigs TINY = ModelConfigs.builtIn("tiny");
+
+    @Test
+    void oneBackwardGivesEachPlayerTheGradientOfItsOwnLoss() {
+        Parameters vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+        AutoencoderKL vae = new AutoencoderKL(TINY.vae(), vaeParams.weights("vae"));
+        FashionMnist data = TrainingLoopTest.syntheticImages(8);
+        LatentDataset latents = LatentDataset.encode(vae, data, 1f, null);
+        Parameters decoder = vaeParams.only("decoder.", "post_quant_conv.");
+        Parameters disc = Discriminator.initialize(new Rng(5));
+        Discriminator d = new Discriminator(disc, 0.3);
+        DecoderObjective objective = new DecoderObjective(vae, data, latents, 4, 0.5, 7, d);
+        Parameters joint = Parameters.union(Map.of("vae.", decoder, "discriminator.", disc));
+
+        long step = 2;
+        float[][] grads;
+        double decoderLoss;
+        try (Tape tape = Tape.begin(joint.arrays())) {
+            decoderLoss = objective.step(tape, step);
+            grads = joint.arrays().stream().map(tape::grad).toArray(float[][]::new);
+        }
+        double discLoss = d.lastLoss();
+        assertTrue(Double.isFinite(decoderLoss) && discLoss > 0, decoderLoss + " " + discLoss);
+
+        List<String> names = joint.names();
+        List<String> probes = new ArrayList<>();
+        for (String n : names) {
+            if (n.endsWith("conv_out.weight") || n.endsWith("conv_in.weight") || n.endsWith("head.weight") || n.endsWith("head.bias")) probes.add(n);
+        }
+        assertTrue(probes.stream().anyMatch(n -> n.startsWith("vae.")) && probes.stream().anyMatch(n -> n.startsWith("discriminator.")), probes.toString());
+        float h = 1e-3f;
+        for (String n : probes) {
+            float[] p = joint.get(n), g = grads[names.indexOf(n)];
+            assertNotNull(g, n + " got no gradient");
+            boolean ofDecoder = n.startsWith("vae.");
+            for (int i = 0; i < Math.min(p.length, 6); i++) {
+                int k = (int) ((long) i * 7919 % p.length);
+                float keep = p[k];
+                p[k] = keep + h;
+                double up = ofDecoder ? lossOf(objective, joint, step) : discLossOf(objective, d, joint, step);
+                p[k] = keep - h;
+                double down = ofDecoder ? lossOf(objective, joint, step) : discLossOf(objective, d, joint, step);
+                p[k] = keep;
+                double numeric = (up - down) / (2 * h);
+                assertEquals(numeric, g[k], 2e-3 + 0.03 * Math.abs(numeric), n + "[" + k + "]");
+            }
+        }
+    }
+
+    private static double lossOf(DecoderObjective o, Parameters joint, long step) {
+        try (Tape tape = Tape.begin(joint.arrays())) {
+            return o.step(tape, step);
+        }
+    }
+
+    private static double discLossOf(DecoderObjective o, Discriminator d, Parameters joint, long step) {
+        lossOf(o, joint, step);
+        return d.lastLoss();
+    }
+}
