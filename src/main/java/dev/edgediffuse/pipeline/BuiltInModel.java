@@ -4,11 +4,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.net.JarURLConnection;
 import java.net.URL;
+import java.net.URLConnection;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
+import java.util.zip.CRC32;
 
 /**
  * A model folder that ships inside the jar and is unpacked once into the user's cache, because weights are
@@ -32,7 +35,7 @@ public record BuiltInModel(String name, String resource, List<String> files) {
 
     /**
      * The unpacked folder in the user's cache ($XDG_CACHE_HOME or ~/.cache), unpacking it first if needed: when it is
-     * missing, or when a file's size differs from the jar's (an older build's copy, a truncated file).
+     * missing, or when a file differs from the jar's in size or CRC-32 (an older build's copy, a truncated file).
      */
     public Path unpack(PrintStream log) {
         String cache = System.getenv("XDG_CACHE_HOME");
@@ -75,19 +78,42 @@ public record BuiltInModel(String name, String resource, List<String> files) {
         }
     }
 
-    /** Whether every file is in {@code dir} with the size the jar's copy has. */
+    /**
+     * Whether every file is in {@code dir} with the size and CRC-32 of the jar's copy (an older build's copy of the
+     * same size, e.g. retrained f16 weights, is stale too). A jar states each entry's CRC; a class-path folder's
+     * file (tests, IDE runs) is read to get it.
+     */
     private boolean matchesJar(Path dir) {
         try {
             for (String f : files) {
                 URL url = BuiltInModel.class.getResource(resource + f);
                 Path file = dir.resolve(f);
                 if (url == null || !Files.isRegularFile(file)) return false;
-                if (Files.size(file) != url.openConnection().getContentLengthLong()) return false;
+                URLConnection c = url.openConnection();
+                if (Files.size(file) != c.getContentLengthLong()) return false;
+                long expected;
+                if (c instanceof JarURLConnection jar) {
+                    expected = jar.getJarEntry().getCrc();
+                } else {
+                    try (InputStream in = c.getInputStream()) {
+                        expected = crc32(in);
+                    }
+                }
+                try (InputStream in = Files.newInputStream(file)) {
+                    if (expected < 0 || crc32(in) != expected) return false;
+                }
             }
             return true;
         } catch (IOException e) {
             return false;
         }
+    }
+
+    private static long crc32(InputStream in) throws IOException {
+        CRC32 crc = new CRC32();
+        byte[] buf = new byte[1 << 16];
+        for (int n; (n = in.read(buf)) > 0; ) crc.update(buf, 0, n);
+        return crc.getValue();
     }
 
     private static void deleteTree(Path p) throws IOException {
