@@ -30,6 +30,8 @@ final class ApiHandler extends Handler.Abstract {
     private final EdgeServer.Options options;
     private final PrintStream log;
     private final byte[] keyBytes;
+    /** Request attribute: the handler has read the whole body. */
+    private static final String BODY_READ = "edgediffuse.body-read";
 
     ApiHandler(EdgeServer server, EdgeServer.Options options, PrintStream log) {
         this.server = server;
@@ -43,12 +45,24 @@ final class ApiHandler extends Handler.Abstract {
         try {
             route(req, res, cb);
         } catch (ApiError e) {
+            closeIfBodyUnread(req, res);
             error(res, cb, e);
         } catch (RuntimeException | OutOfMemoryError e) {
             log.println("edgediffuse serve: " + req.getMethod() + " " + Request.getPathInContext(req) + " failed: " + e);
+            closeIfBodyUnread(req, res);
             error(res, cb, new ApiError(500, "internal error"));
         }
         return true;
+    }
+
+    /**
+     * An error answered before the request body was read (a wrong key, a too-large body) ends the connection, and
+     * says so: the server will not read a body it refused, and a client that reused the connection would otherwise
+     * race its close and see the next request fail with no response at all.
+     */
+    private static void closeIfBodyUnread(Request req, Response res) {
+        boolean hasBody = req.getHeaders().contains(HttpHeader.TRANSFER_ENCODING) || req.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH) > 0;
+        if (hasBody && req.getAttribute(BODY_READ) == null && !res.isCommitted()) res.getHeaders().put(HttpHeader.CONNECTION, "close");
     }
 
     private void route(Request req, Response res, Callback cb) {
@@ -126,6 +140,7 @@ final class ApiHandler extends Handler.Abstract {
         try (InputStream in = Request.asInputStream(req)) {
             byte[] b = in.readNBytes(max + 1);
             if (b.length > max) throw new ApiError(413, "request body exceeds the limit of " + max + " bytes");
+            req.setAttribute(BODY_READ, Boolean.TRUE);
             return b;
         } catch (IOException e) {
             throw new ApiError(400, "could not read the request body");

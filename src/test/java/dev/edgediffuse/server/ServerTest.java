@@ -68,6 +68,19 @@ class ServerTest {
     }
 
     @Test
+    void aRefusedBodyEndsItsConnectionSoTheNextRequestNeverRacesTheClose() throws Exception {
+        var refused = TestServers.post(url, "/v1/hybrid/denoise", "not-the-key", "{\"steps\": 2}");
+        assertError(refused, 401, "invalid API key");
+        assertEquals("close", refused.headers().firstValue("Connection").orElse(""), "the server will not read a body it refused");
+        assertTrue(TestServers.get(url, "/v1/models", TestServers.KEY).headers().firstValue("Connection").isEmpty(), "no body, connection kept");
+        // the pattern that once failed in CI: refused POSTs back to back on one pooled client
+        for (int i = 0; i < 40; i++) {
+            assertEquals(401, TestServers.post(url, "/sdapi/v1/txt2img", null, "{\"prompt\":\"x\"}").statusCode());
+            assertEquals(200, TestServers.get(url, "/health", null).statusCode());
+        }
+    }
+
+    @Test
     void authIsRequiredUnlessLoopbackAndExplicit() throws Exception {
         Path m = TestServers.model(dir, 7);
         var o = EdgeServer.Options.loopback(TestServers.KEY);
