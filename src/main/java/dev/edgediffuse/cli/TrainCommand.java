@@ -17,7 +17,7 @@ final class TrainCommand {
               --out DIR              the diffusers folder to write (default: the recipe's name)
               --work DIR             checkpoints and logs; a rerun resumes from here (default: OUT.work)
               --vae-steps N          override the recipe's VAE steps (quick runs)
-              --decoder-steps N      override the steps of the recipe's decoder fine-tunes
+              --decoder-steps N      override the steps of both of the recipe's decoder fine-tunes
               --diffusion-steps N    override the recipe's diffusion steps""";
 
     private TrainCommand() {}
@@ -30,11 +30,7 @@ final class TrainCommand {
         Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae-steps", "--decoder-steps", "--diffusion-steps"), Set.of());
         if (!a.has("--recipe")) throw new Args.UsageException("--recipe is required");
         Recipe recipe = Recipe.read(a.path("--recipe"));
-        if (a.has("--vae-steps") || a.has("--decoder-steps") || a.has("--diffusion-steps")) {
-            long decoderSteps = recipe.decoder() == null ? 0 : recipe.decoder().steps();
-            recipe = recipe.withSteps(a.getLong("--vae-steps", recipe.vae().steps()), a.getLong("--decoder-steps", decoderSteps),
-                    a.getLong("--diffusion-steps", recipe.diffusion().steps()));
-        }
+        recipe = recipe.withSteps(steps(a, "--vae-steps"), steps(a, "--decoder-steps"), steps(a, "--diffusion-steps"));
         Path dir = a.has("--out") ? a.path("--out") : Path.of(recipe.name());
         Path work = a.has("--work") ? a.path("--work") : dir.resolveSibling(dir.getFileName() + ".work");
         long t0 = System.nanoTime();
@@ -45,5 +41,13 @@ final class TrainCommand {
         }
         out.printf("trained %s in %.1f min%n", dir, (System.nanoTime() - t0) / 60e9);
         return 0;
+    }
+
+    /** A step-count override, or null when not given. */
+    private static Long steps(Args a, String flag) {
+        if (!a.has(flag)) return null;
+        long n = a.getLong(flag, 0);
+        if (n <= 0) throw new Args.UsageException(flag + " must be a positive number of steps, got " + n);
+        return n;
     }
 }

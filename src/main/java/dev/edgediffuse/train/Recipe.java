@@ -39,14 +39,17 @@ public record Recipe(String name, String config, Path data, int images, long see
                 (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString());
     }
 
-    /** The same recipe with every stage shortened to {@code steps} (smoke tests, quick looks). */
-    public Recipe withSteps(long vaeSteps, long decoderSteps, long diffusionSteps) {
+    /**
+     * The same recipe with the VAE, both decoder fine-tunes and the diffusion stage set to the given step counts
+     * (smoke tests, quick looks); a null count leaves its stages as the recipe has them.
+     */
+    public Recipe withSteps(Long vaeSteps, Long decoderSteps, Long diffusionSteps) {
         return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(decoder, decoderSteps),
                 shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype);
     }
 
-    private static Stage shorten(Stage s, long steps) {
-        if (s == null) return null;
+    private static Stage shorten(Stage s, Long steps) {
+        if (s == null || steps == null) return s;
         return new Stage(steps, s.batch, s.lr, Math.min(s.warmup, Math.max(1, steps / 10)), s.lrFloor, s.weightDecay,
                 s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight);
     }

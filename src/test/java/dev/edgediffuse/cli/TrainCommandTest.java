@@ -1,6 +1,7 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.train.Recipe;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,5 +64,22 @@ class TrainCommandTest {
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());
+    }
+
+    @Test
+    void stepOverridesChangeOnlyTheStagesTheyName() {
+        Recipe r = Recipe.read(Path.of("recipes/mini.json"));
+        Recipe quick = r.withSteps(10L, null, null);
+        assertEquals(10, quick.vae().steps());
+        assertEquals(r.decoder(), quick.decoder());
+        assertEquals(r.decoderAdversarial(), quick.decoderAdversarial());
+        assertEquals(r.diffusion(), quick.diffusion());
+        Recipe decoders = r.withSteps(null, 7L, null);
+        assertEquals(7, decoders.decoder().steps());
+        assertEquals(7, decoders.decoderAdversarial().steps());
+        assertEquals(r.vae(), decoders.vae());
+        GenerateCommandTest.Run bad = run("train", "--recipe", "recipes/mini.json", "--vae-steps", "0");
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("--vae-steps") && bad.err().lines().count() == 1, bad.err());
     }
 }
