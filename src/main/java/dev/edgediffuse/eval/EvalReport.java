@@ -38,10 +38,13 @@ public record EvalReport(String model, int samples, int testImages, int featureD
      * FID of a class-balanced training subset of {@code images} against the test set: what real data scores; and
      * (NaN if the model has no autoencoder) of the same images after the model's VAE round trip: the best its
      * decoder allows, which tells the autoencoder's share of the model's FID from the denoiser's; and of the same
-     * images blurred by a Gaussian of each of {@link Evaluator#BLUR_SIGMAS} pixels: a scale for how much of a FID is
-     * lost sharpness (these features barely move under noise or contrast changes, but blur moves them far).
+     * images blurred by Gaussians of a few widths: a scale for how much of a FID is lost sharpness (these features
+     * barely move under noise or contrast changes, but blur moves them far).
      */
-    public record Floor(int images, double fid, double autoencoderFid, double[] blurredFids) {}
+    public record Floor(int images, double fid, double autoencoderFid, List<Blurred> blurred) {}
+
+    /** FID of the floor's real images after a Gaussian blur of {@code sigma} pixels. */
+    public record Blurred(double sigma, double fid) {}
 
     /** Batched generation: images, seconds of generation only, images/s and ms per image amortized over a batch. */
     public record Throughput(int images, double seconds, double imagesPerSecond, double msPerImage, int batch) {}
@@ -75,11 +78,10 @@ public record EvalReport(String model, int samples, int testImages, int featureD
                 b.append(String.format("autoencoder ceiling: %.3f (the same train images through the model's VAE; %.2fx the floor)%n",
                         floor.autoencoderFid(), floor.autoencoderFid() / floor.fid()));
             }
-            StringBuilder blur = new StringBuilder();
-            for (int k = 0; k < floor.blurredFids().length; k++) {
-                blur.append(String.format("%s%.3f (sigma %.1f px)", k == 0 ? "" : ", ", floor.blurredFids()[k], Evaluator.BLUR_SIGMAS[k]));
+            if (!floor.blurred().isEmpty()) {
+                List<String> each = floor.blurred().stream().map(x -> String.format("%.3f (sigma %.1f px)", x.fid(), x.sigma())).toList();
+                b.append("blurred real images: ").append(String.join(", ", each)).append(" (the same train images, Gaussian blur)\n");
             }
-            if (!blur.isEmpty()) b.append("blurred real images: ").append(blur).append(" (the same train images, Gaussian blur)\n");
         }
         b.append(String.format("generation: %d images in %.1f s, %.2f images/s, %.1f ms/image (batches of %d)%n", throughput.images(),
                 throughput.seconds(), throughput.imagesPerSecond(), throughput.msPerImage(), throughput.batch()));
@@ -126,7 +128,7 @@ public record EvalReport(String model, int samples, int testImages, int featureD
             f.put("ratio_to_floor", num(fidRatio()));
             f.put("autoencoder_ceiling", Double.isNaN(floor.autoencoderFid()) ? null : num(floor.autoencoderFid()));
             Map<String, Object> blurred = new LinkedHashMap<>();
-            for (int k = 0; k < floor.blurredFids().length; k++) blurred.put(Double.toString(Evaluator.BLUR_SIGMAS[k]), num(floor.blurredFids()[k]));
+            for (Blurred x : floor.blurred()) blurred.put(Double.toString(x.sigma()), num(x.fid()));
             f.put("blurred_real_fid", blurred);
         }
         m.put("fid", f);

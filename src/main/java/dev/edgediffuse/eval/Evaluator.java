@@ -112,9 +112,10 @@ public final class Evaluator {
             int m = Math.min(n, train.count());
             FeatureMap trainImages = balancedImages(train, m, plan.seed());
             float[][] trainFeatures = features(trainImages);
-            double[] blurred = new double[BLUR_SIGMAS.length];
-            for (int k = 0; k < blurred.length; k++) {
-                blurred[k] = FrechetDistance.between(features(ImageMetrics.gaussianBlur8Bit(trainImages, BLUR_SIGMAS[k])), real.features);
+            List<EvalReport.Blurred> blurred = new ArrayList<>();
+            for (double sigma : BLUR_SIGMAS) {
+                FeatureMap b = ImageMetrics.gaussianBlur8Bit(trainImages, sigma);
+                blurred.add(new EvalReport.Blurred(sigma, FrechetDistance.between(features(b), real.features)));
             }
             floor = new EvalReport.Floor(m, FrechetDistance.between(trainFeatures, real.features), autoencoderFid(model, trainImages, batch, real), blurred);
         }

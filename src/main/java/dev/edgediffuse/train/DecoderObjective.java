@@ -50,9 +50,8 @@ public final class DecoderObjective implements TrainingLoop.Objective {
             tape.backward(recon.data(), grad);
             return loss;
         }
-        float[][] root = new float[1][];
-        loss += discriminator.score(recon, grad, real, root);
-        tape.backward(root[0], new float[]{1f});
-        return loss;
+        Discriminator.Scored scored = discriminator.score(recon, grad, real);
+        tape.backward(scored.root(), new float[]{1f});
+        return loss + scored.decoderLoss();
     }
 }

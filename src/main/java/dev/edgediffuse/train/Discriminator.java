@@ -37,12 +37,14 @@ final class Discriminator {
         return Parameters.initialize(FashionClassifier.tensorShapes(CONFIG), rng);
     }
 
+    /** The decoder's adversarial loss (−weight · mean score of the fakes) and the root to seed with 1 in backward. */
+    record Scored(double decoderLoss, float[] root) {}
+
     /**
-     * Scores {@code fake} (recorded, from the decoder) and {@code real}; returns the decoder's adversarial loss
-     * (−weight · mean score of the fakes) and records, as one step whose output is the returned root, the gradients
-     * of both players plus {@code reconGrad} on the fakes. Seed the root with 1 to run them all.
+     * Scores {@code fake} (recorded, from the decoder) and {@code real}, and records, as one step whose output is the
+     * returned root, the gradients of both players plus {@code reconGrad} on the fakes.
      */
-    double score(FeatureMap fake, float[] reconGrad, FeatureMap real, float[][] root) {
+    Scored score(FeatureMap fake, float[] reconGrad, FeatureMap real) {
         frozen.copyFrom(live);
         int n = fake.batch();
         float[] fakeForDecoder = fixed.forwardLogits(fake);
@@ -65,8 +67,7 @@ final class Discriminator {
             t.accumulate(realScores, gReal);
             t.accumulate(fakeScores, gFake);
         }, fake.data(), realScores, fakeScores);
-        root[0] = out;
-        return decoderLoss;
+        return new Scored(decoderLoss, out);
     }
 
     /** The hinge loss of the discriminator at the last step (NaN before the first). */

@@ -236,10 +236,10 @@ class EvaluatorTest {
             assertTrue(good.fid() < 2 * good.floor().fid() + 0.5, "real test images are as close to the test set as real train images: "
                     + good.fid() + " vs floor " + good.floor().fid());
             assertTrue(Double.isNaN(good.floor().autoencoderFid()), "no autoencoder, no ceiling");
-            double[] blurred = good.floor().blurredFids();
-            assertEquals(Evaluator.BLUR_SIGMAS.length, blurred.length);
-            assertTrue(blurred[0] > good.floor().fid() && blurred[1] > blurred[0], "more blur, further from the test set: "
-                    + java.util.Arrays.toString(blurred) + " vs floor " + good.floor().fid());
+            List<EvalReport.Blurred> blurred = good.floor().blurred();
+            assertEquals(Evaluator.BLUR_SIGMAS.length, blurred.size());
+            assertTrue(blurred.get(0).fid() > good.floor().fid() && blurred.get(1).fid() > blurred.get(0).fid(), "more blur, further from the test set: "
+                    + blurred + " vs floor " + good.floor().fid());
             assertTrue(good.text().contains("blurred real images: ") && good.json(java.util.Map.of()).contains("\"blurred_real_fid\""), good.text());
 
             // the autoencoder ceiling: a lossless round trip scores the floor itself, a destructive one far worse
