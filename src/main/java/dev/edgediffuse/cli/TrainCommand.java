@@ -16,6 +16,8 @@ final class TrainCommand {
             usage: edgediffuse train --recipe FILE [options]
               --out DIR              the diffusers folder to write (default: the recipe's name)
               --work DIR             checkpoints and logs; a rerun resumes from here (default: OUT.work)
+              --vae DIR              use this diffusers folder's trained vae/ as it is and train only the
+                                     text encoder and UNet on its latents (the autoencoder stages are skipped)
               --vae-steps N          override the recipe's VAE steps (quick runs)
               --decoder-steps N      override the steps of both of the recipe's decoder fine-tunes
               --diffusion-steps N    override the recipe's diffusion steps""";
@@ -27,15 +29,19 @@ final class TrainCommand {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae-steps", "--decoder-steps", "--diffusion-steps"), Set.of());
+        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae", "--vae-steps", "--decoder-steps", "--diffusion-steps"), Set.of());
         if (!a.has("--recipe")) throw new Args.UsageException("--recipe is required");
         Recipe recipe = Recipe.read(a.path("--recipe"));
         recipe = recipe.withSteps(steps(a, "--vae-steps"), steps(a, "--decoder-steps"), steps(a, "--diffusion-steps"));
         Path dir = a.has("--out") ? a.path("--out") : Path.of(recipe.name());
         Path work = a.has("--work") ? a.path("--work") : dir.resolveSibling(dir.getFileName() + ".work");
+        Path vae = a.has("--vae") ? a.path("--vae") : null;
+        if (vae != null && !java.nio.file.Files.isRegularFile(vae.resolve("vae/config.json"))) {
+            throw new Args.UsageException("--vae " + vae + ": no vae/config.json there (expected a diffusers folder)");
+        }
         long t0 = System.nanoTime();
         try {
-            new TextToImageTraining(recipe, dir, work, out).run();
+            new TextToImageTraining(recipe, dir, work, vae, out).run();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

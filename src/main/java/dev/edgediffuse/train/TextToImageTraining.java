@@ -3,6 +3,7 @@ package dev.edgediffuse.train;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.Json;
+import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.model.ClipTextModel;
 import dev.edgediffuse.model.UNet2DConditionModel;
@@ -30,13 +31,18 @@ import java.util.Map;
  */
 public final class TextToImageTraining {
     private final Recipe recipe;
-    private final Path out, workDir;
+    private final Path out, workDir, pretrainedVae;
     private final PrintStream log;
 
-    public TextToImageTraining(Recipe recipe, Path out, Path workDir, PrintStream log) {
+    /**
+     * @param pretrainedVae a diffusers folder whose {@code vae/} is used as it is (stages 1 and 1b are skipped, its
+     *                      {@code scaling_factor} kept), or null to train the autoencoder too
+     */
+    public TextToImageTraining(Recipe recipe, Path out, Path workDir, Path pretrainedVae, PrintStream log) {
         this.recipe = recipe;
         this.out = out;
         this.workDir = workDir;
+        this.pretrainedVae = pretrainedVae;
         this.log = log;
     }
 
@@ -53,29 +59,32 @@ public final class TextToImageTraining {
         };
         Files.createDirectories(workDir);
 
-        // stage 1: the autoencoder
-        Parameters vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(configs.vae()), new Rng(recipe.seed()));
-        AutoencoderKL vae = new AutoencoderKL(configs.vae(), vaeParams.weights("vae"));
-        log.printf("vae: %,d parameters, %d steps of %d images%n", vaeParams.count(), recipe.vae().steps(), recipe.vae().batch());
-        TrainingLoop vaeLoop = new TrainingLoop("vae", vaeParams, recipe.vae().settings(recipe.checkpointSeconds()), workDir, log);
-        vaeLoop.run(new VaeObjective(vae, train, recipe.vae().batch(), recipe.vae().klWeight(), recipe.seed()));
-        vaeParams.copyFrom(vaeLoop.emaWeights());
-        double std = LatentDataset.sampleStd(vae, train, 4096, recipe.seed());
-        float scaling = (float) (1.0 / std);
-        log.printf("vae: latent std %.4f -> scaling_factor %.5f%n", std, scaling);
-        Config vaeConfig = withValue(configs.vae(), "scaling_factor", (double) scaling);
-
-        LatentDataset raw = LatentDataset.encode(vae, train, 1f, log);
-
-        // stage 1b: the decoder alone on the frozen encoder's posteriors (the latent space does not move), first on
-        // pixel losses, then against a discriminator
-        if (recipe.decoder() != null) fineTuneDecoder("decoder", recipe.decoder(), vae, vaeParams, train, raw, false);
-        if (recipe.decoderAdversarial() != null) {
-            fineTuneDecoder("decoder_adversarial", recipe.decoderAdversarial(), vae, vaeParams, train, raw, true);
+        Parameters vaeParams;
+        Config vaeConfig;
+        LatentDataset raw;
+        if (pretrainedVae != null) {
+            Path configFile = pretrainedVae.resolve("vae/config.json");
+            vaeConfig = Config.read(configFile);
+            if (!(vaeConfig.getDouble("scaling_factor", 0) > 0)) throw new ModelFormatException(configFile + ": scaling_factor must be a positive number");
+            if (vaeConfig.getInt("latent_channels", 4) != configs.unet().getInt("in_channels", 4)) {
+                throw new ModelFormatException(configFile + ": latent_channels " + vaeConfig.getInt("latent_channels", 4)
+                        + " does not match the recipe's UNet in_channels " + configs.unet().getInt("in_channels", 4));
+            }
+            vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(vaeConfig), new Rng(recipe.seed()));
+            vaeParams.load(pretrainedVae.resolve("vae/diffusion_pytorch_model.safetensors"));
+            log.printf("vae: %,d parameters from %s (autoencoder stages skipped)%n", vaeParams.count(), pretrainedVae);
+            raw = LatentDataset.encode(new AutoencoderKL(vaeConfig, vaeParams.weights("vae")), train, 1f, log);
+        } else {
+            vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(configs.vae()), new Rng(recipe.seed()));
+            AutoencoderKL vae = new AutoencoderKL(configs.vae(), vaeParams.weights("vae"));
+            float scaling = trainAutoencoder(vae, vaeParams, train);
+            vaeConfig = withValue(configs.vae(), "scaling_factor", (double) scaling);
+            raw = LatentDataset.encode(vae, train, 1f, log);
+            fineTuneDecoder(vae, vaeParams, train, raw);
         }
+        LatentDataset latents = raw.scaled((float) vaeConfig.getDouble("scaling_factor"));
 
         // stage 2: text encoder + UNet on the frozen encoder's latents
-        LatentDataset latents = raw.scaled(scaling);
         Parameters unetParams = Parameters.initialize(RandomCheckpoint.unetTensors(configs.unet()), new Rng(recipe.seed() + 1));
         Parameters textParams = Parameters.initialize(RandomCheckpoint.textTensors(configs.text()), new Rng(recipe.seed() + 2));
         ClipTokenizer tokenizer = ClipTokenizer.builtIn();
@@ -97,13 +106,43 @@ public final class TextToImageTraining {
         unetParams.save(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), dtype, Map.of());
         vaeParams.save(tmp.resolve("vae/diffusion_pytorch_model.safetensors"), dtype, Map.of());
         textParams.withPrefix("text_model.").save(tmp.resolve("text_encoder/model.safetensors"), dtype, Map.of());
-        AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(Map.of("name", recipe.name(), "seed", recipe.seed(),
-                "vae_steps", recipe.vae().steps(),
-                "decoder_steps", recipe.decoder() == null ? 0 : recipe.decoder().steps(),
-                "decoder_adversarial_steps", recipe.decoderAdversarial() == null ? 0 : recipe.decoderAdversarial().steps(),
-                "diffusion_steps", recipe.diffusion().steps())).getBytes(StandardCharsets.UTF_8));
+        Map<String, Object> provenance = new LinkedHashMap<>();
+        provenance.put("name", recipe.name());
+        provenance.put("seed", recipe.seed());
+        if (pretrainedVae != null) {
+            provenance.put("vae_from", pretrainedVae.toString());
+        } else {
+            provenance.put("vae_steps", recipe.vae().steps());
+            provenance.put("decoder_steps", recipe.decoder() == null ? 0 : recipe.decoder().steps());
+            provenance.put("decoder_adversarial_steps", recipe.decoderAdversarial() == null ? 0 : recipe.decoderAdversarial().steps());
+        }
+        provenance.put("diffusion_steps", recipe.diffusion().steps());
+        AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);
+    }
+
+    /** Stage 1: the autoencoder; leaves the EMA weights in {@code vaeParams} and returns the latent scaling factor. */
+    private float trainAutoencoder(AutoencoderKL vae, Parameters vaeParams, FashionMnist train) throws IOException {
+        log.printf("vae: %,d parameters, %d steps of %d images%n", vaeParams.count(), recipe.vae().steps(), recipe.vae().batch());
+        TrainingLoop vaeLoop = new TrainingLoop("vae", vaeParams, recipe.vae().settings(recipe.checkpointSeconds()), workDir, log);
+        vaeLoop.run(new VaeObjective(vae, train, recipe.vae().batch(), recipe.vae().klWeight(), recipe.seed()));
+        vaeParams.copyFrom(vaeLoop.emaWeights());
+        double std = LatentDataset.sampleStd(vae, train, 4096, recipe.seed());
+        float scaling = (float) (1.0 / std);
+        log.printf("vae: latent std %.4f -> scaling_factor %.5f%n", std, scaling);
+        return scaling;
+    }
+
+    /**
+     * Stage 1b (optional): the decoder alone on the frozen encoder's posteriors, so the latent space does not move,
+     * first on pixel losses, then against a discriminator.
+     */
+    private void fineTuneDecoder(AutoencoderKL vae, Parameters vaeParams, FashionMnist train, LatentDataset raw) throws IOException {
+        if (recipe.decoder() != null) fineTuneDecoder("decoder", recipe.decoder(), vae, vaeParams, train, raw, false);
+        if (recipe.decoderAdversarial() != null) {
+            fineTuneDecoder("decoder_adversarial", recipe.decoderAdversarial(), vae, vaeParams, train, raw, true);
+        }
     }
 
     private void fineTuneDecoder(String stage, Recipe.Stage settings, AutoencoderKL vae, Parameters vaeParams, FashionMnist train,

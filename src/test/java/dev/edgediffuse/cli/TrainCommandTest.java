@@ -53,6 +53,22 @@ class TrainCommandTest {
                 "--steps", "2", "--width", "32", "--height", "32", "--out", png.toString(), "--quiet");
         assertEquals(0, gen.code(), gen.err());
         assertTrue(Files.size(png) > 0);
+
+        // a second model on the first one's autoencoder: only the diffusion stage runs, the VAE is carried over as it is
+        Path second = tmp.resolve("second");
+        GenerateCommandTest.Run onVae = run("train", "--recipe", r.toString(), "--vae", out.toString(), "--out", second.toString());
+        assertEquals(0, onVae.code(), onVae.err());
+        assertTrue(onVae.out().contains("autoencoder stages skipped"), onVae.out());
+        assertTrue(Files.exists(tmp.resolve("second.work/diffusion.log.jsonl")));
+        assertTrue(!Files.exists(tmp.resolve("second.work/vae.log.jsonl")) && !Files.exists(tmp.resolve("second.work/decoder.log.jsonl")));
+        assertEquals(Files.readString(out.resolve("vae/config.json")), Files.readString(second.resolve("vae/config.json")));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(second.resolve("vae/diffusion_pytorch_model.safetensors"))));
+        assertTrue(Files.readString(second.resolve("recipe.json")).contains("\"vae_from\""));
+
+        GenerateCommandTest.Run noVae = run("train", "--recipe", r.toString(), "--vae", tmp.toString(), "--out", tmp.resolve("x").toString());
+        assertEquals(2, noVae.code(), noVae.err());
+        assertTrue(noVae.err().contains("--vae") && noVae.err().contains("vae/config.json") && noVae.err().lines().count() == 1, noVae.err());
     }
 
     @Test
