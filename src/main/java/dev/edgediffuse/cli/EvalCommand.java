@@ -10,6 +10,7 @@ import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.model.FashionClassifier;
 import dev.edgediffuse.pipeline.BuiltInModel;
+import dev.edgediffuse.pipeline.GenerateRequest;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -35,6 +36,7 @@ final class EvalCommand {
               --samples N            images to generate, prompts cycling over the 10 classes (default 10000)
               --steps N              denoising steps (default 25)
               --cfg X                classifier-free guidance scale (default 7.5, as generate)
+              --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000 (default 1000: all)
               --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm (default euler_a)
               --negative-prompt TEXT (default empty)
               --seed N               image i uses seed N+i; caption templates are drawn from N (default 0)
@@ -48,7 +50,7 @@ final class EvalCommand {
               --quiet                no progress bar""";
 
     private static final Set<String> VALUED = Set.of("--model", "--reference", "--classifier", "--data", "--samples", "--steps",
-            "--cfg", "--scheduler", "--negative-prompt", "--seed", "--size", "--batch", "--latency-runs", "--threads", "--json", "--grid", "--test-limit");
+            "--cfg", "--cfg-max-timestep", "--scheduler", "--negative-prompt", "--seed", "--size", "--batch", "--latency-runs", "--threads", "--json", "--grid", "--test-limit");
 
     private EvalCommand() {}
 
@@ -65,6 +67,10 @@ final class EvalCommand {
         if (steps < 1 || steps > 1000) throw new Args.UsageException("--steps must be in [1, 1000], got " + steps);
         float cfg = a.getFloat("--cfg", 7.5f);
         if (!Float.isFinite(cfg) || cfg < 0) throw new Args.UsageException("--cfg must be a finite number >= 0, got " + a.get("--cfg", ""));
+        int cfgMaxTimestep = a.getInt("--cfg-max-timestep", GenerateRequest.ALL_TIMESTEPS);
+        if (cfgMaxTimestep < 0 || cfgMaxTimestep > GenerateRequest.ALL_TIMESTEPS) {
+            throw new Args.UsageException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);
+        }
         int size = a.getInt("--size", FashionMnist.SIZE);
         if (size < 8 || size % 8 != 0) throw new Args.UsageException("--size must be a positive multiple of 8, got " + size);
         int batch = a.getInt("--batch", 16);
@@ -85,7 +91,7 @@ final class EvalCommand {
         Path modelPath = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
         Path refPath = a.path("--reference");
 
-        var sampling = new PipelineGenerator.Sampling(steps, cfg, scheduler, negative, size, size);
+        var sampling = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, negative, size, size);
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit > 0) test = Evaluator.first(test, testLimit);
         try (FashionClassifier classifier = FashionClassifier.load(classifierDir);
@@ -93,8 +99,9 @@ final class EvalCommand {
              PipelineGenerator reference = refPath == null ? null : openReference(refPath, sampling, batch, model)) {
             EvalPlan plan = EvalPlan.of(samples, seed);
             Evaluator evaluator = new Evaluator(classifier, train, test, a.has("--quiet") ? null : err);
-            err.printf("eval: %s%s, %d images, %d steps, cfg %s, %s, %dx%d, classifier %s%n", model.name(),
-                    reference == null ? "" : " vs reference " + reference.name(), samples, steps, cfg, scheduler, size, size, classifierDir);
+            err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", model.name(),
+                    reference == null ? "" : " vs reference " + reference.name(), samples, steps, cfg,
+                    cfgMaxTimestep < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + cfgMaxTimestep : "", scheduler, size, size, classifierDir);
             EvalReport report = evaluator.evaluate(model, reference, plan,
                     new Evaluator.Options(latencyRuns, gridOut == null ? 0 : Math.min(samples, 100)));
             out.print(report.text());
@@ -106,6 +113,7 @@ final class EvalCommand {
                 settings.put("samples", samples);
                 settings.put("steps", steps);
                 settings.put("cfg", (double) cfg);
+                settings.put("cfg_max_timestep", cfgMaxTimestep);
                 settings.put("scheduler", scheduler);
                 settings.put("negative_prompt", negative);
                 settings.put("seed", seed);

@@ -26,6 +26,8 @@ final class GenerateCommand {
               --negative-prompt TEXT
               --steps N              denoising steps (default 20)
               --cfg X                classifier-free guidance scale (default 7.5; <= 1 disables guidance)
+              --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000 (default 1000: all); the
+                                     noisier steps use the prompt alone and skip the unconditional UNet pass
               --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm (default euler_a)
               --seed N               (default 0)
               --width W --height H   multiples of 8 (default: the UNet's sample_size × 8)
@@ -48,7 +50,7 @@ final class GenerateCommand {
               --tls-truststore F     PKCS12 truststore for a self-signed server (password: $EDGEDIFFUSE_TRUSTSTORE_PASSWORD)""";
 
     private static final Set<String> VALUED = Set.of("--model", "--config", "--vae", "--prompt", "--negative-prompt", "--steps",
-            "--cfg", "--scheduler", "--seed", "--width", "--height", "--init-latents", "--save-latents", "--init-image",
+            "--cfg", "--cfg-max-timestep", "--scheduler", "--seed", "--width", "--height", "--init-latents", "--save-latents", "--init-image",
             "--strength", "--threads", "--out", "--hybrid", "--split", "--remote-model", "--hybrid-timeout", "--api-key-env",
             "--api-key", "--tls-truststore");
 
@@ -56,7 +58,7 @@ final class GenerateCommand {
 
     static GenerateRequest request(Args a, int defaultSize, int steps) {
         return new GenerateRequest(a.get("--prompt", ""), a.get("--negative-prompt", ""),
-                steps, a.getFloat("--cfg", 7.5f), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),
+                steps, a.getFloat("--cfg", 7.5f), a.getInt("--cfg-max-timestep", GenerateRequest.ALL_TIMESTEPS), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),
                 a.getInt("--width", defaultSize), a.getInt("--height", defaultSize),
                 a.has("--init-latents") ? Npy.read(a.path("--init-latents")).data() : null,
                 a.has("--init-image") ? Images.read(a.path("--init-image")) : null, a.getFloat("--strength", 0.75f));

@@ -26,7 +26,8 @@ final class GridCommand {
               --model DIR|FILE   default: the built-in EdgeDiffuse-Mini
               --prompts A|B|...  prompts separated by '|' (default: "a photo of a <class>" for the 10 Fashion-MNIST classes)
               --seeds N          columns, seeds 0..N-1 (default 8)
-              --steps N --cfg X --scheduler S --width W --height H   as for generate (defaults 25, 5, ddim)
+              --steps N --cfg X --cfg-max-timestep T --scheduler S --width W --height H
+                                     as for generate (defaults 25, 5, all, ddim)
               --zoom K           nearest-neighbour enlargement of each image (default 2)""";
 
     private GridCommand() {}
@@ -36,7 +37,7 @@ final class GridCommand {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, Set.of("--out", "--model", "--prompts", "--seeds", "--steps", "--cfg", "--scheduler",
+        Args a = new Args(argv, Set.of("--out", "--model", "--prompts", "--seeds", "--steps", "--cfg", "--cfg-max-timestep", "--scheduler",
                 "--width", "--height", "--zoom"), Set.of());
         if (!a.has("--out")) throw new Args.UsageException("--out is required");
         List<String> prompts = new java.util.ArrayList<>();
@@ -48,6 +49,7 @@ final class GridCommand {
         try (Pipeline p = Pipeline.load(model)) {
             int size = p.defaultImageSize();
             GenerateRequest base = GenerateRequest.of("").withSteps(a.getInt("--steps", 25)).withCfg(a.getFloat("--cfg", 5f))
+                    .withCfgMaxTimestep(a.getInt("--cfg-max-timestep", GenerateRequest.ALL_TIMESTEPS))
                     .withScheduler(a.get("--scheduler", "ddim")).withSize(a.getInt("--width", size), a.getInt("--height", size));
             int w = base.width() * zoom, h = base.height() * zoom, cols = seeds, rows = prompts.size();
             byte[] grid = new byte[cols * w * rows * h * 3];
@@ -56,7 +58,7 @@ final class GridCommand {
                 List<GenerateRequest> row = new java.util.ArrayList<>();
                 for (int s = 0; s < cols; s++) {
                     row.add(new GenerateRequest(prompts.get(r), base.negativePrompt(), base.steps(), base.cfg(),
-                            base.scheduler(), s, base.width(), base.height(), null, null, 0.75f));
+                            base.cfgMaxTimestep(), base.scheduler(), s, base.width(), base.height(), null, null, 0.75f));
                 }
                 FeatureMap images = p.generateBatch(row);
                 for (int s = 0; s < cols; s++) {
@@ -69,7 +71,8 @@ final class GridCommand {
                 progress.step(r + 1);
             }
             Png.write(a.path("--out"), grid, cols * w, rows * h, Map.of("parameters", "grid: " + String.join(" | ", prompts)
-                    + "; seeds 0.." + (seeds - 1) + "; " + base.steps() + " steps, cfg " + base.cfg() + ", " + base.scheduler()));
+                    + "; seeds 0.." + (seeds - 1) + "; " + base.steps() + " steps, cfg " + base.cfg()
+                    + (base.cfgMaxTimestep() < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + base.cfgMaxTimestep() : "") + ", " + base.scheduler()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -17,7 +17,7 @@ import java.util.List;
  */
 public final class PipelineGenerator implements ImageGenerator {
     /** Sampling settings shared by every job. */
-    public record Sampling(int steps, float cfg, String scheduler, String negativePrompt, int width, int height) {}
+    public record Sampling(int steps, float cfg, int cfgMaxTimestep, String scheduler, String negativePrompt, int width, int height) {}
 
     private final Denoiser denoiser;
     private final Sampling sampling;
@@ -49,7 +49,7 @@ public final class PipelineGenerator implements ImageGenerator {
 
     GenerateRequest request(EvalPlan.Job job) {
         return new GenerateRequest(job.prompt(), sampling.negativePrompt(), sampling.steps(), sampling.cfg(),
-                sampling.scheduler(), job.seed(), sampling.width(), sampling.height(), null, null, 1f);
+                sampling.cfgMaxTimestep(), sampling.scheduler(), job.seed(), sampling.width(), sampling.height(), null, null, 1f);
     }
 
     /** [channels, height, width] of this model's latents at the evaluation size. */

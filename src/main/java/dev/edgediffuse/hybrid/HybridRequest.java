@@ -22,6 +22,7 @@ public record HybridRequest(String model, GenerateRequest generate, int split, b
         m.put("height", (long) generate.height());
         m.put("scheduler", generate.scheduler());
         m.put("cfg_scale", (double) generate.cfg());
+        m.put("cfg_max_timestep", generate.cfgMaxTimestep());
         m.put("steps", (long) generate.steps());
         m.put("split", (long) split);
         m.put("return_embeddings", wantEmbeddings);

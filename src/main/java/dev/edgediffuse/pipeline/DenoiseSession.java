@@ -74,9 +74,14 @@ public final class DenoiseSession {
         return nextStep >= scheduler.numSteps();
     }
 
-    /** UNet rows this session takes in a batch: 2 with guidance ([uncond, cond]), else 1. */
+    /** Prompt-embedding rows of this session: 2 with guidance ([uncond, cond]), else 1. */
     public int rows() {
-        return request.cfg() > 1f ? 2 : 1;
+        return request.guided() ? 2 : 1;
+    }
+
+    /** UNet rows the next step takes: 1 (cond only) at a step outside the request's guidance interval. */
+    int stepRows() {
+        return request.guidedAt(scheduler.timesteps()[nextStep]) ? 2 : 1;
     }
 
     int latentSize() {

@@ -82,7 +82,7 @@ public final class Denoiser implements AutoCloseable {
 
     /** Encodes [negative, prompt] (or [prompt] without guidance) as Pipeline does. */
     public float[] encodePrompt(GenerateRequest req) {
-        int[][] ids = req.cfg() > 1f
+        int[][] ids = req.guided()
                 ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(req.prompt())}
                 : new int[][]{tokenizer.encode(req.prompt())};
         return textEncoder.encode(ids);
@@ -135,7 +135,7 @@ public final class Denoiser implements AutoCloseable {
             throw new IllegalArgumentException("latents have " + latentsChannelsLast.length + " values, expected "
                     + shape[0] * shape[1] * shape[2]);
         }
-        int rows = req.cfg() > 1f ? 2 : 1;
+        int rows = req.guided() ? 2 : 1;
         long t = System.nanoTime();
         if (context == null) {
             context = encodePrompt(req);
@@ -176,7 +176,7 @@ public final class Denoiser implements AutoCloseable {
             if (s.latentSize() != n || s.lh != first.lh || s.contextTokens != tokens) {
                 throw new IllegalArgumentException("sessions in one batch must share the latent size");
             }
-            rows += s.rows();
+            rows += s.stepRows();
         }
         int dim = contextDim();
         float[] in = new float[rows * n], ts = new float[rows], ctx = new float[rows * tokens * dim];
@@ -184,8 +184,9 @@ public final class Denoiser implements AutoCloseable {
         for (DenoiseSession s : sessions) {
             float[] scaled = s.scheduler.scaleModelInput(s.latents, s.nextStep);
             float timestep = s.scheduler.timesteps()[s.nextStep];
-            System.arraycopy(s.context, 0, ctx, r * tokens * dim, s.rows() * tokens * dim);
-            for (int b = 0; b < s.rows(); b++, r++) {
+            int skip = s.rows() - s.stepRows(); // an unguided step of a guided session: its cond row only
+            System.arraycopy(s.context, skip * tokens * dim, ctx, r * tokens * dim, s.stepRows() * tokens * dim);
+            for (int b = 0; b < s.stepRows(); b++, r++) {
                 System.arraycopy(scaled, 0, in, r * n, n);
                 ts[r] = timestep;
             }
@@ -196,23 +197,23 @@ public final class Denoiser implements AutoCloseable {
         for (DenoiseSession s : sessions) {
             float[] eps = new float[n];
             float cfg = s.request.cfg();
-            int base = r * n;
-            if (s.rows() == 2) {
+            int base = r * n, stepRows = s.stepRows();
+            if (stepRows == 2) {
                 for (int i = 0; i < n; i++) eps[i] = pred[base + i] + cfg * (pred[base + n + i] - pred[base + i]);
             } else {
                 System.arraycopy(pred, base, eps, 0, n);
             }
-            r += s.rows();
+            r += stepRows;
             s.advance(eps, seconds);
         }
     }
 
-    /** VAE decode of the session's current latents: the image, channels-last in [-1, 1]. */
     /** The VAE's round trip of images [n][h][w][c] in [-1, 1]: posterior mean, then decode. */
     public FeatureMap reconstruct(FeatureMap images) {
         return vae.decode(vae.encodeMean(images));
     }
 
+    /** VAE decode of the session's current latents: the image, channels-last in [-1, 1]. */
     public FeatureMap decode(DenoiseSession s) {
         Buffers.clear(); // the UNet's reusable arrays are of no use to the VAE
         long t = System.nanoTime();

@@ -114,8 +114,7 @@ public final class Pipeline implements AutoCloseable {
     public GenerateResult generate(GenerateRequest req, PrintStream progress, Noise overrides) {
         req.validate();
         if (overrides == null) overrides = Noise.SEEDED;
-        boolean guided = req.cfg() > 1f;
-        int batch = guided ? 2 : 1;
+        boolean guided = req.guided();
 
         long t = System.nanoTime(), macs0 = Flops.macs();
         int[][] ids = guided
@@ -123,6 +122,7 @@ public final class Pipeline implements AutoCloseable {
                 : new int[][]{tokenizer.encode(req.prompt())};
         float[] context = textEncoder.encode(ids);
         int contextTokens = ids[0].length;
+        float[] condContext = guided ? java.util.Arrays.copyOfRange(context, context.length / 2, context.length) : context;
         double textSeconds = (System.nanoTime() - t) / 1e9;
         long textMacs = Flops.macs() - macs0;
 
@@ -178,12 +178,14 @@ public final class Pipeline implements AutoCloseable {
         for (int i = start; i < timesteps.length; i++) {
             long ts = System.nanoTime(), allocated = Memory.allocatedBytes();
             float[] scaled = scheduler.scaleModelInput(latents, i);
+            boolean guidedStep = req.guidedAt(timesteps[i]);
+            int batch = guidedStep ? 2 : 1;
             float[] in = new float[batch * n];
             for (int b = 0; b < batch; b++) System.arraycopy(scaled, 0, in, b * n, n);
             float[] tsArr = new float[batch];
             java.util.Arrays.fill(tsArr, timesteps[i]);
-            float[] pred = unet.predict(new FeatureMap(in, batch, lh, lw, lc), tsArr, context, contextTokens).data();
-            float[] eps = guided ? guide(pred, n, req.cfg()) : pred;
+            float[] pred = unet.predict(new FeatureMap(in, batch, lh, lw, lc), tsArr, guidedStep ? context : condContext, contextTokens).data();
+            float[] eps = guidedStep ? guide(pred, n, req.cfg()) : pred;
             latents = scheduler.step(eps, i, latents, stepNoise);
             checkFinite(latents, i);
             stepSeconds[i - start] = (System.nanoTime() - ts) / 1e9;
@@ -214,12 +216,13 @@ public final class Pipeline implements AutoCloseable {
         for (GenerateRequest r : reqs) {
             r.validate();
             if (r.steps() != first.steps() || !r.scheduler().equals(first.scheduler()) || r.width() != first.width()
-                    || r.height() != first.height() || r.cfg() != first.cfg() || r.initImage() != null) {
+                    || r.height() != first.height() || r.cfg() != first.cfg() || r.cfgMaxTimestep() != first.cfgMaxTimestep()
+                    || r.initImage() != null) {
                 throw new IllegalArgumentException("a batch needs one steps/scheduler/size/cfg and no init image");
             }
         }
         int count = reqs.size();
-        boolean guided = first.cfg() > 1f;
+        boolean guided = first.guided();
         int[][] ids = new int[guided ? 2 * count : count][];
         for (int b = 0; b < count; b++) {
             GenerateRequest r = reqs.get(b);
@@ -227,6 +230,7 @@ public final class Pipeline implements AutoCloseable {
             ids[guided ? count + b : b] = tokenizer.encode(r.prompt());
         }
         float[] context = textEncoder.encode(ids);
+        float[] condContext = guided ? java.util.Arrays.copyOfRange(context, context.length / 2, context.length) : context;
         int lc = unet.inChannels(), lh = first.height() / vae.downscale(), lw = first.width() / vae.downscale(), n = lh * lw * lc;
         if (lh % unet.sizeMultiple() != 0 || lw % unet.sizeMultiple() != 0) {
             throw new IllegalArgumentException("--width and --height must be multiples of " + vae.downscale() * unet.sizeMultiple());
@@ -244,22 +248,23 @@ public final class Pipeline implements AutoCloseable {
             for (int i = 0; i < n; i++) latents[b][i] *= sigma;
         }
         float[] timesteps = schedulers[0].timesteps();
-        int rows = guided ? 2 * count : count;
         for (int i = 0; i < timesteps.length; i++) {
+            boolean guidedStep = first.guidedAt(timesteps[i]);
+            int rows = guidedStep ? 2 * count : count;
             float[] in = new float[rows * n];
             for (int b = 0; b < count; b++) {
                 float[] scaled = schedulers[b].scaleModelInput(latents[b], i);
                 System.arraycopy(scaled, 0, in, b * n, n);
-                if (guided) System.arraycopy(scaled, 0, in, (count + b) * n, n);
+                if (guidedStep) System.arraycopy(scaled, 0, in, (count + b) * n, n);
             }
             float[] ts = new float[rows];
             java.util.Arrays.fill(ts, timesteps[i]);
-            float[] pred = unet.predict(new FeatureMap(in, rows, lh, lw, lc), ts, context, ids[0].length).data();
+            float[] pred = unet.predict(new FeatureMap(in, rows, lh, lw, lc), ts, guidedStep ? context : condContext, ids[0].length).data();
             for (int b = 0; b < count; b++) {
                 float[] eps = new float[n];
                 for (int k = 0; k < n; k++) {
                     float u = pred[b * n + k];
-                    eps[k] = guided ? u + first.cfg() * (pred[(count + b) * n + k] - u) : u;
+                    eps[k] = guidedStep ? u + first.cfg() * (pred[(count + b) * n + k] - u) : u;
                 }
                 Random rng = rngs[b];
                 latents[b] = schedulers[b].step(eps, i, latents[b], (out, step) -> {

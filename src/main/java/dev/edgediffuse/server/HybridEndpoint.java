@@ -13,7 +13,7 @@ import java.util.Set;
 /** POST /v1/hybrid/denoise: runs the first {@code split} steps and answers a binary {@link Handoff}. */
 final class HybridEndpoint {
     private static final Set<String> FIELDS = Set.of("model", "prompt", "negative_prompt", "seed", "width", "height",
-            "scheduler", "cfg_scale", "steps", "split", "return_embeddings", "nonce");
+            "scheduler", "cfg_scale", "cfg_max_timestep", "steps", "split", "return_embeddings", "nonce");
 
     private HybridEndpoint() {}
 
@@ -25,7 +25,7 @@ final class HybridEndpoint {
         Batcher model = api.server().model(f.str("model", null));
         int size = model.denoiser.defaultImageSize();
         GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 0),
-                (float) f.number("cfg_scale", 7.5), f.str("scheduler", "euler_a"), f.integer("seed", 0),
+                (float) f.number("cfg_scale", 7.5), f.int32("cfg_max_timestep", GenerateRequest.ALL_TIMESTEPS), f.str("scheduler", "euler_a"), f.integer("seed", 0),
                 f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
         int split = f.int32("split", 0);

@@ -57,7 +57,8 @@ final class ImageEndpoints {
             throw ApiError.badRequest("batch_size × n_iter is " + (long) batch * iters + "; the limit is " + api.limits().maxImages());
         }
         GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 20),
-                (float) f.number("cfg_scale", 7.0), scheduler(f.str("sampler_name", f.str("sampler_index", "Euler a")),
+                (float) f.number("cfg_scale", 7.0), f.int32("cfg_max_timestep", GenerateRequest.ALL_TIMESTEPS),
+                scheduler(f.str("sampler_name", f.str("sampler_index", "Euler a")),
                 f.str("scheduler", null)), seed, f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
         List<String> images = new ArrayList<>(), infotexts = new ArrayList<>();
@@ -75,6 +76,7 @@ final class ImageEndpoints {
         info.put("all_seeds", seeds);
         info.put("steps", (long) g.steps());
         info.put("cfg_scale", (double) g.cfg());
+        info.put("cfg_max_timestep", g.cfgMaxTimestep());
         info.put("sampler_name", g.scheduler());
         info.put("width", (long) g.width());
         info.put("height", (long) g.height());
@@ -113,7 +115,8 @@ final class ImageEndpoints {
         if (n < 1 || n > api.limits().maxImages()) throw ApiError.badRequest("n must be in 1.." + api.limits().maxImages() + ", got " + n);
         long seed = f.has("seed") ? f.integer("seed", 0) : SEEDS.nextLong() & 0xffffffffL;
         GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 20),
-                (float) f.number("cfg_scale", 7.0), scheduler(f.str("scheduler", "euler_a"), null), seed, w, h, null, null, 1f);
+                (float) f.number("cfg_scale", 7.0),
+                f.int32("cfg_max_timestep", GenerateRequest.ALL_TIMESTEPS), scheduler(f.str("scheduler", "euler_a"), null), seed, w, h, null, null, 1f);
         api.limits().check(g);
         List<Object> data = new ArrayList<>();
         for (Job j : api.run(req, res, model, jobs(api, g, n))) {

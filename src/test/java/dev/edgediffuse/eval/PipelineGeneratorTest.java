@@ -24,7 +24,7 @@ class PipelineGeneratorTest {
     void batchedImagesEqualSingleGenerateCalls() throws IOException {
         Path model = dir.resolve("tiny");
         RandomCheckpoint.writeFolder(model, ModelConfigs.builtIn("tiny"), DType.F32, 11);
-        var sampling = new PipelineGenerator.Sampling(3, 4f, "euler_a", "", 32, 32);
+        var sampling = new PipelineGenerator.Sampling(3, 4f, 600, "euler_a", "", 32, 32);
         EvalPlan plan = EvalPlan.of(5, 40);
         List<FeatureMap> batched;
         try (PipelineGenerator g = PipelineGenerator.open(model, sampling, 5)) {
@@ -35,7 +35,7 @@ class PipelineGeneratorTest {
         try (Pipeline p = Pipeline.load(model)) {
             for (int i : new int[]{0, 3}) {
                 EvalPlan.Job j = plan.jobs().get(i);
-                GenerateRequest req = GenerateRequest.of(j.prompt()).withSteps(3).withCfg(4f).withScheduler("euler_a")
+                GenerateRequest req = GenerateRequest.of(j.prompt()).withSteps(3).withCfg(4f).withCfgMaxTimestep(600).withScheduler("euler_a")
                         .withSeed(j.seed()).withSize(32, 32).withNegativePrompt("");
                 FeatureMap single = p.generate(req).image();
                 assertArrayEquals(single.data(), batched.get(i).data(), 1e-5f, "image " + i + " (" + j.prompt() + ", seed " + j.seed() + ")");
@@ -49,10 +49,10 @@ class PipelineGeneratorTest {
         Path model = dir.resolve("tiny");
         RandomCheckpoint.writeFolder(model, ModelConfigs.builtIn("tiny"), DType.F32, 11);
         var e = assertThrows(IllegalArgumentException.class,
-                () -> PipelineGenerator.open(model, new PipelineGenerator.Sampling(3, 4f, "euler_a", "", 40, 40), 2));
+                () -> PipelineGenerator.open(model, new PipelineGenerator.Sampling(3, 4f, 1000, "euler_a", "", 40, 40), 2));
         assertTrue(e.getMessage().contains("multiples of 16"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
-                () -> PipelineGenerator.open(model, new PipelineGenerator.Sampling(3, 4f, "bogus", "", 32, 32), 2));
+                () -> PipelineGenerator.open(model, new PipelineGenerator.Sampling(3, 4f, 1000, "bogus", "", 32, 32), 2));
         assertTrue(e.getMessage().contains("--scheduler"), e.getMessage());
     }
 }

@@ -90,6 +90,13 @@ class HybridTest {
             assertArrayEquals(latents("local-" + s), latents("hybrid-" + s), s);
             assertArrayEquals(pixels("local-" + s), pixels("hybrid-" + s), s);
         }
+        // guidance limited to the quieter steps travels with the request: the server's steps are the unguided ones
+        Run li = cli(gen(big, "local-interval", "ddim", "--steps", "6", "--cfg-max-timestep", "500"));
+        assertEquals(0, li.code, li.err);
+        Run hi = cli(hybrid(server.uri(), big, "hybrid-interval", "ddim", "2,4", "--remote-model", "big", "--cfg-max-timestep", "500"));
+        assertEquals(0, hi.code, hi.err);
+        assertArrayEquals(latents("local-interval"), latents("hybrid-interval"));
+        assertFalse(Arrays.equals(latents("local-ddim"), latents("local-interval")));
         // the same with the server's prompt embeddings, and with --steps K,M spelling
         Run e = cli(hybrid(server.uri(), big, "hybrid-emb", "euler_a", "2,4", "--remote-model", "big", "--remote-embeddings"));
         assertEquals(0, e.code, e.err);

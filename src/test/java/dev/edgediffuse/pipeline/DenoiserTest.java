@@ -101,4 +101,31 @@ class DenoiserTest {
             }
         }
     }
+
+    @Test
+    void guidanceIntervalGuidesOnlyTheQuieterSteps() {
+        GenerateRequest full = req("ddim", 7), partial = full.withCfgMaxTimestep(500); // DDIM 5 steps: t 801, 601 unguided
+        GenerateResult guided = pipeline.generate(full, null), limited = pipeline.generate(partial, null);
+        GenerateResult unguided = pipeline.generate(full.withCfg(1f), null);
+        assertFalse(java.util.Arrays.equals(guided.latentsNchw(), limited.latentsNchw()));
+        assertFalse(java.util.Arrays.equals(unguided.latentsNchw(), limited.latentsNchw()));
+        // no step inside the interval: the prompt alone at every step, as without guidance
+        assertArrayEquals(unguided.latentsNchw(), pipeline.generate(full.withCfgMaxTimestep(0), null).latentsNchw(), 1e-6f);
+        // the unguided steps skip the unconditional row: 3 steps × 2 rows + 2 × 1 of the full 5 × 2
+        assertEquals(0.8, (double) limited.timings().unetMacs() / guided.timings().unetMacs(), 1e-3);
+
+        assertArrayEquals(limited.latentsNchw(), run(partial).latentsNchw());
+        DenoiseSession a = denoiser.start(partial), b = denoiser.start(full.withSeed(8));
+        while (!a.done()) denoiser.step(List.of(a, b)); // one batch, a session with 1 row and one with 2 at t 801, 601
+        assertArrayEquals(limited.latentsNchw(), denoiser.finish(a).latentsNchw());
+        assertArrayEquals(run(full.withSeed(8)).latentsNchw(), denoiser.finish(b).latentsNchw());
+
+        FeatureMap batch = pipeline.generateBatch(List.of(partial, partial.withSeed(9)));
+        int size = batch.data().length / 2;
+        assertArrayEquals(limited.image().data(), java.util.Arrays.copyOfRange(batch.data(), 0, size), 1e-6f);
+        assertArrayEquals(pipeline.generate(partial.withSeed(9)).image().data(), java.util.Arrays.copyOfRange(batch.data(), size, 2 * size), 1e-6f);
+        assertTrue(partial.parametersText("m").contains("CFG max timestep: 500"));
+        var bad = assertThrows(IllegalArgumentException.class, () -> pipeline.generate(full.withCfgMaxTimestep(1001), null));
+        assertTrue(bad.getMessage().contains("--cfg-max-timestep"), bad.getMessage());
+    }
 }
