@@ -20,6 +20,9 @@ public record Limits(int maxSide, int maxSteps, int maxPromptChars, int maxBodyB
         if (!Float.isFinite(r.cfg()) || r.cfg() < 0 || r.cfg() > 50) {
             throw ApiError.badRequest("cfg_scale must be a number in [0, 50], got " + r.cfg());
         }
+        if (r.cfgMaxTimestep() < 0 || r.cfgMaxTimestep() > GenerateRequest.ALL_TIMESTEPS) {
+            throw ApiError.badRequest("cfg_max_timestep must be in 0..1000, got " + r.cfgMaxTimestep());
+        }
         if (!dev.edgediffuse.scheduler.Schedulers.NAMES.contains(r.scheduler())) {
             throw ApiError.badRequest("unknown scheduler '" + r.scheduler() + "'; valid: "
                     + String.join(", ", dev.edgediffuse.scheduler.Schedulers.NAMES));

@@ -112,6 +112,7 @@ class ServerTest {
         assertError(post(t, "{\"prompt\":\"x\",\"width\":60}"), 400, "width must be a multiple of 8");
         assertError(post(t, "{\"prompt\":\"x\",\"height\":512}"), 400, "height must be a multiple of 8 in 8..256");
         assertError(post(t, "{\"prompt\":\"x\",\"cfg_scale\":1e9}"), 400, "cfg_scale");
+        assertError(post(t, "{\"prompt\":\"x\",\"cfg_max_timestep\":-1}"), 400, "cfg_max_timestep");
         assertError(post(t, "{\"prompt\":\"x\",\"sampler_name\":\"Heun\"}"), 400, "unsupported sampler_name 'Heun'");
         assertError(post(t, "{\"prompt\":\"x\",\"batch_size\":2,\"n_iter\":2}"), 400, "the limit is 3");
         assertError(post(t, "{\"prompt\":\"x\",\"override_settings\":{\"sd_model_checkpoint\":\"sdxl\"}}"), 404, "model 'sdxl' is not loaded");
