@@ -57,6 +57,7 @@ class EvalCommandTest {
         assertEquals(0, r.code, r.err);
         assertTrue(r.out.contains("prompt accuracy: "), r.out);
         assertTrue(r.out.contains("real-vs-real floor: "), r.out);
+        assertTrue(r.out.contains("judged at 10000 vs 10000 images only"), "20 images do not judge the FID target: " + r.out);
         assertTrue(r.out.contains("autoencoder ceiling: "), r.out);
         assertTrue(r.out.contains("latency (one image, batch 1): median"), r.out);
         assertTrue(r.out.contains("fidelity to "), r.out);
@@ -67,6 +68,7 @@ class EvalCommandTest {
         Map<String, Object> perClass = (Map<String, Object>) acc.get("per_class");
         assertEquals(10, perClass.size());
         assertEquals(2, ((Number) ((Map<String, Object>) perClass.get("sneaker")).get("total")).intValue());
+        assertTrue(((Map<String, Object>) report.get("targets")).get("fid_ratio_met") == null);
         Map<String, Object> fid = (Map<String, Object>) report.get("fid");
         assertTrue(((Number) fid.get("fid")).doubleValue() > 0);
         assertEquals(500, ((Number) fid.get("test_images")).intValue());
