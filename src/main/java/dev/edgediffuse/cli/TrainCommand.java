@@ -6,6 +6,7 @@ import dev.edgediffuse.train.TextToImageTraining;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -36,7 +37,7 @@ final class TrainCommand {
         Path dir = a.has("--out") ? a.path("--out") : Path.of(recipe.name());
         Path work = a.has("--work") ? a.path("--work") : dir.resolveSibling(dir.getFileName() + ".work");
         Path vae = a.has("--vae") ? a.path("--vae") : null;
-        if (vae != null && !java.nio.file.Files.isRegularFile(vae.resolve("vae/config.json"))) {
+        if (vae != null && !Files.isRegularFile(vae.resolve("vae/config.json"))) {
             throw new Args.UsageException("--vae " + vae + ": no vae/config.json there (expected a diffusers folder)");
         }
         long t0 = System.nanoTime();

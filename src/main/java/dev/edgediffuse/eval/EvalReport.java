@@ -14,9 +14,8 @@ public record EvalReport(String model, int samples, int testImages, int featureD
     /** Targets of the issue for EdgeDiffuse-Mini at 20–30 steps. */
     public static final double TARGET_ACCURACY = 0.90, TARGET_FID_RATIO = 3.0;
     /**
-     * The FID target is set at 10,000 generated vs 10,000 test images: FID's bias grows as samples shrink, the
-     * floor's faster than a model's, so a ratio from fewer images reads better than it is (Mini v3: 1.98x at 1,000
-     * images, 6.5x at 10,000) and is not judged.
+     * The FID target is set at 10,000 generated vs 10,000 test images. FID's bias grows as samples shrink, the
+     * floor's faster than a model's, so a ratio from fewer images reads better than it is and is not judged.
      */
     public static final int TARGET_FID_IMAGES = 10_000;
 

@@ -122,7 +122,7 @@ public final class Pipeline implements AutoCloseable {
                 : new int[][]{tokenizer.encode(req.prompt())};
         float[] context = textEncoder.encode(ids);
         int contextTokens = ids[0].length;
-        float[] condContext = guided ? java.util.Arrays.copyOfRange(context, context.length / 2, context.length) : context;
+        float[] condContext = guided ? condRows(context) : context;
         double textSeconds = (System.nanoTime() - t) / 1e9;
         long textMacs = Flops.macs() - macs0;
 
@@ -230,7 +230,7 @@ public final class Pipeline implements AutoCloseable {
             ids[guided ? count + b : b] = tokenizer.encode(r.prompt());
         }
         float[] context = textEncoder.encode(ids);
-        float[] condContext = guided ? java.util.Arrays.copyOfRange(context, context.length / 2, context.length) : context;
+        float[] condContext = guided ? condRows(context) : context;
         int lc = unet.inChannels(), lh = first.height() / vae.downscale(), lw = first.width() / vae.downscale(), n = lh * lw * lc;
         if (lh % unet.sizeMultiple() != 0 || lw % unet.sizeMultiple() != 0) {
             throw new IllegalArgumentException("--width and --height must be multiples of " + vae.downscale() * unet.sizeMultiple());
@@ -277,6 +277,11 @@ public final class Pipeline implements AutoCloseable {
         for (int b = 0; b < count; b++) System.arraycopy(latents[b], 0, all, b * n, n);
         Buffers.clear();
         return vae.decode(new FeatureMap(all, count, lh, lw, lc));
+    }
+
+    /** The cond half of [uncond rows, cond rows] prompt embeddings: what an unguided step of a guided run attends to. */
+    private static float[] condRows(float[] context) {
+        return java.util.Arrays.copyOfRange(context, context.length / 2, context.length);
     }
 
     /** uncond + cfg·(cond − uncond), batch order [uncond, cond] as diffusers. */

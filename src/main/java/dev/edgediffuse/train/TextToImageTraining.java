@@ -80,7 +80,7 @@ public final class TextToImageTraining {
             float scaling = trainAutoencoder(vae, vaeParams, train);
             vaeConfig = withValue(configs.vae(), "scaling_factor", (double) scaling);
             raw = LatentDataset.encode(vae, train, 1f, log);
-            fineTuneDecoder(vae, vaeParams, train, raw);
+            fineTuneDecoders(vae, vaeParams, train, raw);
         }
         LatentDataset latents = raw.scaled((float) vaeConfig.getDouble("scaling_factor"));
 
@@ -138,7 +138,7 @@ public final class TextToImageTraining {
      * Stage 1b (optional): the decoder alone on the frozen encoder's posteriors, so the latent space does not move,
      * first on pixel losses, then against a discriminator.
      */
-    private void fineTuneDecoder(AutoencoderKL vae, Parameters vaeParams, FashionMnist train, LatentDataset raw) throws IOException {
+    private void fineTuneDecoders(AutoencoderKL vae, Parameters vaeParams, FashionMnist train, LatentDataset raw) throws IOException {
         if (recipe.decoder() != null) fineTuneDecoder("decoder", recipe.decoder(), vae, vaeParams, train, raw, false);
         if (recipe.decoderAdversarial() != null) {
             fineTuneDecoder("decoder_adversarial", recipe.decoderAdversarial(), vae, vaeParams, train, raw, true);
