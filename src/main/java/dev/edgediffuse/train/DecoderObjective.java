@@ -5,6 +5,8 @@ import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.nn.FeatureMap;
 
+import java.util.Map;
+
 /**
  * Fine-tunes the VAE's decoder on the frozen encoder's posterior samples (as SD's ft-MSE decoder was made): the
  * latent space, and so every UNet trained on it, stays valid while the decoder learns to draw sharper images.
@@ -53,5 +55,14 @@ public final class DecoderObjective implements TrainingLoop.Objective {
         Discriminator.Scored scored = discriminator.score(recon, grad, real);
         tape.backward(scored.root(), new float[]{1f});
         return loss + scored.decoderLoss();
+    }
+
+    /**
+     * With a discriminator, its hinge loss at the last step, logged to watch the game: 2 when it scores every image
+     * 0, 0 when it separates reals from fakes by the full margin.
+     */
+    @Override
+    public Map<String, Double> lastMetrics() {
+        return discriminator == null ? Map.of() : Map.of("discriminator_loss", discriminator.lastLoss());
     }
 }

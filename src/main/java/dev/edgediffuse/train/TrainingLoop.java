@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The optimization loop shared by every training stage: AdamW under a warm-up + cosine schedule, gradient clipping,
@@ -26,6 +27,11 @@ public final class TrainingLoop {
     @FunctionalInterface
     public interface Objective {
         double step(Tape tape, long step);
+
+        /** Figures of the last step to log beside its loss, e.g. an adversary's own loss (name → value). */
+        default Map<String, Double> lastMetrics() {
+            return Map.of();
+        }
     }
 
     public record Settings(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
@@ -90,13 +96,18 @@ public final class TrainingLoop {
             double elapsed = (System.nanoTime() - start) / 1e9;
             double perSecond = (step - startStep) * settings.batch() / elapsed;
             if (step % settings.logEvery() == 0 || step == settings.steps()) {
+                StringBuilder json = new StringBuilder(), shown = new StringBuilder();
+                for (Map.Entry<String, Double> m : new TreeMap<>(objective.lastMetrics()).entrySet()) {
+                    json.append(String.format(Locale.ROOT, ",\"%s\":%.6f", m.getKey(), m.getValue()));
+                    shown.append(String.format(Locale.ROOT, " %s %.4f", m.getKey(), m.getValue()));
+                }
                 appendLog(String.format(Locale.ROOT,
-                        "{\"stage\":\"%s\",\"step\":%d,\"loss\":%.6f,\"loss_avg\":%.6f,\"lr\":%.3e,\"grad_norm\":%.4f,\"samples_per_s\":%.2f,\"elapsed_s\":%.1f}",
-                        stage, step, loss, avg, lr, norm, perSecond, elapsed));
+                        "{\"stage\":\"%s\",\"step\":%d,\"loss\":%.6f,\"loss_avg\":%.6f%s,\"lr\":%.3e,\"grad_norm\":%.4f,\"samples_per_s\":%.2f,\"elapsed_s\":%.1f}",
+                        stage, step, loss, avg, json, lr, norm, perSecond, elapsed));
                 if (out != null) {
                     double eta = (settings.steps() - step) * elapsed / (step - startStep);
-                    out.printf(Locale.ROOT, "%s %d/%d loss %.4f (avg %.4f) lr %.2e  %.1f samples/s  ETA %s%n", stage, step,
-                            settings.steps(), loss, avg, lr, perSecond, clock(eta));
+                    out.printf(Locale.ROOT, "%s %d/%d loss %.4f (avg %.4f)%s lr %.2e  %.1f samples/s  ETA %s%n", stage, step,
+                            settings.steps(), loss, avg, shown, lr, perSecond, clock(eta));
                 }
             }
             if ((System.nanoTime() - lastSave) / 1e9 >= settings.checkpointSeconds()) {

@@ -6,12 +6,23 @@ import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.RandomCheckpoint;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -68,6 +79,41 @@ class DiscriminatorTest {
                 assertEquals(numeric, g[k], 2e-3 + 0.03 * Math.abs(numeric), n + "[" + k + "]");
             }
         }
+    }
+
+    @Test
+    void theAdversarialStageLogsTheDiscriminatorsLossAtEveryLoggedStep(@TempDir Path tmp) throws Exception {
+        Parameters vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+        AutoencoderKL vae = new AutoencoderKL(TINY.vae(), vaeParams.weights("vae"));
+        FashionMnist data = TrainingLoopTest.syntheticImages(8);
+        LatentDataset latents = LatentDataset.encode(vae, data, 1f, null);
+        Parameters disc = Discriminator.initialize(new Rng(5));
+        Discriminator d = new Discriminator(disc, 0.3);
+        Parameters joint = Parameters.union(Map.of("vae.", vaeParams.only("decoder.", "post_quant_conv."), "discriminator.", disc));
+        ByteArrayOutputStream progress = new ByteArrayOutputStream();
+        TrainingLoop.Settings settings = new TrainingLoop.Settings(3, 4, 1e-3, 1, 0.1, 0.0, 1.0, 0.9, 3600, 1);
+        new TrainingLoop("gan", joint, settings, tmp, new PrintStream(progress, true, StandardCharsets.UTF_8))
+                .run(new DecoderObjective(vae, data, latents, 4, 0.5, 7, d));
+
+        List<String> lines = Files.readAllLines(tmp.resolve("gan.log.jsonl"));
+        assertEquals(3, lines.size());
+        Pattern field = Pattern.compile("\"discriminator_loss\":([0-9.]+),");
+        for (String line : lines) {
+            Matcher m = field.matcher(line);
+            assertTrue(m.find(), line);
+            assertTrue(Double.parseDouble(m.group(1)) >= 0, line);
+        }
+        Matcher last = field.matcher(lines.get(2));
+        assertTrue(last.find());
+        assertEquals(d.lastLoss(), Double.parseDouble(last.group(1)), 1e-6);
+        assertTrue(progress.toString(StandardCharsets.UTF_8).contains("gan 3/3 loss"), progress.toString(StandardCharsets.UTF_8));
+        assertTrue(progress.toString(StandardCharsets.UTF_8).contains(String.format(Locale.ROOT, "discriminator_loss %.4f", d.lastLoss())));
+
+        // a pixel-loss stage has no such figure
+        Path plain = tmp.resolve("plain");
+        new TrainingLoop("decoder", vaeParams.only("decoder.", "post_quant_conv."), settings, plain, null)
+                .run(new DecoderObjective(vae, data, latents, 4, 0.5, 7));
+        assertFalse(Files.readString(plain.resolve("decoder.log.jsonl")).contains("discriminator"));
     }
 
     private static double lossOf(DecoderObjective o, Parameters joint, long step) {
