@@ -36,21 +36,41 @@ public final class Norms {
      * the normalized value is x·scale + shift, so a consumer can normalize values as it reads them.
      */
     public static float[][] groupNormAffine(float[] x, int batch, int hw, int c, int groups, float eps, float[] gamma, float[] beta) {
+        float[][] stats = groupNormStats(x, batch, hw, c, groups, eps);
+        float[] mean = stats[0], scale = stats[1], shift = new float[batch * c];
+        for (int i = 0; i < batch * c; i++) {
+            scale[i] *= gamma[i % c];
+            shift[i] = beta[i % c] - mean[i] * scale[i];
+        }
+        return new float[][]{scale, shift};
+    }
+
+    /** Per image and channel, {mean, 1/std} of the channel's group ([batch][c] each). */
+    static float[][] groupNormStats(float[] x, int batch, int hw, int c, int groups, float eps) {
         int cg = c / groups;
-        int chunks = (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK, tasks = batch * chunks;
+        int chunks = chunks(hw), tasks = batch * chunks;
         double count = (double) hw * cg;
         double[][] partial = new double[tasks][];
         Parallel.forEach(tasks, t -> partial[t] = channelSums(x, t / chunks, t % chunks, hw, c, null));
         float[] mean = perChannelGroupMean(partial, batch, chunks, c, cg, count);
         Parallel.forEach(tasks, t -> partial[t] = channelSums(x, t / chunks, t % chunks, hw, c, mean));
-        float[] var = perChannelGroupMean(partial, batch, chunks, c, cg, count);
-        float[] scale = new float[batch * c], shift = new float[batch * c];
-        for (int i = 0; i < batch * c; i++) {
-            float inv = (float) (1.0 / Math.sqrt(var[i] + (double) eps));
-            scale[i] = gamma[i % c] * inv;
-            shift[i] = beta[i % c] - mean[i] * scale[i];
-        }
-        return new float[][]{scale, shift};
+        float[] rstd = perChannelGroupMean(partial, batch, chunks, c, cg, count);
+        for (int i = 0; i < rstd.length; i++) rstd[i] = (float) (1.0 / Math.sqrt(rstd[i] + (double) eps));
+        return new float[][]{mean, rstd};
+    }
+
+    /** Pixel chunks per image: the unit of parallel work, fixed by the shape alone so results never depend on threads. */
+    static int chunks(int hw) {
+        return (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK;
+    }
+
+    /** The pixels [from, to) of chunk k. */
+    static int chunkStart(int k) {
+        return k * PIXELS_PER_TASK;
+    }
+
+    static int chunkEnd(int k, int hw) {
+        return Math.min(hw, (k + 1) * PIXELS_PER_TASK);
     }
 
     /** dst[d..d+c) = x·scale + shift (then SiLU) for the c channels of one pixel at src[s..s+c); scale/shift from sOff. */
@@ -92,7 +112,7 @@ public final class Norms {
     }
 
     /** Sums chunk partials per (image, group) and spreads the group mean back to each channel: [batch][c]. */
-    private static float[] perChannelGroupMean(double[][] partial, int batch, int chunks, int c, int cg, double count) {
+    static float[] perChannelGroupMean(double[][] partial, int batch, int chunks, int c, int cg, double count) {
         float[] out = new float[batch * c];
         for (int b = 0; b < batch; b++) {
             for (int g0 = 0; g0 < c; g0 += cg) {

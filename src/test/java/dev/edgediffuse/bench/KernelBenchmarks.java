@@ -3,6 +3,7 @@ package dev.edgediffuse.bench;
 import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.kernels.Conv2d;
 import dev.edgediffuse.kernels.Gemm;
+import dev.edgediffuse.kernels.NormGrad;
 import dev.edgediffuse.kernels.Norms;
 import dev.edgediffuse.kernels.WeightPanels;
 import dev.edgediffuse.tensor.DType;
@@ -86,5 +87,11 @@ public class KernelBenchmarks {
     @Benchmark
     public float[] groupNormSilu() {
         return Norms.groupNorm(image, 2, 4096, 320, 32, 1e-5f, gamma, beta, true);
+    }
+
+    /** The training backward of the same (image doubles as the upstream gradient). */
+    @Benchmark
+    public float[] groupNormSiluBackward() {
+        return NormGrad.groupNorm(image, image, 2, 4096, 320, 32, 1e-5f, gamma, beta, true, true, new float[320], new float[320]);
     }
 }
