@@ -1,0 +1,45 @@
+package dev.edgediffuse.kernels;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The three products back-propagation uses against the triple loop in double precision, with column counts that give
+ * whole and partial 16-column panels, and a reduction longer than one of tn's chunks.
+ */
+class MatmulTest {
+    @Test
+    void productsMatchTheTripleLoop() {
+        Random r = new Random(11);
+        for (int[] s : new int[][]{{5, 300, 37}, {16, 40, 32}, {3, 7, 5}}) {
+            int m = s[0], k = s[1], n = s[2];
+            float[] a = random(r, m * k), b = random(r, k * n), bt = random(r, n * k), at = random(r, k * m);
+            double[] nn = new double[m * n], nt = new double[m * n], tn = new double[m * n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                    for (int p = 0; p < k; p++) {
+                        nn[i * n + j] += (double) a[i * k + p] * b[p * n + j];
+                        nt[i * n + j] += (double) a[i * k + p] * bt[j * k + p];
+                        tn[i * n + j] += (double) at[p * m + i] * b[p * n + j];
+                    }
+            String shape = m + "x" + k + "x" + n;
+            assertClose(nn, Matmul.nn(a, m, k, b, n), "nn " + shape);
+            assertClose(nt, Matmul.nt(a, m, k, bt, n), "nt " + shape);
+            assertClose(tn, Matmul.tn(at, k, m, b, n), "tn " + shape);
+        }
+    }
+
+    private static float[] random(Random r, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
+        return v;
+    }
+
+    private static void assertClose(double[] want, float[] got, String what) {
+        assertEquals(want.length, got.length, what);
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4 * (1 + Math.abs(want[i])), what + " [" + i + "]");
+    }
+}
