@@ -11,6 +11,7 @@ import dev.edgediffuse.format.Png;
 import dev.edgediffuse.model.FashionClassifier;
 import dev.edgediffuse.pipeline.BuiltInModel;
 import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -34,10 +35,12 @@ final class EvalCommand {
               --classifier DIR       Fashion-MNIST classifier (default: the built-in one)
               --data DIR             Fashion-MNIST idx files (default /usr/share/datasets/fashion-mnist)
               --samples N            images to generate, prompts cycling over the 10 classes (default 10000)
-              --steps N              denoising steps (default 25)
-              --cfg X                classifier-free guidance scale (default 7.5, as generate)
-              --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000 (default 1000: all)
-              --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm (default euler_a)
+              --steps N              denoising steps
+              --cfg X                classifier-free guidance scale
+              --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000
+              --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm
+                                     (defaults of these four: the model's sampling_defaults.json, else 20 steps,
+                                     CFG 7.5 at all timesteps, euler_a, as generate)
               --negative-prompt TEXT (default empty)
               --seed N               image i uses seed N+i; caption templates are drawn from N (default 0)
               --size N               image width and height (default 32, Fashion-MNIST's padded size)
@@ -63,11 +66,13 @@ final class EvalCommand {
         int samples = a.getInt("--samples", 10000);
         if (samples < 1) throw new Args.UsageException("--samples must be >= 1, got " + samples);
         if (samples > 1_000_000) throw new Args.UsageException("--samples must be <= 1000000, got " + samples);
-        int steps = a.getInt("--steps", 25);
+        Path modelPath = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
+        SamplingDefaults defaults = Files.isDirectory(modelPath) ? SamplingDefaults.of(modelPath) : SamplingDefaults.STANDARD;
+        int steps = a.getInt("--steps", defaults.steps());
         if (steps < 1 || steps > 1000) throw new Args.UsageException("--steps must be in [1, 1000], got " + steps);
-        float cfg = a.getFloat("--cfg", 7.5f);
+        float cfg = a.getFloat("--cfg", defaults.cfg());
         if (!Float.isFinite(cfg) || cfg < 0) throw new Args.UsageException("--cfg must be a finite number >= 0, got " + a.get("--cfg", ""));
-        int cfgMaxTimestep = a.getInt("--cfg-max-timestep", GenerateRequest.ALL_TIMESTEPS);
+        int cfgMaxTimestep = a.getInt("--cfg-max-timestep", defaults.cfgMaxTimestep());
         if (cfgMaxTimestep < 0 || cfgMaxTimestep > GenerateRequest.ALL_TIMESTEPS) {
             throw new Args.UsageException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);
         }
@@ -81,14 +86,13 @@ final class EvalCommand {
         if (testLimit < 0 || (a.has("--test-limit") && testLimit < 2)) throw new Args.UsageException("--test-limit must be >= 2, got " + testLimit);
         long seed = a.getLong("--seed", 0);
         if (a.has("--threads")) dev.edgediffuse.kernels.Parallel.setThreads(a.getInt("--threads", 1));
-        String scheduler = a.get("--scheduler", "euler_a");
+        String scheduler = a.get("--scheduler", defaults.scheduler());
         String negative = a.get("--negative-prompt", "");
 
         Path classifierDir = a.has("--classifier") ? a.path("--classifier") : BuiltInModel.FASHION_CLASSIFIER.unpack(null);
         if (!Files.isDirectory(classifierDir)) throw new ModelFormatException(classifierDir + ": classifier folder not found");
         Path data = a.has("--data") ? a.path("--data") : FashionMnist.DEFAULT_DIR;
         Path jsonOut = a.path("--json"), gridOut = a.path("--grid");
-        Path modelPath = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
         Path refPath = a.path("--reference");
 
         var sampling = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, negative, size, size);

@@ -7,6 +7,7 @@ import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
 import dev.edgediffuse.pipeline.Images;
 import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -29,6 +30,8 @@ final class GenerateCommand {
               --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000 (default 1000: all); the
                                      noisier steps use the prompt alone and skip the unconditional UNet pass
               --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm (default euler_a)
+                                     (the four defaults above are the model folder's sampling_defaults.json
+                                     where it has one: the built-in model uses 25 steps, ddim, CFG 3 at t <= 500)
               --seed N               (default 0)
               --width W --height H   multiples of 8 (default: the UNet's sample_size × 8)
               --init-latents F.npy   start from these latents (NCHW float32) instead of seeded noise
@@ -56,9 +59,10 @@ final class GenerateCommand {
 
     private GenerateCommand() {}
 
-    static GenerateRequest request(Args a, int defaultSize, int steps) {
+    /** The request the options ask for; what they leave out comes from the model's sampling defaults. */
+    static GenerateRequest request(Args a, int defaultSize, int steps, SamplingDefaults d) {
         return new GenerateRequest(a.get("--prompt", ""), a.get("--negative-prompt", ""),
-                steps, a.getFloat("--cfg", 7.5f), a.getInt("--cfg-max-timestep", GenerateRequest.ALL_TIMESTEPS), a.get("--scheduler", "euler_a"), a.getLong("--seed", 0),
+                steps, a.getFloat("--cfg", d.cfg()), a.getInt("--cfg-max-timestep", d.cfgMaxTimestep()), a.get("--scheduler", d.scheduler()), a.getLong("--seed", 0),
                 a.getInt("--width", defaultSize), a.getInt("--height", defaultSize),
                 a.has("--init-latents") ? Npy.read(a.path("--init-latents")).data() : null,
                 a.has("--init-image") ? Images.read(a.path("--init-image")) : null, a.getFloat("--strength", 0.75f));
@@ -77,7 +81,7 @@ final class GenerateCommand {
         if (a.has("--hybrid")) return HybridGenerate.run(a, model, outPath, out, err);
 
         try (Pipeline p = Pipeline.load(model, new Pipeline.Options(a.path("--config"), a.path("--vae"), a.has("--low-memory")))) {
-            GenerateRequest req = request(a, p.defaultImageSize(), a.getInt("--steps", 20));
+            GenerateRequest req = request(a, p.defaultImageSize(), a.getInt("--steps", p.samplingDefaults().steps()), p.samplingDefaults());
             GenerateResult r = p.generate(req, a.has("--quiet") ? null : err);
             byte[] rgb = Images.toRgb(r.image(), 0);
             if (a.has("--save-latents")) Npy.write(a.path("--save-latents"), r.latentsNchw(), r.latentShape());

@@ -9,6 +9,7 @@ import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Images;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.pipeline.Progress;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -27,7 +28,7 @@ final class GridCommand {
               --prompts A|B|...  prompts separated by '|' (default: "a photo of a <class>" for the 10 Fashion-MNIST classes)
               --seeds N          columns, seeds 0..N-1 (default 8)
               --steps N --cfg X --cfg-max-timestep T --scheduler S --width W --height H
-                                     as for generate (defaults 25, 5, all, ddim)
+                                     as for generate (defaults: the model's sampling_defaults.json, as generate)
               --zoom K           nearest-neighbour enlargement of each image (default 2)""";
 
     private GridCommand() {}
@@ -48,9 +49,10 @@ final class GridCommand {
         Path model = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
         try (Pipeline p = Pipeline.load(model)) {
             int size = p.defaultImageSize();
-            GenerateRequest base = GenerateRequest.of("").withSteps(a.getInt("--steps", 25)).withCfg(a.getFloat("--cfg", 5f))
-                    .withCfgMaxTimestep(a.getInt("--cfg-max-timestep", GenerateRequest.ALL_TIMESTEPS))
-                    .withScheduler(a.get("--scheduler", "ddim")).withSize(a.getInt("--width", size), a.getInt("--height", size));
+            SamplingDefaults d = p.samplingDefaults();
+            GenerateRequest base = GenerateRequest.of("").withSteps(a.getInt("--steps", d.steps())).withCfg(a.getFloat("--cfg", d.cfg()))
+                    .withCfgMaxTimestep(a.getInt("--cfg-max-timestep", d.cfgMaxTimestep()))
+                    .withScheduler(a.get("--scheduler", d.scheduler())).withSize(a.getInt("--width", size), a.getInt("--height", size));
             int w = base.width() * zoom, h = base.height() * zoom, cols = seeds, rows = prompts.size();
             byte[] grid = new byte[cols * w * rows * h * 3];
             Progress progress = new Progress(err, "grid rows", rows);

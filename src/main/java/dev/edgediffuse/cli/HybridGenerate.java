@@ -59,7 +59,7 @@ final class HybridGenerate {
         HybridClient client = new HybridClient(base, apiKey(a), Duration.ofMillis((long) (timeout * 1000)), trust(a.path("--tls-truststore")));
 
         try (Denoiser d = Denoiser.load(model, new Pipeline.Options(a.path("--config"), a.path("--vae")))) {
-            GenerateRequest req = GenerateCommand.request(a, d.defaultImageSize(), k + m);
+            GenerateRequest req = GenerateCommand.request(a, d.defaultImageSize(), k + m, d.samplingDefaults());
             HybridGenerator.Outcome o = HybridGenerator.generate(d, req, k, client, a.get("--remote-model", null),
                     a.has("--remote-embeddings"), a.has("--quiet") ? null : err);
             var r = o.result();

@@ -27,10 +27,13 @@ public final class Checkpoint implements AutoCloseable {
     public final Weights unet, vae, text;
     /** The tokenizer folder, or null to use the built-in SD vocabulary. */
     public final Path tokenizerDir;
+    /** What requests that leave sampling settings out get (a folder's {@value SamplingDefaults#FILE}). */
+    public final SamplingDefaults samplingDefaults;
     private final List<SafeTensors> files;
 
     private Checkpoint(String name, Config unetConfig, Config vaeConfig, Config textConfig, Config schedulerConfig,
-                       Weights unet, Weights vae, Weights text, Path tokenizerDir, List<SafeTensors> files) {
+                       Weights unet, Weights vae, Weights text, Path tokenizerDir, SamplingDefaults samplingDefaults,
+                       List<SafeTensors> files) {
         this.name = name;
         this.unetConfig = unetConfig;
         this.vaeConfig = vaeConfig;
@@ -40,6 +43,7 @@ public final class Checkpoint implements AutoCloseable {
         this.vae = vae;
         this.text = text;
         this.tokenizerDir = tokenizerDir;
+        this.samplingDefaults = samplingDefaults;
         this.files = files;
     }
 
@@ -60,12 +64,13 @@ public final class Checkpoint implements AutoCloseable {
             Config vaeConfig = Config.read(component(dir, "vae").resolve("config.json"));
             Config textConfig = Config.read(component(dir, "text_encoder").resolve("config.json"));
             Config schedulerConfig = Config.read(component(dir, "scheduler").resolve("scheduler_config.json"));
+            SamplingDefaults defaults = SamplingDefaults.of(dir);
             Weights unet = weights(dir.resolve("unet"), "diffusion_pytorch_model", files);
             Weights vae = weights(dir.resolve("vae"), "diffusion_pytorch_model", files);
             Weights text = weights(dir.resolve("text_encoder"), "model", files);
             Path tok = dir.resolve("tokenizer");
             return new Checkpoint(dir.getFileName().toString(), unetConfig, vaeConfig, textConfig, schedulerConfig,
-                    unet, vae, text, Files.isRegularFile(tok.resolve("vocab.json")) ? tok : null, files);
+                    unet, vae, text, Files.isRegularFile(tok.resolve("vocab.json")) ? tok : null, defaults, files);
         } catch (RuntimeException e) {
             files.forEach(SafeTensors::close);
             throw e;
@@ -117,7 +122,8 @@ public final class Checkpoint implements AutoCloseable {
             }
             Weights text = new Weights(src, textMap);
             String name = file.getFileName().toString().replaceFirst("\\.safetensors$", "");
-            return new Checkpoint(name, unetConfig, vaeConfig, textConfig, schedulerConfig, unet, vae, text, null, List.of(st));
+            return new Checkpoint(name, unetConfig, vaeConfig, textConfig, schedulerConfig, unet, vae, text, null,
+                    SamplingDefaults.STANDARD, List.of(st));
         } catch (RuntimeException e) {
             st.close();
             throw e;

@@ -54,6 +54,11 @@ public final class Denoiser implements AutoCloseable {
         return checkpoint.name;
     }
 
+    /** The sampling settings for requests that leave them out (the model's {@value SamplingDefaults#FILE}). */
+    public SamplingDefaults samplingDefaults() {
+        return checkpoint.samplingDefaults;
+    }
+
     public int defaultImageSize() {
         return checkpoint.unetConfig.getInt("sample_size", 64) * vae.downscale(); // as diffusers: sample_size × VAE scale
     }

@@ -90,6 +90,11 @@ public final class Pipeline implements AutoCloseable {
         return checkpoint.name;
     }
 
+    /** The sampling settings for requests that leave them out (the model's {@value SamplingDefaults#FILE}). */
+    public SamplingDefaults samplingDefaults() {
+        return checkpoint.samplingDefaults;
+    }
+
     public GenerateResult generate(GenerateRequest req) {
         return generate(req, null);
     }

@@ -3,6 +3,7 @@ package dev.edgediffuse.server;
 import dev.edgediffuse.hybrid.Handoff;
 import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
@@ -24,8 +25,9 @@ final class HybridEndpoint {
         if (!f.has("steps") || !f.has("split")) throw ApiError.badRequest("steps and split are required");
         Batcher model = api.server().model(f.str("model", null));
         int size = model.denoiser.defaultImageSize();
+        SamplingDefaults d = model.denoiser.samplingDefaults();
         GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 0),
-                (float) f.number("cfg_scale", 7.5), f.int32("cfg_max_timestep", GenerateRequest.ALL_TIMESTEPS), f.str("scheduler", "euler_a"), f.integer("seed", 0),
+                (float) f.number("cfg_scale", d.cfg()), f.int32("cfg_max_timestep", d.cfgMaxTimestep()), f.str("scheduler", d.scheduler()), f.integer("seed", 0),
                 f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
         int split = f.int32("split", 0);

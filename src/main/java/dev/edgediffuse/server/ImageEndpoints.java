@@ -3,6 +3,7 @@ package dev.edgediffuse.server;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.pipeline.Images;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -56,9 +57,10 @@ final class ImageEndpoints {
         if ((long) batch * iters > api.limits().maxImages()) {
             throw ApiError.badRequest("batch_size × n_iter is " + (long) batch * iters + "; the limit is " + api.limits().maxImages());
         }
-        GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 20),
-                (float) f.number("cfg_scale", 7.0), f.int32("cfg_max_timestep", GenerateRequest.ALL_TIMESTEPS),
-                scheduler(f.str("sampler_name", f.str("sampler_index", "Euler a")),
+        SamplingDefaults d = model.denoiser.samplingDefaults();
+        GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", d.steps()),
+                (float) f.number("cfg_scale", d.cfg()), f.int32("cfg_max_timestep", d.cfgMaxTimestep()),
+                scheduler(f.str("sampler_name", f.str("sampler_index", d.scheduler())),
                 f.str("scheduler", null)), seed, f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
         List<String> images = new ArrayList<>(), infotexts = new ArrayList<>();
@@ -114,9 +116,10 @@ final class ImageEndpoints {
         int n = f.int32("n", 1);
         if (n < 1 || n > api.limits().maxImages()) throw ApiError.badRequest("n must be in 1.." + api.limits().maxImages() + ", got " + n);
         long seed = f.has("seed") ? f.integer("seed", 0) : SEEDS.nextLong() & 0xffffffffL;
-        GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", 20),
-                (float) f.number("cfg_scale", 7.0),
-                f.int32("cfg_max_timestep", GenerateRequest.ALL_TIMESTEPS), scheduler(f.str("scheduler", "euler_a"), null), seed, w, h, null, null, 1f);
+        SamplingDefaults d = model.denoiser.samplingDefaults();
+        GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", d.steps()),
+                (float) f.number("cfg_scale", d.cfg()),
+                f.int32("cfg_max_timestep", d.cfgMaxTimestep()), scheduler(f.str("scheduler", d.scheduler()), null), seed, w, h, null, null, 1f);
         api.limits().check(g);
         List<Object> data = new ArrayList<>();
         for (Job j : api.run(req, res, model, jobs(api, g, n))) {

@@ -2,6 +2,8 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.ModelFormatException;
+import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,10 +14,13 @@ import java.util.Map;
  * A training recipe (recipes/*.json): which built-in config set or config folder to train, the data (optionally only
  * its first {@code images} training images, 0 = all), the seed, and per stage its steps, batch, learning rate and
  * regularization. The decoder fine-tunes are optional ({@code decoder}, then {@code decoderAdversarial} against a
- * discriminator; null when the recipe has none). Every field is checked with a one-line error.
+ * discriminator; null when the recipe has none). {@code sampling_defaults} (optional) is written into the model
+ * folder as its {@value SamplingDefaults#FILE}: the settings its evaluation chose. Every field is checked with a
+ * one-line error.
  */
 public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
-                     Stage decoderAdversarial, Stage diffusion, int checkpointSeconds, String dtype) {
+                     Stage decoderAdversarial, Stage diffusion, int checkpointSeconds, String dtype,
+                     SamplingDefaults samplingDefaults) {
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
@@ -36,7 +41,15 @@ public record Recipe(String name, String config, Path data, int images, long see
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
                 (int) optional(r, "images", 0), (long) number(r, "seed", src), stage(r, "vae", src), optionalStage(r, "decoder", src),
                 optionalStage(r, "decoder_adversarial", src), stage(r, "diffusion", src),
-                (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString());
+                (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString(), sampling(r, src));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static SamplingDefaults sampling(Map<String, Object> r, String src) {
+        Object o = r.get("sampling_defaults");
+        if (o == null) return null;
+        if (!(o instanceof Map)) throw new ModelFormatException(src + ": \"sampling_defaults\" must be an object");
+        return SamplingDefaults.parse(new Config(src + " sampling_defaults", (Map<String, Object>) o));
     }
 
     /**
@@ -45,7 +58,8 @@ public record Recipe(String name, String config, Path data, int images, long see
      */
     public Recipe withSteps(Long vaeSteps, Long decoderSteps, Long diffusionSteps) {
         return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(decoder, decoderSteps),
-                shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype);
+                shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype,
+                samplingDefaults);
     }
 
     private static Stage shorten(Stage s, Long steps) {

@@ -10,6 +10,7 @@ import dev.edgediffuse.model.UNet2DConditionModel;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.scheduler.NoiseSchedule;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
@@ -106,6 +107,9 @@ public final class TextToImageTraining {
         unetParams.save(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), dtype, Map.of());
         vaeParams.save(tmp.resolve("vae/diffusion_pytorch_model.safetensors"), dtype, Map.of());
         textParams.withPrefix("text_model.").save(tmp.resolve("text_encoder/model.safetensors"), dtype, Map.of());
+        if (recipe.samplingDefaults() != null) {
+            AtomicFiles.write(tmp.resolve(SamplingDefaults.FILE), Json.write(recipe.samplingDefaults().toJson()).getBytes(StandardCharsets.UTF_8));
+        }
         Map<String, Object> provenance = new LinkedHashMap<>();
         provenance.put("name", recipe.name());
         provenance.put("seed", recipe.seed());

@@ -67,6 +67,28 @@ class GenerateCommandTest {
     }
 
     @Test
+    void settingsLeftOutComeFromTheModelsSamplingDefaults(@TempDir Path tmp) throws IOException {
+        Path model = TinyCheckpoints.write(tmp).folder();
+        Files.writeString(model.resolve("sampling_defaults.json"), "{\"steps\": 2, \"scheduler\": \"ddim\", \"cfg_scale\": 2.5, \"cfg_max_timestep\": 400}");
+        Path a = tmp.resolve("a.png"), b = tmp.resolve("b.png");
+        Run r = run("generate", "--model", model.toString(), "--prompt", "a fox", "--width", "64", "--height", "64", "--out", a.toString(), "--quiet");
+        assertEquals(0, r.code, r.err);
+        String text = new String(Files.readAllBytes(a), StandardCharsets.ISO_8859_1);
+        assertTrue(text.contains("Steps: 2, Sampler: ddim, CFG scale: 2.5, CFG max timestep: 400, Seed: 0"), text.substring(0, 200));
+        Run o = run("generate", "--model", model.toString(), "--prompt", "a fox", "--width", "64", "--height", "64", "--out", b.toString(),
+                "--quiet", "--cfg", "5", "--cfg-max-timestep", "1000", "--scheduler", "euler");
+        assertEquals(0, o.code, o.err);
+        text = new String(Files.readAllBytes(b), StandardCharsets.ISO_8859_1);
+        assertTrue(text.contains("Steps: 2, Sampler: euler, CFG scale: 5.0, Seed: 0"), "options win over the defaults: " + text.substring(0, 200));
+
+        Files.writeString(model.resolve("sampling_defaults.json"), "{\"scheduler\": \"plms\"}");
+        Run bad = run("generate", "--model", model.toString(), "--prompt", "a fox", "--out", tmp.resolve("c.png").toString(), "--quiet");
+        assertNotEquals(0, bad.code);
+        assertTrue(bad.err.contains("sampling_defaults.json") && bad.err.contains("scheduler") && !bad.err.contains("\tat "), bad.err);
+        assertFalse(Files.exists(tmp.resolve("c.png")));
+    }
+
+    @Test
     void sameSeedSameImageAndSingleFileEqualsFolder() throws IOException {
         Path a = dir.resolve("s1.png"), b = dir.resolve("s2.png"), c = dir.resolve("s3.png");
         assertEquals(0, run(gen(folder, a)).code);

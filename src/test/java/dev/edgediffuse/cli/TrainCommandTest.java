@@ -1,6 +1,7 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.train.Recipe;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,7 +23,8 @@ class TrainCommandTest {
                  "vae": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "kl_weight": 1e-4},
                  "decoder": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5},
                  "decoder_adversarial": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5, "adversarial_weight": 0.05},
-                 "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1}}
+                 "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1},
+                 "sampling_defaults": {"steps": 4, "scheduler": "ddim", "cfg_scale": 2.0, "cfg_max_timestep": 600}}
                 """.formatted(config, FashionMnist.DEFAULT_DIR);
     }
 
@@ -43,6 +45,7 @@ class TrainCommandTest {
         assertTrue(Files.readAllLines(tmp.resolve("model.work/decoder_adversarial.log.jsonl")).size() == 2);
         String written = Files.readString(out.resolve("recipe.json"));
         assertTrue(written.contains("\"decoder_steps\":2") && written.contains("\"decoder_adversarial_steps\":2"), written);
+        assertEquals(new SamplingDefaults(4, 2f, 600, "ddim"), SamplingDefaults.of(out), "the recipe's sampling defaults ship with the model");
 
         GenerateCommandTest.Run again = run("train", "--recipe", r.toString(), "--out", out.toString());
         assertEquals(0, again.code(), again.err());
@@ -73,10 +76,14 @@ class TrainCommandTest {
 
     @Test
     void aBadRecipeIsAOneLineError(@TempDir Path tmp) throws IOException {
-        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1}}", "\"batch\": 4}}"));
+        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"diffusion\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1}", "\"diffusion\": {\"batch\": 4}"));
         GenerateCommandTest.Run res = run("train", "--recipe", r.toString(), "--out", tmp.resolve("m").toString());
         assertEquals(1, res.code());
         assertTrue(res.err().contains("diffusion") && res.err().contains("steps") && res.err().lines().count() == 1, res.err());
+        Path badSampling = Files.writeString(tmp.resolve("s.json"), recipe("tiny").replace("\"cfg_max_timestep\": 600", "\"cfg_max_timestep\": -1"));
+        GenerateCommandTest.Run sampling = run("train", "--recipe", badSampling.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, sampling.code());
+        assertTrue(sampling.err().contains("sampling_defaults") && sampling.err().contains("cfg_max_timestep") && sampling.err().lines().count() == 1, sampling.err());
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());

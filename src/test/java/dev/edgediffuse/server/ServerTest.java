@@ -10,6 +10,7 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -149,6 +150,25 @@ class ServerTest {
         var o = post("/v1/images/generations", "{\"model\":\"tiny\",\"prompt\":\"a cat\",\"size\":\"64x64\",\"n\":1,\"steps\":2,\"seed\":5}");
         assertEquals(200, o.statusCode(), o.body());
         assertTrue(o.body().contains("\"created\":") && o.body().contains("\"b64_json\":\"iVBOR"), o.body().substring(0, 80));
+    }
+
+    @Test
+    void fieldsLeftOutComeFromTheModelsSamplingDefaults(@TempDir Path tmp) throws Exception {
+        Path model = TestServers.model(tmp, 7);
+        Files.writeString(model.resolve("sampling_defaults.json"), "{\"steps\": 2, \"scheduler\": \"ddim\", \"cfg_scale\": 2.5, \"cfg_max_timestep\": 400}");
+        try (EdgeServer s = TestServers.start(Map.of("tuned", model), EdgeServer.Options.loopback(TestServers.KEY))) {
+            var a = TestServers.post(s.uri(), "/sdapi/v1/txt2img", TestServers.KEY, "{\"prompt\":\"a cat\",\"seed\":5,\"width\":64,\"height\":64}");
+            assertEquals(200, a.statusCode(), a.body());
+            String info = (String) ((Map<?, ?>) Json.parse(a.body())).get("info");
+            assertTrue(info.contains("Steps: 2, Sampler: ddim, CFG scale: 2.5, CFG max timestep: 400"), info);
+
+            var o = TestServers.post(s.uri(), "/v1/images/generations", TestServers.KEY,
+                    "{\"prompt\":\"a cat\",\"size\":\"64x64\",\"seed\":5,\"cfg_scale\":4}");
+            assertEquals(200, o.statusCode(), o.body());
+            String b64 = (String) ((Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(o.body())).get("data")).get(0)).get("b64_json");
+            String png = new String(Base64.getDecoder().decode(b64), java.nio.charset.StandardCharsets.ISO_8859_1);
+            assertTrue(png.contains("Steps: 2, Sampler: ddim, CFG scale: 4.0, CFG max timestep: 400"), "a field given wins: " + png.substring(0, 200));
+        }
     }
 
     @Test
