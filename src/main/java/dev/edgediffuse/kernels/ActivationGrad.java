@@ -1,15 +1,29 @@
 package dev.edgediffuse.kernels;
 
-/** Backward passes of {@link Activations}: each takes the forward input and the output gradient, returns dX. */
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Backward passes of {@link Activations}: each takes the forward input and the output gradient, returns dX. Vectorized
+ * with {@link VectorMath}'s transcendentals (GEGLU's was 13% of a UNet training step as scalar double code).
+ */
 public final class ActivationGrad {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
     private static final double SQRT_2PI = Math.sqrt(2 * Math.PI);
+    private static final float INV_SQRT_2PI = (float) (1 / SQRT_2PI);
 
     private ActivationGrad() {}
 
     public static float[] silu(float[] x, float[] dy) {
         float[] dx = new float[x.length];
         Activations.chunks(x.length, (a, b) -> {
-            for (int i = a; i < b; i++) dx[i] = (float) (dy[i] * NormGrad.siluSlope(x[i]));
+            int i = a;
+            for (; i <= b - 8; i += 8) {
+                FloatVector v = FloatVector.fromArray(S, x, i), s = VectorMath.sigmoid(v);
+                // σ(x)·(1 + x·(1 − σ(x)))
+                FloatVector.fromArray(S, dy, i).mul(s.mul(v.mul(broadcast(1f).sub(s)).add(1f))).intoArray(dx, i);
+            }
+            for (; i < b; i++) dx[i] = (float) (dy[i] * NormGrad.siluSlope(x[i]));
         });
         return dx;
     }
@@ -17,7 +31,14 @@ public final class ActivationGrad {
     public static float[] quickGelu(float[] x, float[] dy) {
         float[] dx = new float[x.length];
         Activations.chunks(x.length, (a, b) -> {
-            for (int i = a; i < b; i++) {
+            int i = a;
+            for (; i <= b - 8; i += 8) {
+                FloatVector v = FloatVector.fromArray(S, x, i), s = VectorMath.sigmoid(v.mul(1.702f));
+                // σ(1.702x) + 1.702x·σ·(1 − σ)
+                FloatVector slope = s.add(v.mul(1.702f).mul(s).mul(broadcast(1f).sub(s)));
+                FloatVector.fromArray(S, dy, i).mul(slope).intoArray(dx, i);
+            }
+            for (; i < b; i++) {
                 double s = 1.0 / (1.0 + Math.exp(-1.702 * x[i]));
                 dx[i] = (float) (dy[i] * (s + 1.702 * x[i] * s * (1 - s)));
             }
@@ -28,7 +49,9 @@ public final class ActivationGrad {
     public static float[] gelu(float[] x, float[] dy) {
         float[] dx = new float[x.length];
         Activations.chunks(x.length, (a, b) -> {
-            for (int i = a; i < b; i++) dx[i] = (float) (dy[i] * geluSlope(x[i]));
+            int i = a;
+            for (; i <= b - 8; i += 8) FloatVector.fromArray(S, dy, i).mul(geluSlope(FloatVector.fromArray(S, x, i))).intoArray(dx, i);
+            for (; i < b; i++) dx[i] = (float) (dy[i] * geluSlope(x[i]));
         });
         return dx;
     }
@@ -37,8 +60,14 @@ public final class ActivationGrad {
     public static float[] geglu(float[] x, float[] dy, int rows, int d) {
         float[] dx = new float[x.length];
         Parallel.forEach(rows, r -> {
-            int in = r * 2 * d, o = r * d;
-            for (int j = 0; j < d; j++) {
+            int in = r * 2 * d, o = r * d, j = 0;
+            for (; j <= d - 8; j += 8) {
+                FloatVector hidden = FloatVector.fromArray(S, x, in + j), gate = FloatVector.fromArray(S, x, in + d + j);
+                FloatVector g = FloatVector.fromArray(S, dy, o + j), cdf = VectorMath.normalCdf(gate);
+                g.mul(gate.mul(cdf)).intoArray(dx, in + j);
+                g.mul(hidden).mul(cdf.add(gate.mul(density(gate)))).intoArray(dx, in + d + j);
+            }
+            for (; j < d; j++) {
                 float hidden = x[in + j], gate = x[in + d + j];
                 dx[in + j] = dy[o + j] * Activations.gelu(gate);
                 dx[in + d + j] = (float) (dy[o + j] * hidden * geluSlope(gate));
@@ -62,6 +91,20 @@ public final class ActivationGrad {
             }
         });
         return dx;
+    }
+
+    /** Φ(x) + x·φ(x), lane-wise. */
+    private static FloatVector geluSlope(FloatVector x) {
+        return VectorMath.normalCdf(x).add(x.mul(density(x)));
+    }
+
+    /** φ(x), the standard normal density. */
+    private static FloatVector density(FloatVector x) {
+        return VectorMath.exp(x.mul(x).mul(-0.5f)).mul(INV_SQRT_2PI);
+    }
+
+    private static FloatVector broadcast(float v) {
+        return FloatVector.broadcast(S, v);
     }
 
     /** Φ(x) + x·φ(x). */

@@ -39,8 +39,13 @@ final class VectorMath {
         return FloatVector.broadcast(S, v);
     }
 
-    /** Exact-form GELU 0.5·x·(1 + erf(x/√2)), erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7). */
+    /** Exact-form GELU 0.5·x·(1 + erf(x/√2)) = x·Φ(x). */
     static FloatVector gelu(FloatVector x) {
+        return x.mul(normalCdf(x));
+    }
+
+    /** Φ(x) = 0.5·(1 + erf(x/√2)), erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7). */
+    static FloatVector normalCdf(FloatVector x) {
         FloatVector z = x.mul(0.70710678118654752f);
         FloatVector az = z.abs();
         FloatVector t = az.fma(0.3275911f, 1f);
@@ -52,7 +57,12 @@ final class VectorMath {
         poly = poly.mul(t);
         FloatVector erfAbs = broadcast(1f).sub(poly.mul(exp(az.mul(az).neg())));
         FloatVector erf = erfAbs.blend(erfAbs.neg(), z.compare(jdk.incubator.vector.VectorOperators.LT, 0f));
-        return x.mul(0.5f).mul(erf.add(1f));
+        return erf.add(1f).mul(0.5f);
+    }
+
+    /** σ(x) = 1/(1 + e^−x). */
+    static FloatVector sigmoid(FloatVector x) {
+        return broadcast(1f).div(exp(x.neg()).add(1f));
     }
 
     /** x·sigmoid(x). */
