@@ -21,7 +21,7 @@ public final class AttentionGrad {
             float[] qh = slice(q, qBase, tq, c, d), kh = slice(k, kBase, tk, c, d), vh = slice(v, kBase, tk, c, d);
             float[] doh = slice(dOut, qBase, tq, c, d);
             float[] p = Matmul.nt(qh, tq, d, kh, tk);
-            for (int i = 0; i < tq; i++) softmax(p, i * tk, causal ? Math.min(tk, i + 1) : tk, tk, scale);
+            for (int i = 0; i < tq; i++) Attention.softmaxRow(p, i * tk, causal ? Math.min(tk, i + 1) : tk, tk, scale); // the forward's P, bit for bit
             float[] dvh = Matmul.tn(p, tq, tk, doh, d);
             float[] ds = Matmul.nt(doh, tq, d, vh, tk);
             for (int i = 0; i < tq; i++) {
@@ -37,17 +37,6 @@ public final class AttentionGrad {
             unslice(dvh, dv, kBase, tk, c, d);
         });
         return new float[][]{dq, dk, dv};
-    }
-
-    /** softmax(scale·row) over the first {@code visible} entries; masked entries become 0. */
-    private static void softmax(float[] s, int off, int visible, int n, float scale) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < visible; j++) max = Math.max(max, s[off + j] * scale);
-        double sum = 0;
-        for (int j = 0; j < visible; j++) sum += s[off + j] = (float) Math.exp(s[off + j] * scale - max);
-        float inv = (float) (1.0 / sum);
-        for (int j = 0; j < visible; j++) s[off + j] *= inv;
-        for (int j = visible; j < n; j++) s[off + j] = 0f;
     }
 
     private static float[] slice(float[] x, int base, int rows, int stride, int d) {
