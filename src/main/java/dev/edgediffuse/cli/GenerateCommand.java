@@ -30,8 +30,8 @@ final class GenerateCommand {
               --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000 (default 1000: all); the
                                      noisier steps use the prompt alone and skip the unconditional UNet pass
               --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm (default euler_a)
-                                     (the four defaults above are the model folder's sampling_defaults.json
-                                     where it has one: the built-in model uses 25 steps, ddim, CFG 3 at t <= 500)
+                                     (these four default to the model folder's sampling_defaults.json where it
+                                     has one, as the built-in model does)
               --seed N               (default 0)
               --width W --height H   multiples of 8 (default: the UNet's sample_size × 8)
               --init-latents F.npy   start from these latents (NCHW float32) instead of seeded noise

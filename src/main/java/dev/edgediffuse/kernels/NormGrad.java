@@ -53,13 +53,13 @@ public final class NormGrad {
         double n = (double) hw * cg;
         for (int b = 0; b < batch; b++)
             for (int g0 = 0; g0 < c; g0 += cg) {
-                double a = 0, bb = 0;
+                double gammaDy = 0, gammaDyXhat = 0;
                 for (int j = g0; j < g0 + cg; j++) {
-                    a += gamma[j] * perDy[b * c + j];
-                    bb += gamma[j] * perDyXhat[b * c + j];
+                    gammaDy += gamma[j] * perDy[b * c + j];
+                    gammaDyXhat += gamma[j] * perDyXhat[b * c + j];
                 }
-                java.util.Arrays.fill(m1, b * c + g0, b * c + g0 + cg, (float) (a / n));
-                java.util.Arrays.fill(m2, b * c + g0, b * c + g0 + cg, (float) (bb / n));
+                java.util.Arrays.fill(m1, b * c + g0, b * c + g0 + cg, (float) (gammaDy / n));
+                java.util.Arrays.fill(m2, b * c + g0, b * c + g0 + cg, (float) (gammaDyXhat / n));
             }
         Parallel.forEach(tasks, t -> {
             int b = t / chunks;

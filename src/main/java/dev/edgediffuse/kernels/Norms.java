@@ -22,11 +22,11 @@ public final class Norms {
                                     float[] gamma, float[] beta, boolean silu) {
         float[][] affine = groupNormAffine(x, batch, hw, c, groups, eps, gamma, beta);
         float[] scale = affine[0], shift = affine[1];
-        int chunks = (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK;
+        int chunks = chunks(hw);
         float[] out = Buffers.take(x.length);
         Parallel.forEach(batch * chunks, t -> {
-            int b = t / chunks, p0 = t % chunks * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
-            for (int p = p0; p < p1; p++) applyAffine(x, (b * hw + p) * c, out, (b * hw + p) * c, c, scale, shift, b * c, silu);
+            int b = t / chunks;
+            for (int p = chunkStart(t % chunks); p < chunkEnd(t % chunks, hw); p++) applyAffine(x, (b * hw + p) * c, out, (b * hw + p) * c, c, scale, shift, b * c, silu);
         });
         return out;
     }
@@ -64,7 +64,7 @@ public final class Norms {
         return (hw + PIXELS_PER_TASK - 1) / PIXELS_PER_TASK;
     }
 
-    /** The pixels [from, to) of chunk k. */
+    /** Chunk k covers the pixels [chunkStart(k), chunkEnd(k, hw)). */
     static int chunkStart(int k) {
         return k * PIXELS_PER_TASK;
     }
@@ -89,9 +89,8 @@ public final class Norms {
 
     /** Per-channel Σx (center == null) or Σ(x − center[c])² over one chunk of pixels of image b. */
     private static double[] channelSums(float[] x, int b, int chunk, int hw, int c, float[] center) {
-        int p0 = chunk * PIXELS_PER_TASK, p1 = Math.min(hw, p0 + PIXELS_PER_TASK);
         float[] acc = new float[c];
-        for (int p = p0; p < p1; p++) {
+        for (int p = chunkStart(chunk); p < chunkEnd(chunk, hw); p++) {
             int o = (b * hw + p) * c, j = 0;
             for (; j <= c - 8; j += 8) {
                 FloatVector v = FloatVector.fromArray(S, x, o + j);
