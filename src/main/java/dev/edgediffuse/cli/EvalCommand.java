@@ -67,7 +67,7 @@ final class EvalCommand {
         if (samples < 1) throw new Args.UsageException("--samples must be >= 1, got " + samples);
         if (samples > 1_000_000) throw new Args.UsageException("--samples must be <= 1000000, got " + samples);
         Path modelPath = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
-        SamplingDefaults defaults = Files.isDirectory(modelPath) ? SamplingDefaults.of(modelPath) : SamplingDefaults.STANDARD;
+        SamplingDefaults defaults = SamplingDefaults.forModel(modelPath);
         int steps = a.getInt("--steps", defaults.steps());
         if (steps < 1 || steps > 1000) throw new Args.UsageException("--steps must be in [1, 1000], got " + steps);
         float cfg = a.getFloat("--cfg", defaults.cfg());

@@ -19,9 +19,7 @@ public final class ActivationGrad {
         Activations.chunks(x.length, (a, b) -> {
             int i = a;
             for (; i <= b - 8; i += 8) {
-                FloatVector v = FloatVector.fromArray(S, x, i), s = VectorMath.sigmoid(v);
-                // σ(x)·(1 + x·(1 − σ(x)))
-                FloatVector.fromArray(S, dy, i).mul(s.mul(v.mul(broadcast(1f).sub(s)).add(1f))).intoArray(dx, i);
+                FloatVector.fromArray(S, dy, i).mul(VectorMath.siluSlope(FloatVector.fromArray(S, x, i))).intoArray(dx, i);
             }
             for (; i < b; i++) dx[i] = (float) (dy[i] * NormGrad.siluSlope(x[i]));
         });

@@ -38,10 +38,8 @@ public final class Matmul {
             float[] acc = new float[m * n], c = new float[m * n], at = new float[m * REDUCTION_CHUNK];
             for (int ch = t; ch < chunks; ch += tasks) {
                 int r0 = ch * REDUCTION_CHUNK, len = Math.min(REDUCTION_CHUNK, k - r0);
-                // Aᵀ of the chunk in blocks of 16 columns, so the strided writes stay within 16 cache lines
-                for (int i0 = 0; i0 < m; i0 += 16)
-                    for (int r = 0; r < len; r++)
-                        for (int i = i0, src = (r0 + r) * m; i < Math.min(m, i0 + 16); i++) at[i * len + r] = a[src + i];
+                for (int r = 0; r < len; r++)
+                    for (int i = 0; i < m; i++) at[i * len + r] = a[(r0 + r) * m + i];
                 StridedPanels panels = new StridedPanels(b, r0 * n, n, 1, len, n);
                 float[] packed = Gemm.pack(panels);
                 Gemm.rows(at, 0, len, 0, m, packed, len, n, 0, panels.panels(), null, c, 0, n);

@@ -78,7 +78,7 @@ public final class NormGrad {
             FloatVector xhat = FloatVector.fromArray(S, x, o + j).sub(FloatVector.fromArray(S, mean, so + j))
                     .mul(FloatVector.fromArray(S, rstd, so + j));
             FloatVector d = FloatVector.fromArray(S, dy, o + j);
-            if (silu) d = d.mul(siluSlope(xhat.fma(FloatVector.fromArray(S, gamma, j), FloatVector.fromArray(S, beta, j))));
+            if (silu) d = d.mul(VectorMath.siluSlope(xhat.fma(FloatVector.fromArray(S, gamma, j), FloatVector.fromArray(S, beta, j))));
             d.intoArray(dyn, o + j);
             d.add(FloatVector.fromArray(S, s1, j)).intoArray(s1, j);
             d.fma(xhat, FloatVector.fromArray(S, s2, j)).intoArray(s2, j);
@@ -113,12 +113,6 @@ public final class NormGrad {
         double[] out = new double[v.length];
         for (int i = 0; i < v.length; i++) out[i] = v[i];
         return out;
-    }
-
-    /** d/dz of z·σ(z), lane-wise. */
-    private static FloatVector siluSlope(FloatVector z) {
-        FloatVector s = FloatVector.broadcast(S, 1f).div(VectorMath.exp(z.neg()).add(1f));
-        return s.mul(z.mul(FloatVector.broadcast(S, 1f).sub(s)).add(1f));
     }
 
     /** LayerNorm over rows of width c; same contract as {@link #groupNorm}. */

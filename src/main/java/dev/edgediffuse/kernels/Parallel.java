@@ -1,7 +1,7 @@
 package dev.edgediffuse.kernels;
 
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -18,7 +18,7 @@ public final class Parallel {
     /** How long an idle worker, and a caller waiting for one, spins before it sleeps. */
     private static final long SPIN_NANOS = 200_000;
     private static final ReentrantLock DISPATCH = new ReentrantLock();
-    private static final List<Worker> WORKERS = new CopyOnWriteArrayList<>();
+    private static final List<Worker> WORKERS = new ArrayList<>(); // guarded by DISPATCH
     private static volatile Batch current;
     private static long batches; // guarded by DISPATCH
 
@@ -116,7 +116,6 @@ public final class Parallel {
                         b.work();
                         b.active.decrementAndGet();
                     }
-                    b = null;
                     idleSince = System.nanoTime();
                 } else if (System.nanoTime() - idleSince < SPIN_NANOS) {
                     Thread.onSpinWait();

@@ -60,6 +60,12 @@ final class VectorMath {
         return erf.add(1f).mul(0.5f);
     }
 
+    /** d/dx of x·σ(x): σ(x)·(1 + x·(1 − σ(x))). */
+    static FloatVector siluSlope(FloatVector x) {
+        FloatVector s = sigmoid(x);
+        return s.mul(x.mul(broadcast(1f).sub(s)).add(1f));
+    }
+
     /** σ(x) = 1/(1 + e^−x). */
     static FloatVector sigmoid(FloatVector x) {
         return broadcast(1f).div(exp(x.neg()).add(1f));

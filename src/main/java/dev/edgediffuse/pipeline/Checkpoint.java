@@ -123,7 +123,7 @@ public final class Checkpoint implements AutoCloseable {
             Weights text = new Weights(src, textMap);
             String name = file.getFileName().toString().replaceFirst("\\.safetensors$", "");
             return new Checkpoint(name, unetConfig, vaeConfig, textConfig, schedulerConfig, unet, vae, text, null,
-                    SamplingDefaults.STANDARD, List.of(st));
+                    SamplingDefaults.forModel(file), List.of(st));
         } catch (RuntimeException e) {
             st.close();
             throw e;

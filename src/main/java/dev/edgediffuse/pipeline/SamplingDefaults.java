@@ -19,6 +19,11 @@ public record SamplingDefaults(int steps, float cfg, int cfgMaxTimestep, String 
     public static final String FILE = "sampling_defaults.json";
     public static final SamplingDefaults STANDARD = new SamplingDefaults(20, 7.5f, GenerateRequest.ALL_TIMESTEPS, "euler_a");
 
+    /** The defaults of a model path: a diffusers folder's (see {@link #of}); a single file has {@link #STANDARD}. */
+    public static SamplingDefaults forModel(Path model) {
+        return Files.isDirectory(model) ? of(model) : STANDARD;
+    }
+
     /** The defaults of a diffusers folder: its {@value #FILE}, or {@link #STANDARD} when it has none. */
     public static SamplingDefaults of(Path modelDir) {
         Path file = modelDir.resolve(FILE);
