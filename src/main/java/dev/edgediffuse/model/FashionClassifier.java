@@ -98,20 +98,37 @@ public final class FashionClassifier implements AutoCloseable {
 
     /** Penultimate features [batch][featureDim] of one batch, recorded on an active tape (training). */
     public float[] forwardFeatures(FeatureMap x) {
+        List<FeatureMap> stages = forwardStages(x);
+        FeatureMap last = stages.get(stages.size() - 1);
+        float[] pooled = config.flatten() ? last.data() : Pooling.globalAverage(last);
+        return hidden == null ? pooled : Ops.silu(hidden.forward(pooled, x.batch()));
+    }
+
+    /**
+     * Each stage's output map, the last one after the closing GroupNorm+SiLU (the map the features pool), recorded on
+     * an active tape: the activations a feature-matching loss compares.
+     */
+    public List<FeatureMap> forwardStages(FeatureMap x) {
         if (x.channels() != config.inChannels() || x.height() != config.imageSize() || x.width() != config.imageSize()) {
             throw new IllegalArgumentException("classifier expects " + config.imageSize() + "x" + config.imageSize() + "x"
                     + config.inChannels() + " images, got " + x.height() + "x" + x.width() + "x" + x.channels());
         }
+        List<FeatureMap> out = new ArrayList<>();
         FeatureMap h = convIn.forward(x);
         int stage = 0;
         for (Block b : blocks) {
-            while (stage < b.stage()) h = downs.get(stage++).forward(h);
+            while (stage < b.stage()) {
+                out.add(h);
+                h = downs.get(stage++).forward(h);
+            }
             h = b.forward(h);
         }
-        while (stage < downs.size()) h = downs.get(stage++).forward(h);
-        FeatureMap last = normOut.forward(h, true);
-        float[] pooled = config.flatten() ? last.data() : Pooling.globalAverage(last);
-        return hidden == null ? pooled : Ops.silu(hidden.forward(pooled, x.batch()));
+        while (stage < downs.size()) {
+            out.add(h);
+            h = downs.get(stage++).forward(h);
+        }
+        out.add(normOut.forward(h, true));
+        return out;
     }
 
     /** Logits [batch][classes] of one batch, recorded on an active tape (training). */

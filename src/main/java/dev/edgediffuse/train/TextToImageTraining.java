@@ -156,11 +156,12 @@ public final class TextToImageTraining {
         Discriminator discriminator = null;
         if (adversarial) {
             Parameters disc = Discriminator.initialize(new Rng(recipe.seed() + 4));
-            discriminator = new Discriminator(disc, settings.adversarialWeight());
+            discriminator = new Discriminator(disc, settings.adversarialWeight(), settings.featureMatchingWeight());
             trained = Parameters.union(Map.of("vae.", decoder, "discriminator.", disc));
         }
         log.printf("%s: %,d decoder parameters%s, %d steps of %d latents, edge weight %.2f%n", stage, decoder.count(),
-                adversarial ? String.format(", adversarial weight %.3f", settings.adversarialWeight()) : "", settings.steps(),
+                adversarial ? String.format(", adversarial weight %.3f, feature matching %.3f", settings.adversarialWeight(),
+                        settings.featureMatchingWeight()) : "", settings.steps(),
                 settings.batch(), settings.edgeWeight());
         TrainingLoop loop = new TrainingLoop(stage, trained, settings.settings(recipe.checkpointSeconds()), workDir, log);
         long seed = recipe.seed() + (adversarial ? 4 : 3);

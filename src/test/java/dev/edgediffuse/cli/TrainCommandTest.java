@@ -22,7 +22,8 @@ class TrainCommandTest {
                 {"name": "smoke", "config": "%s", "data": "%s", "images": 64, "seed": 3, "checkpoint_seconds": 0, "dtype": "f32",
                  "vae": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "kl_weight": 1e-4},
                  "decoder": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5},
-                 "decoder_adversarial": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5, "adversarial_weight": 0.05},
+                 "decoder_adversarial": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5, "adversarial_weight": 0.05,
+                  "feature_matching_weight": 0.5},
                  "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1},
                  "sampling_defaults": {"steps": 4, "scheduler": "ddim", "cfg_scale": 2.0, "cfg_max_timestep": 600}}
                 """.formatted(config, FashionMnist.DEFAULT_DIR);
@@ -43,6 +44,7 @@ class TrainCommandTest {
         assertTrue(Files.readAllLines(tmp.resolve("model.work/diffusion.log.jsonl")).get(0).contains("\"loss\""));
         assertTrue(Files.readAllLines(tmp.resolve("model.work/decoder.log.jsonl")).get(0).contains("\"stage\":\"decoder\""));
         assertTrue(Files.readAllLines(tmp.resolve("model.work/decoder_adversarial.log.jsonl")).size() == 2);
+        assertTrue(first.out().contains("adversarial weight 0.050, feature matching 0.500"), first.out());
         String written = Files.readString(out.resolve("recipe.json"));
         assertTrue(written.contains("\"decoder_steps\":2") && written.contains("\"decoder_adversarial_steps\":2"), written);
         assertEquals(new SamplingDefaults(4, 2f, 600, "ddim"), SamplingDefaults.of(out), "the recipe's sampling defaults ship with the model");

@@ -36,13 +36,22 @@ class DiscriminatorTest {
 
     @Test
     void oneBackwardGivesEachPlayerTheGradientOfItsOwnLoss() {
+        checkBothPlayers(0);
+    }
+
+    @Test
+    void theFeatureMatchingTermsGradientReachesTheDecoderAlone() {
+        checkBothPlayers(0.5);
+    }
+
+    private static void checkBothPlayers(double featureMatching) {
         Parameters vaeParams = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
         AutoencoderKL vae = new AutoencoderKL(TINY.vae(), vaeParams.weights("vae"));
         FashionMnist data = TrainingLoopTest.syntheticImages(8);
         LatentDataset latents = LatentDataset.encode(vae, data, 1f, null);
         Parameters decoder = vaeParams.only("decoder.", "post_quant_conv.");
         Parameters disc = Discriminator.initialize(new Rng(5));
-        Discriminator d = new Discriminator(disc, 0.3);
+        Discriminator d = new Discriminator(disc, 0.3, featureMatching);
         DecoderObjective objective = new DecoderObjective(vae, data, latents, 4, 0.5, 7, d);
         Parameters joint = Parameters.union(Map.of("vae.", decoder, "discriminator.", disc));
 
