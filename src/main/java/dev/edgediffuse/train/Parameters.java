@@ -123,6 +123,18 @@ public final class Parameters {
         return p;
     }
 
+    /** A copy holding the values a {@link #save} in {@code dtype} stores: f16 rounds them, f32 keeps them. */
+    public Parameters storedAs(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16) throw new IllegalArgumentException("training saves f32 or f16, not " + dtype);
+        Parameters p = copy();
+        if (dtype == DType.F16) {
+            for (float[] v : p.values.values()) {
+                for (int i = 0; i < v.length; i++) v[i] = Float.float16ToFloat(Float.floatToFloat16(v[i]));
+            }
+        }
+        return p;
+    }
+
     /** Overwrites these values with {@code other}'s (same names and shapes). */
     public void copyFrom(Parameters other) {
         values.forEach((name, v) -> System.arraycopy(other.get(name), 0, v, 0, v.length));

@@ -82,6 +82,11 @@ public final class TextToImageTraining {
             vaeConfig = withValue(configs.vae(), "scaling_factor", (double) scaling);
             raw = LatentDataset.encode(vae, train, 1f, log);
             fineTuneDecoders(vae, vaeParams, train, raw);
+            // the UNet learns the latents of the encoder as shipped (rounded to the recipe's dtype), the ones --vae on
+            // the written folder also gives: a diffusion stage rerun on it reproduces this one bit for bit
+            if (dtype != DType.F32) {
+                raw = LatentDataset.encode(new AutoencoderKL(vaeConfig, vaeParams.storedAs(dtype).weights("vae")), train, 1f, log);
+            }
         }
         LatentDataset latents = raw.scaled((float) vaeConfig.getDouble("scaling_factor"));
 
