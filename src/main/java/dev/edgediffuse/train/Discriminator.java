@@ -31,10 +31,6 @@ final class Discriminator {
     private final double weight, featureMatchingWeight;
     private double lastLoss = Double.NaN;
 
-    Discriminator(Parameters live, double weight) {
-        this(live, weight, 0);
-    }
-
     /**
      * @param featureMatchingWeight weight of the decoder's feature-matching term: the mean L1 distance between the
      *                              discriminator's stage activations of each fake and of its own real image, averaged
@@ -65,7 +61,8 @@ final class Discriminator {
         int n = fake.batch();
         List<FeatureMap> fakeMaps = fixed.forwardStages(fake);
         float[] fakeForDecoder = positionLogits(fixed, fakeMaps);
-        float[] realScores = positionLogits(trained, trained.forwardStages(real));
+        List<FeatureMap> realMaps = trained.forwardStages(real);
+        float[] realScores = positionLogits(trained, realMaps);
         float[] fakeScores = positionLogits(trained, trained.forwardStages(fake.with(fake.data().clone())));
         int m = fakeForDecoder.length, per = m / n;
         float[] gDecoder = new float[m], gReal = new float[m], gFake = new float[m];
@@ -89,7 +86,7 @@ final class Discriminator {
         lastLoss = discriminatorLoss;
         List<float[]> featureGrads = new ArrayList<>();
         if (featureMatchingWeight > 0) {
-            List<FeatureMap> realMaps = fixed.forwardStages(real);
+            // the targets: the real images' maps above (the live weights equal the frozen copy's until the update)
             for (int s = 0; s < fakeMaps.size(); s++) {
                 float[] f = fakeMaps.get(s).data(), r = realMaps.get(s).data(), g = new float[f.length];
                 float step = (float) (featureMatchingWeight / fakeMaps.size() / f.length);

@@ -97,7 +97,7 @@ class DiscriminatorTest {
         FashionMnist data = TrainingLoopTest.syntheticImages(8);
         LatentDataset latents = LatentDataset.encode(vae, data, 1f, null);
         Parameters disc = Discriminator.initialize(new Rng(5));
-        Discriminator d = new Discriminator(disc, 0.3);
+        Discriminator d = new Discriminator(disc, 0.3, 0);
         Parameters joint = Parameters.union(Map.of("vae.", vaeParams.only("decoder.", "post_quant_conv."), "discriminator.", disc));
         ByteArrayOutputStream progress = new ByteArrayOutputStream();
         TrainingLoop.Settings settings = new TrainingLoop.Settings(3, 4, 1e-3, 1, 0.1, 0.0, 1.0, 0.9, 3600, 1);
