@@ -12,6 +12,9 @@ import dev.edgediffuse.tokenizer.ClipTokenizer;
  * image's latent is noised to a uniformly drawn timestep of the model's own (scaled_linear) schedule, and the UNet,
  * conditioned on the caption's text states, predicts the noise (MSE). Captions are dropped to the empty prompt at
  * {@code dropout} so the same model also gives the unconditional prediction classifier-free guidance needs.
+ * With {@code minSnrGamma} > 0 each sample's error is weighted by min(SNR, γ) / SNR (Min-SNR-γ, Hang et al. 2023):
+ * nearly clean timesteps, whose noise is easy to tell and whose gradients would otherwise dominate, count less.
+ * The returned loss stays the plain MSE, so logs of weighted and unweighted runs compare.
  */
 public final class DiffusionObjective implements TrainingLoop.Objective {
     private final UNet2DConditionModel unet;
@@ -23,10 +26,13 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     private final float[] alphasCumprod;
     private final Batches batches;
     private final double dropout;
+    private final double minSnrGamma;
     private final long seed;
 
     public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, int[] labels,
-                              ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, long seed) {
+                              ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, double minSnrGamma,
+                              long seed) {
+        if (!(minSnrGamma >= 0)) throw new IllegalArgumentException("min_snr_gamma must be >= 0 (0 = unweighted), not " + minSnrGamma);
         this.unet = unet;
         this.text = text;
         this.latents = latents;
@@ -34,6 +40,7 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         this.alphasCumprod = alphasCumprod;
         this.batches = new Batches(latents.count(), batch, seed);
         this.dropout = dropout;
+        this.minSnrGamma = minSnrGamma;
         this.seed = seed;
         this.captionIds = captionTokens(tokenizer);
         this.emptyIds = tokenizer.encode("");
@@ -48,6 +55,13 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         return ids;
     }
 
+    /** The Min-SNR-γ loss weight of ε-prediction at a timestep with the given ᾱ; 1 when γ is 0 (off). */
+    public static double minSnrWeight(double alphaCumprod, double gamma) {
+        if (gamma == 0) return 1;
+        double snr = alphaCumprod / (1 - alphaCumprod);
+        return Math.min(snr, gamma) / snr;
+    }
+
     @Override
     public double step(Tape tape, long step) {
         Rng rng = TrainingLoop.rngFor(seed, step);
@@ -55,10 +69,12 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         int b = idx.length, size = latents.pixels() * latents.channels();
         float[] z0 = latents.sample(idx, rng);
         float[] noise = new float[b * size], noisy = new float[b * size], timesteps = new float[b];
+        double[] weight = new double[b];
         int[][] ids = new int[b][];
         for (int j = 0; j < b; j++) {
             int t = rng.nextInt(alphasCumprod.length);
             timesteps[j] = t;
+            weight[j] = minSnrWeight(alphasCumprod[t], minSnrGamma);
             double a = Math.sqrt(alphasCumprod[t]), s = Math.sqrt(1 - alphasCumprod[t]);
             for (int i = 0; i < size; i++) {
                 float e = rng.nextGaussian();
@@ -76,7 +92,7 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         for (int i = 0; i < pred.length; i++) {
             double d = pred[i] - noise[i];
             sq += d * d;
-            grad[i] = (float) (2 * d / pred.length);
+            grad[i] = (float) (2 * d * weight[i / size] / pred.length);
         }
         tape.backward(pred, grad);
         return sq / pred.length;

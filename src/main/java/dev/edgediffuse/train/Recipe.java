@@ -23,7 +23,7 @@ public record Recipe(String name, String config, Path data, int images, long see
                      SamplingDefaults samplingDefaults) {
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
-                        double featureMatchingWeight) {
+                        double featureMatchingWeight, double minSnrGamma) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
             return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, checkpointSeconds,
                     Math.max(1, (int) Math.min(50, steps / 20)));
@@ -66,7 +66,7 @@ public record Recipe(String name, String config, Path data, int images, long see
     private static Stage shorten(Stage s, Long steps) {
         if (s == null || steps == null) return s;
         return new Stage(steps, s.batch, s.lr, Math.min(s.warmup, Math.max(1, steps / 10)), s.lrFloor, s.weightDecay,
-                s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight, s.featureMatchingWeight);
+                s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight, s.featureMatchingWeight, s.minSnrGamma);
     }
 
     private static Stage optionalStage(Map<String, Object> r, String key, String src) {
@@ -83,8 +83,9 @@ public record Recipe(String name, String config, Path data, int images, long see
                 (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05), optional(s, "weight_decay", 0.0),
                 optional(s, "clip_norm", 1.0), optional(s, "ema", 0.999), optional(s, "kl_weight", 0.0),
                 optional(s, "caption_dropout", 0.1), optional(s, "edge_weight", 0.0), optional(s, "adversarial_weight", 0.0),
-                optional(s, "feature_matching_weight", 0.0));
+                optional(s, "feature_matching_weight", 0.0), optional(s, "min_snr_gamma", 0.0));
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
+        if (st.minSnrGamma < 0) throw new ModelFormatException(where + ": min_snr_gamma must be >= 0 (0 = unweighted)");
         return st;
     }
 

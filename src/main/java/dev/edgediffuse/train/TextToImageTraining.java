@@ -98,12 +98,13 @@ public final class TextToImageTraining {
         UNet2DConditionModel unet = new UNet2DConditionModel(configs.unet(), unetParams.weights("unet"));
         ClipTextModel text = new ClipTextModel(configs.text(), textParams.weights("text_encoder"));
         Parameters joint = Parameters.union(Map.of("unet.", unetParams, "text.", textParams));
-        log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%n", unetParams.count(),
-                textParams.count(), recipe.diffusion().steps(), recipe.diffusion().batch());
+        log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%s%n", unetParams.count(),
+                textParams.count(), recipe.diffusion().steps(), recipe.diffusion().batch(),
+                recipe.diffusion().minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + recipe.diffusion().minSnrGamma() : "");
         float[] alphas = NoiseSchedule.of(configs.scheduler()).alphasCumprod();
         TrainingLoop loop = new TrainingLoop("diffusion", joint, recipe.diffusion().settings(recipe.checkpointSeconds()), workDir, log);
         loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, recipe.diffusion().batch(),
-                recipe.diffusion().captionDropout(), recipe.seed()));
+                recipe.diffusion().captionDropout(), recipe.diffusion().minSnrGamma(), recipe.seed()));
         joint.copyFrom(loop.emaWeights());
 
         // the diffusers folder, written next to the final location and moved into place

@@ -24,7 +24,7 @@ class TrainCommandTest {
                  "decoder": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5},
                  "decoder_adversarial": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "edge_weight": 0.5, "adversarial_weight": 0.05,
                   "feature_matching_weight": 0.5},
-                 "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1},
+                 "diffusion": {"steps": 2, "batch": 4, "lr": 1e-3, "warmup": 1, "min_snr_gamma": 5},
                  "sampling_defaults": {"steps": 4, "scheduler": "ddim", "cfg_scale": 2.0, "cfg_max_timestep": 600}}
                 """.formatted(config, FashionMnist.DEFAULT_DIR);
     }
@@ -82,7 +82,7 @@ class TrainCommandTest {
 
     @Test
     void aBadRecipeIsAOneLineError(@TempDir Path tmp) throws IOException {
-        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"diffusion\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1}", "\"diffusion\": {\"batch\": 4}"));
+        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"diffusion\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1, \"min_snr_gamma\": 5}", "\"diffusion\": {\"batch\": 4}"));
         GenerateCommandTest.Run res = run("train", "--recipe", r.toString(), "--out", tmp.resolve("m").toString());
         assertEquals(1, res.code());
         assertTrue(res.err().contains("diffusion") && res.err().contains("steps") && res.err().lines().count() == 1, res.err());
@@ -90,6 +90,10 @@ class TrainCommandTest {
         GenerateCommandTest.Run sampling = run("train", "--recipe", badSampling.toString(), "--out", tmp.resolve("m").toString());
         assertEquals(1, sampling.code());
         assertTrue(sampling.err().contains("sampling_defaults") && sampling.err().contains("cfg_max_timestep") && sampling.err().lines().count() == 1, sampling.err());
+        Path badGamma = Files.writeString(tmp.resolve("g.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": -1"));
+        GenerateCommandTest.Run gamma = run("train", "--recipe", badGamma.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, gamma.code());
+        assertTrue(gamma.err().contains("diffusion") && gamma.err().contains("min_snr_gamma") && gamma.err().lines().count() == 1, gamma.err());
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());

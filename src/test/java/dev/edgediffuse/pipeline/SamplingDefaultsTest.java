@@ -42,7 +42,7 @@ class SamplingDefaultsTest {
     @Test
     void theBuiltInModelCarriesTheSettingsItsEvaluationChose() {
         try (Pipeline p = Pipeline.load(BuiltInModel.path(null))) {
-            assertEquals(new SamplingDefaults(25, 2.5f, 450, "ddim"), p.samplingDefaults());
+            assertEquals(new SamplingDefaults(25, 2.0f, 450, "ddim"), p.samplingDefaults());
         }
     }
 }
