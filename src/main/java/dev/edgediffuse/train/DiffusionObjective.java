@@ -13,7 +13,8 @@ import dev.edgediffuse.tokenizer.ClipTokenizer;
  * conditioned on the caption's text states, predicts the noise (MSE). Captions are dropped to the empty prompt at
  * {@code dropout} so the same model also gives the unconditional prediction classifier-free guidance needs.
  * With {@code minSnrGamma} > 0 each sample's error is weighted by min(SNR, γ) / SNR (Min-SNR-γ, Hang et al. 2023):
- * nearly clean timesteps, whose noise is easy to tell and whose gradients would otherwise dominate, count less.
+ * measured on the clean image, the ε-error weights each timestep by its SNR, and the weight caps that at γ, so the
+ * nearly clean timesteps no longer dominate the gradient.
  * The returned loss stays the plain MSE, so logs of weighted and unweighted runs compare.
  */
 public final class DiffusionObjective implements TrainingLoop.Objective {
