@@ -33,7 +33,6 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, int[] labels,
                               ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, double minSnrGamma,
                               long seed) {
-        if (!(minSnrGamma >= 0)) throw new IllegalArgumentException("min_snr_gamma must be >= 0 (0 = unweighted), not " + minSnrGamma);
         this.unet = unet;
         this.text = text;
         this.latents = latents;
