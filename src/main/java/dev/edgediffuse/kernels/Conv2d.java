@@ -12,7 +12,6 @@ import dev.edgediffuse.tensor.Buffers;
  * norm's per-channel scale and shift and SiLU, so neither the upsampled nor the normalized map is ever stored.
  */
 public final class Conv2d {
-    private static final int ROWS_PER_TASK = 64;
     private static final int PANELS_PER_TASK = 8;
     /** Input floats per band (16 MiB). */
     static final int BAND_FLOATS = 1 << 22;
@@ -163,9 +162,9 @@ public final class Conv2d {
     /** The GEMM of one band's output rows against panels [p0, p1). */
     private static void multiplyBand(Band band, Geometry g, float[] packed, int p0, int p1, int k, int cout, float[] bias, float[] out) {
         int m = (band.r1 - band.r0) * g.ow, taps = g.kh * g.kw, outBase = band.r0 * g.ow;
-        int mTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK, nTasks = (p1 - p0 + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
+        int mTasks = (m + Gemm.ROWS_PER_TASK - 1) / Gemm.ROWS_PER_TASK, nTasks = (p1 - p0 + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
         Parallel.forEach(mTasks * nTasks, task -> {
-            int t0 = task / nTasks * ROWS_PER_TASK, t1 = Math.min(m, t0 + ROWS_PER_TASK);
+            int t0 = task / nTasks * Gemm.ROWS_PER_TASK, t1 = Math.min(m, t0 + Gemm.ROWS_PER_TASK);
             int q0 = p0 + task % nTasks * PANELS_PER_TASK, q1 = Math.min(p1, q0 + PANELS_PER_TASK);
             // gather offsets for every row block of the task once, then sweep panels outer so one packed
             // panel (K×16) stays in L2 while all of the task's rows stream past it

@@ -6,14 +6,15 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * C[M][N] = A[M][K] · B[K][N] (+ bias[N]), with B packed in {@link #NR}-column panels and a register-blocked
- * 4×16 micro-kernel (8 vector accumulators). Rows of A may be gathered from several "taps" — contiguous runs
+ * 6×16 micro-kernel (12 vector accumulators). Rows of A may be gathered from several "taps" — contiguous runs
  * at arbitrary offsets — which is how convolutions run as implicit GEMMs without an im2col buffer.
  */
 public final class Gemm {
     public static final int NR = 16;
-    static final int MR = 4;
+    static final int MR = 6;
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
-    private static final int ROWS_PER_TASK = 64;
+    /** Rows of C per parallel task: a multiple of MR near 64. */
+    static final int ROWS_PER_TASK = 11 * MR;
     private static final int PANELS_PER_TASK = 8;
     /** Packed floats of B held at once (16 MiB); larger weights are packed and used a group of panels at a time. */
     static final int PACK_FLOATS = 1 << 22;
@@ -96,8 +97,9 @@ public final class Gemm {
     }
 
     /**
-     * The micro-kernel: for up to 4 rows, C[row][n0..n0+16) = bias + Σ_t Σ_k a[offs[t*4+row] + k] · B[t*seg + k][·].
+     * The micro-kernel: for up to 6 rows, C[row][n0..n0+16) = bias + Σ_t Σ_k a[offs[t*6+row] + k] · B[t*seg + k][·].
      * offs holds MR offsets per tap, starting at offsBase; rows beyond {@code rows} repeat a valid offset and are not stored.
+     * 12 accumulators, 2 B vectors and a broadcast fill 15 of AVX2's 16 registers: 12 FMAs per 8 loads.
      */
     static void kernel(float[] a, int[] offs, int offsBase, int taps, int seg, float[] b, int bOff, float[] bias,
                        float[] c, int cRow0, int ldc, int rows, int n0, int n) {
@@ -105,9 +107,11 @@ public final class Gemm {
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
         for (int t = 0; t < taps; t++) {
             int o = offsBase + t * MR;
-            int a0 = offs[o], a1 = offs[o + 1], a2 = offs[o + 2], a3 = offs[o + 3];
+            int a0 = offs[o], a1 = offs[o + 1], a2 = offs[o + 2], a3 = offs[o + 3], a4 = offs[o + 4], a5 = offs[o + 5];
             int bb = bOff + t * seg * NR;
             for (int kk = 0; kk < seg; kk++) {
                 FloatVector b0 = FloatVector.fromArray(S, b, bb);
@@ -125,12 +129,18 @@ public final class Gemm {
                 v = FloatVector.broadcast(S, a[a3 + kk]);
                 c30 = v.fma(b0, c30);
                 c31 = v.fma(b1, c31);
+                v = FloatVector.broadcast(S, a[a4 + kk]);
+                c40 = v.fma(b0, c40);
+                c41 = v.fma(b1, c41);
+                v = FloatVector.broadcast(S, a[a5 + kk]);
+                c50 = v.fma(b0, c50);
+                c51 = v.fma(b1, c51);
             }
         }
         // Stores stay small straight-line code: a kernel that grew past C2's inlining budget once compiled with
         // its vector ops left as calls (boxed, ~10x slower) after a mid-run recompilation.
         int valid = Math.min(NR, n - n0), at = cRow0 + n0;
-        if (valid == NR) {
+        if (valid == NR && rows == MR) {
             if (bias != null) {
                 FloatVector lo = FloatVector.fromArray(S, bias, n0), hi = FloatVector.fromArray(S, bias, n0 + 8);
                 c00 = c00.add(lo);
@@ -141,24 +151,27 @@ public final class Gemm {
                 c21 = c21.add(hi);
                 c30 = c30.add(lo);
                 c31 = c31.add(hi);
+                c40 = c40.add(lo);
+                c41 = c41.add(hi);
+                c50 = c50.add(lo);
+                c51 = c51.add(hi);
             }
             c00.intoArray(c, at);
             c01.intoArray(c, at + 8);
-            if (rows > 1) {
-                c10.intoArray(c, at + ldc);
-                c11.intoArray(c, at + ldc + 8);
-            }
-            if (rows > 2) {
-                c20.intoArray(c, at + 2 * ldc);
-                c21.intoArray(c, at + 2 * ldc + 8);
-            }
-            if (rows > 3) {
-                c30.intoArray(c, at + 3 * ldc);
-                c31.intoArray(c, at + 3 * ldc + 8);
-            }
+            c10.intoArray(c, at + ldc);
+            c11.intoArray(c, at + ldc + 8);
+            c20.intoArray(c, at + 2 * ldc);
+            c21.intoArray(c, at + 2 * ldc + 8);
+            c30.intoArray(c, at + 3 * ldc);
+            c31.intoArray(c, at + 3 * ldc + 8);
+            c40.intoArray(c, at + 4 * ldc);
+            c41.intoArray(c, at + 4 * ldc + 8);
+            c50.intoArray(c, at + 5 * ldc);
+            c51.intoArray(c, at + 5 * ldc + 8);
             return;
         }
-        // the last panel of an N that is not a multiple of 16 (attention heads of 40): through a small tile
+        // a last row block of fewer than 6 rows, or the last panel of an N that is not a multiple of 16 (attention
+        // heads of 40): through a small tile
         float[] tile = TILE.get();
         c00.intoArray(tile, 0);
         c01.intoArray(tile, 8);
@@ -168,6 +181,10 @@ public final class Gemm {
         c21.intoArray(tile, 40);
         c30.intoArray(tile, 48);
         c31.intoArray(tile, 56);
+        c40.intoArray(tile, 64);
+        c41.intoArray(tile, 72);
+        c50.intoArray(tile, 80);
+        c51.intoArray(tile, 88);
         storePartial(tile, bias, c, at, ldc, rows, n0, valid);
     }
 
