@@ -36,9 +36,10 @@ public final class ConvGrad {
         if (s.stride == 1 && !s.pointwise()) {
             int k = s.kernel, taps = k * k;
             float[] flipped = new float[weight.length];
-            for (int co = 0; co < s.cout; co++)
+            Parallel.forEach(s.cout, co -> {
                 for (int ci = 0; ci < s.cin; ci++)
                     for (int t = 0; t < taps; t++) flipped[(ci * s.cout + co) * taps + (taps - 1 - t)] = weight[(co * s.cin + ci) * taps + t];
+            });
             int[] pads = {k - 1 - s.pads[0], k - 1 - s.pads[1], k - 1 - s.pads[2], k - 1 - s.pads[3]};
             WeightPanels w = new WeightPanels(Weight.ofFloats("grad", flipped, s.cin, s.cout, k, k));
             return Conv2d.conv(dy, s.batch, s.outH(), s.outW(), s.cout, w, k, k, 1, pads, null);
@@ -104,9 +105,10 @@ public final class ConvGrad {
     static float[] tapsMajor(float[] w, int out, int c, int taps) {
         if (taps == 1) return w;
         float[] r = new float[w.length];
-        for (int o = 0; o < out; o++)
+        Parallel.forEach(out, o -> {
             for (int ch = 0; ch < c; ch++)
                 for (int t = 0; t < taps; t++) r[(o * taps + t) * c + ch] = w[(o * c + ch) * taps + t];
+        });
         return r;
     }
 
@@ -114,9 +116,10 @@ public final class ConvGrad {
     static float[] channelMajor(float[] w, int out, int c, int taps) {
         if (taps == 1) return w;
         float[] r = new float[w.length];
-        for (int o = 0; o < out; o++)
+        Parallel.forEach(out, o -> {
             for (int t = 0; t < taps; t++)
                 for (int ch = 0; ch < c; ch++) r[(o * c + ch) * taps + t] = w[(o * taps + t) * c + ch];
+        });
         return r;
     }
 }

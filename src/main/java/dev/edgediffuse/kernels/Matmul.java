@@ -38,8 +38,7 @@ public final class Matmul {
             float[] acc = new float[m * n], c = new float[m * n], at = new float[m * REDUCTION_CHUNK];
             for (int ch = t; ch < chunks; ch += tasks) {
                 int r0 = ch * REDUCTION_CHUNK, len = Math.min(REDUCTION_CHUNK, k - r0);
-                for (int r = 0; r < len; r++)
-                    for (int i = 0; i < m; i++) at[i * len + r] = a[(r0 + r) * m + i];
+                transposeRows(a, m, r0, len, at);
                 StridedPanels panels = new StridedPanels(b, r0 * n, n, 1, len, n);
                 float[] packed = Gemm.pack(panels);
                 Gemm.rows(at, 0, len, 0, m, packed, len, n, 0, panels.panels(), null, c, 0, n);
@@ -50,6 +49,17 @@ public final class Matmul {
         float[] out = partial[0];
         for (int t = 1; t < tasks; t++) for (int i = 0; i < out.length; i++) out[i] += partial[t][i];
         return out;
+    }
+
+    /** Rows [r0, r0 + len) of a [·][m] matrix into at[m][len], 16 rows at a time so reads and writes both stay in cache. */
+    private static void transposeRows(float[] a, int m, int r0, int len, float[] at) {
+        for (int rb = 0; rb < len; rb += 16) {
+            int re = Math.min(len, rb + 16);
+            for (int i = 0; i < m; i++) {
+                int dst = i * len;
+                for (int r = rb; r < re; r++) at[dst + r] = a[(r0 + r) * m + i];
+            }
+        }
     }
 
     /** [rows][cols] → [cols][rows]. */

@@ -1,6 +1,7 @@
 package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.kernels.Parallel;
 
 import java.util.List;
 
@@ -12,6 +13,7 @@ public final class AdamW {
     private final Parameters params;
     final Parameters m, v;
     private final float beta1, beta2, eps, weightDecay, clipNorm;
+    private final Chunks chunks;
     long step;
 
     public AdamW(Parameters params, double beta1, double beta2, double eps, double weightDecay, double clipNorm) {
@@ -23,6 +25,7 @@ public final class AdamW {
         this.eps = (float) eps;
         this.weightDecay = (float) weightDecay;
         this.clipNorm = (float) clipNorm;
+        this.chunks = Chunks.of(params);
     }
 
     private static Parameters zeros(Parameters p) {
@@ -45,19 +48,31 @@ public final class AdamW {
         step++;
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
         float lrT = (float) lr;
-        for (String n : names) {
-            float[] w = params.get(n), g = tape.grad(w), mm = m.get(n), vv = v.get(n);
-            if (g == null) continue;
-            boolean decay = params.shapes().get(n).length > 1;
-            for (int i = 0; i < w.length; i++) {
-                float gi = g[i] * clip;
-                mm[i] = beta1 * mm[i] + (1 - beta1) * gi;
-                vv[i] = beta2 * vv[i] + (1 - beta2) * gi * gi;
-                double update = (mm[i] / bc1) / (Math.sqrt(vv[i] / bc2) + eps);
-                if (decay) w[i] -= lrT * weightDecay * w[i];
-                w[i] -= (float) (lr * update);
-            }
+        float[][] w = new float[names.size()][], g = new float[names.size()][], mm = new float[names.size()][], vv = new float[names.size()][];
+        boolean[] decay = new boolean[names.size()];
+        for (int a = 0; a < names.size(); a++) {
+            String n = names.get(a);
+            w[a] = params.get(n);
+            g[a] = tape.grad(w[a]);
+            mm[a] = m.get(n);
+            vv[a] = v.get(n);
+            decay[a] = params.shapes().get(n).length > 1;
         }
+        // element-wise, so splitting the arrays into chunks over the threads gives the serial loop's results exactly
+        Parallel.forEach(chunks.count(), c -> {
+            int a = chunks.array(c), from = chunks.from(c), to = chunks.to(c);
+            float[] wa = w[a], ga = g[a], ma = mm[a], va = vv[a];
+            if (ga == null) return;
+            boolean d = decay[a];
+            for (int i = from; i < to; i++) {
+                float gi = ga[i] * clip;
+                ma[i] = beta1 * ma[i] + (1 - beta1) * gi;
+                va[i] = beta2 * va[i] + (1 - beta2) * gi * gi;
+                double update = (ma[i] / bc1) / (Math.sqrt(va[i] / bc2) + eps);
+                if (d) wa[i] -= lrT * weightDecay * wa[i];
+                wa[i] -= (float) (lr * update);
+            }
+        });
         return norm;
     }
 
