@@ -13,7 +13,7 @@ public final class AdamW {
     private final Parameters params;
     final Parameters m, v;
     private final float beta1, beta2, eps, weightDecay, clipNorm;
-    private final Chunks chunks;
+    private final List<Chunk> chunks;
     long step;
 
     public AdamW(Parameters params, double beta1, double beta2, double eps, double weightDecay, double clipNorm) {
@@ -25,7 +25,7 @@ public final class AdamW {
         this.eps = (float) eps;
         this.weightDecay = (float) weightDecay;
         this.clipNorm = (float) clipNorm;
-        this.chunks = Chunks.of(params);
+        this.chunks = Chunk.split(params);
     }
 
     private static Parameters zeros(Parameters p) {
@@ -59,12 +59,13 @@ public final class AdamW {
             decay[a] = params.shapes().get(n).length > 1;
         }
         // element-wise, so splitting the arrays into chunks over the threads gives the serial loop's results exactly
-        Parallel.forEach(chunks.count(), c -> {
-            int a = chunks.array(c), from = chunks.from(c), to = chunks.to(c);
+        Parallel.forEach(chunks.size(), c -> {
+            Chunk ch = chunks.get(c);
+            int a = ch.array();
             float[] wa = w[a], ga = g[a], ma = mm[a], va = vv[a];
             if (ga == null) return;
             boolean d = decay[a];
-            for (int i = from; i < to; i++) {
+            for (int i = ch.from(); i < ch.to(); i++) {
                 float gi = ga[i] * clip;
                 ma[i] = beta1 * ma[i] + (1 - beta1) * gi;
                 va[i] = beta2 * va[i] + (1 - beta2) * gi * gi;

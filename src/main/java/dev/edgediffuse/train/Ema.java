@@ -2,28 +2,31 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.kernels.Parallel;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /** An exponential moving average of parameters, the weights a diffusion model ships with (smoother samples). */
 public final class Ema {
     final Parameters shadow;
     private final float decay;
-    private final Chunks chunks;
+    private final List<Chunk> chunks;
 
     public Ema(Parameters params, double decay) {
         this.shadow = params.copy();
         this.decay = (float) decay;
-        this.chunks = Chunks.of(shadow);
+        this.chunks = Chunk.split(shadow);
     }
 
     /** shadow ← decay·shadow + (1−decay)·params, with a warm-up so early steps are not dominated by the init. */
     public void update(Parameters params, long step) {
         float d = Math.min(decay, (1f + step) / (10f + step));
         List<String> names = shadow.names();
-        Parallel.forEach(chunks.count(), c -> {
-            String n = names.get(chunks.array(c));
-            float[] s = shadow.get(n), p = params.get(n);
-            for (int i = chunks.from(c), to = chunks.to(c); i < to; i++) s[i] = d * s[i] + (1 - d) * p[i];
+        List<float[]> s = shadow.arrays(), p = new ArrayList<>(names.size());
+        for (String n : names) p.add(params.get(n));
+        Parallel.forEach(chunks.size(), c -> {
+            Chunk ch = chunks.get(c);
+            float[] sa = s.get(ch.array()), pa = p.get(ch.array());
+            for (int i = ch.from(); i < ch.to(); i++) sa[i] = d * sa[i] + (1 - d) * pa[i];
         });
     }
 
