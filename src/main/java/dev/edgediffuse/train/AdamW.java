@@ -67,6 +67,10 @@ public final class AdamW {
             boolean d = decay[a];
             for (int i = ch.from(); i < ch.to(); i++) {
                 float gi = ga[i] * clip;
+                if (gi == 0 && ma[i] == 0 && va[i] == 0) { // never-used rows (most of the token table): the update is 0
+                    if (d) wa[i] -= lrT * weightDecay * wa[i];
+                    continue;
+                }
                 ma[i] = beta1 * ma[i] + (1 - beta1) * gi;
                 va[i] = beta2 * va[i] + (1 - beta2) * gi * gi;
                 double update = (ma[i] / bc1) / (Math.sqrt(va[i] / bc2) + eps);

@@ -8,6 +8,8 @@ import dev.edgediffuse.pipeline.SamplingDefaults;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -15,18 +17,19 @@ import java.util.Map;
  * its first {@code images} training images, 0 = all), the seed, and per stage its steps, batch, learning rate and
  * regularization. The decoder fine-tunes are optional ({@code decoder}, then {@code decoderAdversarial} against a
  * discriminator; null when the recipe has none). {@code sampling_defaults} (optional) is written into the model
- * folder as its {@value SamplingDefaults#FILE}: the settings its evaluation chose. Every field is checked with a
- * one-line error.
+ * folder as its {@value SamplingDefaults#FILE}: the settings its evaluation chose. A stage's {@code ema_alternatives}
+ * (optional) keeps more EMAs of the same run, each written as a model of its own, for choosing the decay after
+ * training. Every field is checked with a one-line error.
  */
 public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
                      Stage decoderAdversarial, Stage diffusion, int checkpointSeconds, String dtype,
                      SamplingDefaults samplingDefaults) {
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
-                        double featureMatchingWeight, double minSnrGamma) {
+                        double featureMatchingWeight, double minSnrGamma, List<Double> emaAlternatives) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
-            return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, checkpointSeconds,
-                    Math.max(1, (int) Math.min(50, steps / 20)));
+            return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, emaAlternatives,
+                    checkpointSeconds, Math.max(1, (int) Math.min(50, steps / 20)));
         }
     }
 
@@ -66,7 +69,8 @@ public record Recipe(String name, String config, Path data, int images, long see
     private static Stage shorten(Stage s, Long steps) {
         if (s == null || steps == null) return s;
         return new Stage(steps, s.batch, s.lr, Math.min(s.warmup, Math.max(1, steps / 10)), s.lrFloor, s.weightDecay,
-                s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight, s.featureMatchingWeight, s.minSnrGamma);
+                s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight, s.featureMatchingWeight, s.minSnrGamma,
+                s.emaAlternatives);
     }
 
     private static Stage optionalStage(Map<String, Object> r, String key, String src) {
@@ -83,10 +87,27 @@ public record Recipe(String name, String config, Path data, int images, long see
                 (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05), optional(s, "weight_decay", 0.0),
                 optional(s, "clip_norm", 1.0), optional(s, "ema", 0.999), optional(s, "kl_weight", 0.0),
                 optional(s, "caption_dropout", 0.1), optional(s, "edge_weight", 0.0), optional(s, "adversarial_weight", 0.0),
-                optional(s, "feature_matching_weight", 0.0), optional(s, "min_snr_gamma", 0.0));
+                optional(s, "feature_matching_weight", 0.0), optional(s, "min_snr_gamma", 0.0), decays(s, "ema_alternatives", where));
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
+        if (!(st.ema > 0 && st.ema < 1)) throw new ModelFormatException(where + ": ema must be in (0, 1), got " + st.ema);
+        if (st.emaAlternatives.contains(st.ema)) throw new ModelFormatException(where + ": ema_alternatives repeats ema " + st.ema);
         if (st.minSnrGamma < 0) throw new ModelFormatException(where + ": min_snr_gamma must be >= 0 (0 = unweighted)");
         return st;
+    }
+
+    /** An optional array of EMA decays, each in (0, 1) and none repeated. */
+    private static List<Double> decays(Map<String, Object> s, String key, String where) {
+        Object o = s.get(key);
+        if (o == null) return List.of();
+        if (!(o instanceof List<?> list)) throw new ModelFormatException(where + ": \"" + key + "\" must be an array of numbers");
+        List<Double> out = new ArrayList<>();
+        for (Object e : list) {
+            if (!(e instanceof Number n) || !(n.doubleValue() > 0 && n.doubleValue() < 1) || out.contains(n.doubleValue())) {
+                throw new ModelFormatException(where + ": \"" + key + "\" must hold distinct decays in (0, 1), got " + e);
+            }
+            out.add(n.doubleValue());
+        }
+        return List.copyOf(out);
     }
 
     private static String string(Map<String, Object> r, String key, String src) {

@@ -105,9 +105,22 @@ public final class TextToImageTraining {
         TrainingLoop loop = new TrainingLoop("diffusion", joint, recipe.diffusion().settings(recipe.checkpointSeconds()), workDir, log);
         loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, recipe.diffusion().batch(),
                 recipe.diffusion().captionDropout(), recipe.diffusion().minSnrGamma(), recipe.seed()));
+        for (double decay : recipe.diffusion().emaAlternatives()) {
+            joint.copyFrom(loop.emaWeights(decay));
+            writeModel(alternativeFolder(out, decay), configs, vaeConfig, unetParams, vaeParams, textParams, dtype, decay);
+        }
         joint.copyFrom(loop.emaWeights());
+        writeModel(out, configs, vaeConfig, unetParams, vaeParams, textParams, dtype, recipe.diffusion().ema());
+    }
 
-        // the diffusers folder, written next to the final location and moved into place
+    /** Where the model of an alternative EMA decay goes: beside the main one, e.g. {@code mini-ema0.9995}. */
+    public static Path alternativeFolder(Path out, double decay) {
+        return out.resolveSibling(out.getFileName() + "-ema" + decay);
+    }
+
+    /** The diffusers folder, written next to its final location and moved into place. */
+    private void writeModel(Path out, ModelConfigs configs, Config vaeConfig, Parameters unetParams, Parameters vaeParams,
+                            Parameters textParams, DType dtype, double emaDecay) throws IOException {
         Path tmp = out.resolveSibling(out.getFileName() + ".tmp");
         new ModelConfigs(configs.unet(), vaeConfig, configs.text(), configs.scheduler()).writeTo(tmp);
         unetParams.save(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), dtype, Map.of());
@@ -127,6 +140,7 @@ public final class TextToImageTraining {
             provenance.put("decoder_adversarial_steps", recipe.decoderAdversarial() == null ? 0 : recipe.decoderAdversarial().steps());
         }
         provenance.put("diffusion_steps", recipe.diffusion().steps());
+        provenance.put("diffusion_ema", emaDecay);
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);

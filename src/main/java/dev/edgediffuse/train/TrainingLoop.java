@@ -13,6 +13,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
@@ -34,8 +36,14 @@ public final class TrainingLoop {
         }
     }
 
+    /** {@code emaAlternatives}: decays of further EMAs kept beside the main one (the same run, other averages). */
     public record Settings(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
-                           double clipNorm, double emaDecay, int checkpointSeconds, int logEvery) {}
+                           double clipNorm, double emaDecay, List<Double> emaAlternatives, int checkpointSeconds, int logEvery) {
+        public Settings(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
+                        double clipNorm, double emaDecay, int checkpointSeconds, int logEvery) {
+            this(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, emaDecay, List.of(), checkpointSeconds, logEvery);
+        }
+    }
 
     private final String stage;
     private final Parameters params;
@@ -44,6 +52,7 @@ public final class TrainingLoop {
     private final PrintStream out;
     private final AdamW adam;
     private final Ema ema;
+    private final Map<Double, Ema> alternatives = new LinkedHashMap<>();
     private final LearningRate schedule;
     private long step;
     /** For tests of resumption: stop (as if killed) once this many steps are done. */
@@ -58,6 +67,7 @@ public final class TrainingLoop {
         this.out = out;
         this.adam = new AdamW(params, 0.9, 0.999, 1e-8, settings.weightDecay(), settings.clipNorm());
         this.ema = new Ema(params, settings.emaDecay());
+        for (double d : settings.emaAlternatives()) alternatives.put(d, new Ema(params, d));
         this.schedule = new LearningRate(settings.lr(), settings.warmup(), settings.steps(), settings.lrFloor());
     }
 
@@ -67,6 +77,13 @@ public final class TrainingLoop {
 
     public Parameters emaWeights() {
         return ema.weights();
+    }
+
+    /** The EMA weights of one of the settings' {@code emaAlternatives}. */
+    public Parameters emaWeights(double decay) {
+        Ema e = alternatives.get(decay);
+        if (e == null) throw new IllegalArgumentException(stage + ": no EMA of decay " + decay + " was kept");
+        return e.weights();
     }
 
     public long step() {
@@ -92,6 +109,7 @@ public final class TrainingLoop {
             }
             step++;
             ema.update(params, step);
+            for (Ema e : alternatives.values()) e.update(params, step);
             avg = Double.isNaN(avg) ? loss : 0.98 * avg + 0.02 * loss;
             double elapsed = (System.nanoTime() - start) / 1e9;
             double perSecond = (step - startStep) * settings.batch() / elapsed;
@@ -131,6 +149,7 @@ public final class TrainingLoop {
         add(w, "adam_m.", adam.m);
         add(w, "adam_v.", adam.v);
         add(w, "ema.", ema.shadow);
+        for (Map.Entry<Double, Ema> e : alternatives.entrySet()) add(w, alternativePrefix(e.getKey()), e.getValue().shadow);
         w.metadata("stage", stage).metadata("step", Long.toString(step)).metadata("adam_step", Long.toString(adam.step));
         w.write(checkpoint);
     }
@@ -152,9 +171,14 @@ public final class TrainingLoop {
             read(st, "adam_m.", adam.m);
             read(st, "adam_v.", adam.v);
             read(st, "ema.", ema.shadow);
+            for (Map.Entry<Double, Ema> e : alternatives.entrySet()) read(st, alternativePrefix(e.getKey()), e.getValue().shadow);
             step = Long.parseLong(meta.get("step"));
             adam.step = Long.parseLong(meta.get("adam_step"));
         }
+    }
+
+    private static String alternativePrefix(double decay) {
+        return "ema@" + decay + ".";
     }
 
     private void read(SafeTensors st, String prefix, Parameters p) {

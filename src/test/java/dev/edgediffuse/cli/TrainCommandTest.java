@@ -3,6 +3,7 @@ package dev.edgediffuse.cli;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.train.Recipe;
+import dev.edgediffuse.train.TextToImageTraining;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 
 import static dev.edgediffuse.cli.GenerateCommandTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -75,6 +77,22 @@ class TrainCommandTest {
             assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve(f)), Files.readAllBytes(second.resolve(f))), f);
         }
 
+        // more EMAs of the same run: each is a model folder of its own, and the main one is unchanged by them
+        Path withAlternatives = Files.writeString(tmp.resolve("alt.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.1]"));
+        Path third = tmp.resolve("third");
+        GenerateCommandTest.Run alt = run("train", "--recipe", withAlternatives.toString(), "--vae", out.toString(), "--out", third.toString());
+        assertEquals(0, alt.code(), alt.err());
+        Path thirdAlt = TextToImageTraining.alternativeFolder(third, 0.1);
+        assertEquals(tmp.resolve("third-ema0.1"), thirdAlt);
+        for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(second.resolve(f)), Files.readAllBytes(third.resolve(f))), f);
+            assertFalse(java.util.Arrays.equals(Files.readAllBytes(third.resolve(f)), Files.readAllBytes(thirdAlt.resolve(f))), f);
+        }
+        assertTrue(Files.readString(thirdAlt.resolve("recipe.json")).contains("\"diffusion_ema\":0.1"));
+        assertTrue(Files.readString(third.resolve("recipe.json")).contains("\"diffusion_ema\":0.999"));
+        assertEquals(0, run("generate", "--model", thirdAlt.toString(), "--prompt", "a photo of a sneaker", "--steps", "2",
+                "--width", "32", "--height", "32", "--out", tmp.resolve("y.png").toString(), "--quiet").code());
+
         GenerateCommandTest.Run noVae = run("train", "--recipe", r.toString(), "--vae", tmp.toString(), "--out", tmp.resolve("x").toString());
         assertEquals(2, noVae.code(), noVae.err());
         assertTrue(noVae.err().contains("--vae") && noVae.err().contains("vae/config.json") && noVae.err().lines().count() == 1, noVae.err());
@@ -94,6 +112,11 @@ class TrainCommandTest {
         GenerateCommandTest.Run gamma = run("train", "--recipe", badGamma.toString(), "--out", tmp.resolve("m").toString());
         assertEquals(1, gamma.code());
         assertTrue(gamma.err().contains("diffusion") && gamma.err().contains("min_snr_gamma") && gamma.err().lines().count() == 1, gamma.err());
+        Path badEma = Files.writeString(tmp.resolve("e.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.99, 1.5]"));
+        GenerateCommandTest.Run ema = run("train", "--recipe", badEma.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, ema.code());
+        assertTrue(ema.err().contains("diffusion") && ema.err().contains("ema_alternatives") && ema.err().contains("1.5")
+                && ema.err().lines().count() == 1, ema.err());
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());
