@@ -19,7 +19,7 @@ public final class Ema {
 
     /** shadow ← decay·shadow + (1−decay)·params, with a warm-up so early steps are not dominated by the init. */
     public void update(Parameters params, long step) {
-        float d = Math.min(decay, (1f + step) / (10f + step));
+        float d = Math.min(decay, warmUp(step));
         List<String> names = shadow.names();
         List<float[]> s = shadow.arrays(), p = new ArrayList<>(names.size());
         for (String n : names) p.add(params.get(n));
@@ -28,6 +28,16 @@ public final class Ema {
             float[] sa = s.get(ch.array()), pa = p.get(ch.array());
             for (int i = ch.from(); i < ch.to(); i++) sa[i] = d * sa[i] + (1 - d) * pa[i];
         });
+    }
+
+    /** The warm-up's cap on the decay at a step (diffusers' rule): any decay above it acts as this. */
+    private static float warmUp(long step) {
+        return (1f + step) / (10f + step);
+    }
+
+    /** The largest decay an EMA can use within {@code steps} steps; a larger one acts as the warm-up alone. */
+    public static double largestDecay(long steps) {
+        return warmUp(steps);
     }
 
     public Parameters weights() {

@@ -91,6 +91,13 @@ public record Recipe(String name, String config, Path data, int images, long see
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
         if (!(st.ema > 0 && st.ema < 1)) throw new ModelFormatException(where + ": ema must be in (0, 1), got " + st.ema);
         if (st.emaAlternatives.contains(st.ema)) throw new ModelFormatException(where + ": ema_alternatives repeats ema " + st.ema);
+        double reachable = Ema.largestDecay(st.steps);
+        for (double d : st.emaAlternatives) {
+            if (d > reachable) {
+                throw new ModelFormatException(String.format(java.util.Locale.ROOT, "%s: ema_alternatives %s never takes effect in %d steps:"
+                        + " the EMA warm-up (1+t)/(10+t) stays below it (at most %.5f)", where, d, st.steps, reachable));
+            }
+        }
         if (st.minSnrGamma < 0) throw new ModelFormatException(where + ": min_snr_gamma must be >= 0 (0 = unweighted)");
         return st;
     }

@@ -117,6 +117,11 @@ class TrainCommandTest {
         assertEquals(1, ema.code());
         assertTrue(ema.err().contains("diffusion") && ema.err().contains("ema_alternatives") && ema.err().contains("1.5")
                 && ema.err().lines().count() == 1, ema.err());
+        // a decay above the warm-up's cap (1+t)/(10+t) would be the warm-up alone: with 2 steps anything above 0.25
+        Path moot = Files.writeString(tmp.resolve("w.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.2, 0.5]"));
+        GenerateCommandTest.Run warm = run("train", "--recipe", moot.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, warm.code());
+        assertTrue(warm.err().contains("ema_alternatives 0.5 never takes effect in 2 steps") && warm.err().lines().count() == 1, warm.err());
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());

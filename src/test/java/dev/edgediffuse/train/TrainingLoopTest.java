@@ -41,7 +41,7 @@ class TrainingLoopTest {
     }
 
     private static TrainingLoop.Settings settings(long steps) {
-        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, java.util.List.of(0.5), 0, 1);
+        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, java.util.List.of(0.3), 0, 1);
     }
 
     /** Trains the tiny VAE for {@code steps} in {@code dir}; stops (as if killed) after {@code stopAfter}. */
@@ -52,7 +52,7 @@ class TrainingLoopTest {
         loop.stopAfter(stopAfter);
         boolean finished = loop.run(new VaeObjective(vae, syntheticImages(12), 4, 1e-3, 5));
         assertTrue(finished == (stopAfter >= steps));
-        Parameters both = Parameters.union(Map.of("p.", p, "ema.", loop.emaWeights(), "ema0.5.", loop.emaWeights(0.5)));
+        Parameters both = Parameters.union(Map.of("p.", p, "ema.", loop.emaWeights(), "ema0.3.", loop.emaWeights(0.3)));
         return both;
     }
 
