@@ -42,6 +42,11 @@ public record Recipe(String name, String config, Path data, int images, long see
         }
         Map<String, Object> r = Json.parseObject(text, file.toString());
         String src = file.toString();
+        for (String key : new String[]{"vae", "decoder", "decoder_adversarial"}) {
+            if (r.get(key) instanceof Map<?, ?> stage && stage.containsKey("ema_alternatives")) {
+                throw new ModelFormatException(src + " " + key + ": ema_alternatives is for the diffusion stage only (it writes a model per EMA)");
+            }
+        }
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
                 (int) optional(r, "images", 0), (long) number(r, "seed", src), stage(r, "vae", src), optionalStage(r, "decoder", src),
                 optionalStage(r, "decoder_adversarial", src), stage(r, "diffusion", src),

@@ -122,6 +122,10 @@ class TrainCommandTest {
         GenerateCommandTest.Run warm = run("train", "--recipe", moot.toString(), "--out", tmp.resolve("m").toString());
         assertEquals(1, warm.code());
         assertTrue(warm.err().contains("ema_alternatives 0.5 never takes effect in 2 steps") && warm.err().lines().count() == 1, warm.err());
+        Path vaeAlt = Files.writeString(tmp.resolve("v.json"), recipe("tiny").replace("\"edge_weight\": 0.5}", "\"edge_weight\": 0.5, \"ema_alternatives\": [0.1]}"));
+        GenerateCommandTest.Run onVae = run("train", "--recipe", vaeAlt.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, onVae.code());
+        assertTrue(onVae.err().contains("decoder: ema_alternatives is for the diffusion stage only") && onVae.err().lines().count() == 1, onVae.err());
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());
