@@ -19,7 +19,7 @@ public final class Ema {
 
     /** shadow ← decay·shadow + (1−decay)·params, with a warm-up so early steps are not dominated by the init. */
     public void update(Parameters params, long step) {
-        float d = Math.min(decay, warmUp(step));
+        float d = Math.min(decay, decayCap(step));
         List<String> names = shadow.names();
         List<float[]> s = shadow.arrays(), p = new ArrayList<>(names.size());
         for (String n : names) p.add(params.get(n));
@@ -30,14 +30,12 @@ public final class Ema {
         });
     }
 
-    /** The warm-up's cap on the decay at a step (diffusers' rule): any decay above it acts as this. */
-    private static float warmUp(long step) {
+    /**
+     * The warm-up's cap on the decay at a step (diffusers' rule), rising with the step: a decay above the cap at a
+     * stage's last step acts as the warm-up alone for the whole stage.
+     */
+    static float decayCap(long step) {
         return (1f + step) / (10f + step);
-    }
-
-    /** The largest decay an EMA can use within {@code steps} steps; a larger one acts as the warm-up alone. */
-    public static double largestDecay(long steps) {
-        return warmUp(steps);
     }
 
     public Parameters weights() {

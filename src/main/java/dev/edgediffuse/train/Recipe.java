@@ -42,15 +42,20 @@ public record Recipe(String name, String config, Path data, int images, long see
         }
         Map<String, Object> r = Json.parseObject(text, file.toString());
         String src = file.toString();
-        for (String key : new String[]{"vae", "decoder", "decoder_adversarial"}) {
-            if (r.get(key) instanceof Map<?, ?> stage && stage.containsKey("ema_alternatives")) {
-                throw new ModelFormatException(src + " " + key + ": ema_alternatives is for the diffusion stage only (it writes a model per EMA)");
-            }
-        }
+        Stage vae = stage(r, "vae", src), decoder = optionalStage(r, "decoder", src), adversarial = optionalStage(r, "decoder_adversarial", src);
+        onlyDiffusionKeepsAlternatives(vae, "vae", src);
+        onlyDiffusionKeepsAlternatives(decoder, "decoder", src);
+        onlyDiffusionKeepsAlternatives(adversarial, "decoder_adversarial", src);
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
-                (int) optional(r, "images", 0), (long) number(r, "seed", src), stage(r, "vae", src), optionalStage(r, "decoder", src),
-                optionalStage(r, "decoder_adversarial", src), stage(r, "diffusion", src),
+                (int) optional(r, "images", 0), (long) number(r, "seed", src), vae, decoder, adversarial, stage(r, "diffusion", src),
                 (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString(), sampling(r, src));
+    }
+
+    /** Only the diffusion stage writes a model per EMA; elsewhere the extra EMAs would be kept and never used. */
+    private static void onlyDiffusionKeepsAlternatives(Stage s, String key, String src) {
+        if (s != null && !s.emaAlternatives.isEmpty()) {
+            throw new ModelFormatException(src + " " + key + ": ema_alternatives is for the diffusion stage only (it writes a model per EMA)");
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -96,7 +101,7 @@ public record Recipe(String name, String config, Path data, int images, long see
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
         if (!(st.ema > 0 && st.ema < 1)) throw new ModelFormatException(where + ": ema must be in (0, 1), got " + st.ema);
         if (st.emaAlternatives.contains(st.ema)) throw new ModelFormatException(where + ": ema_alternatives repeats ema " + st.ema);
-        double reachable = Ema.largestDecay(st.steps);
+        double reachable = Ema.decayCap(st.steps);
         for (double d : st.emaAlternatives) {
             if (d > reachable) {
                 throw new ModelFormatException(String.format(java.util.Locale.ROOT, "%s: ema_alternatives %s never takes effect in %d steps:"

@@ -171,7 +171,14 @@ public final class TrainingLoop {
             read(st, "adam_m.", adam.m);
             read(st, "adam_v.", adam.v);
             read(st, "ema.", ema.shadow);
-            for (Map.Entry<Double, Ema> e : alternatives.entrySet()) read(st, alternativePrefix(e.getKey()), e.getValue().shadow);
+            for (Map.Entry<Double, Ema> e : alternatives.entrySet()) {
+                String prefix = alternativePrefix(e.getKey());
+                if (st.tensors().keySet().stream().noneMatch(k -> k.startsWith(prefix))) {
+                    throw new ModelFormatException(checkpoint + ": holds no EMA of decay " + e.getKey() + ": the recipe's "
+                            + "ema_alternatives changed since it was written; restore them, or delete the checkpoint to restart the stage");
+                }
+                read(st, prefix, e.getValue().shadow);
+            }
             step = Long.parseLong(meta.get("step"));
             adam.step = Long.parseLong(meta.get("adam_step"));
         }

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -41,7 +42,7 @@ class TrainingLoopTest {
     }
 
     private static TrainingLoop.Settings settings(long steps) {
-        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, java.util.List.of(0.3), 0, 1);
+        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, List.of(0.3), 0, 1);
     }
 
     /** Trains the tiny VAE for {@code steps} in {@code dir}; stops (as if killed) after {@code stopAfter}. */
@@ -70,6 +71,20 @@ class TrainingLoopTest {
         }
         assertTrue(changed, "training changed no parameter");
         assertTrue(Files.readAllLines(tmp.resolve("b/vae.log.jsonl")).size() >= 6);
+    }
+
+    @Test
+    void resumingWithEmaAlternativesTheCheckpointLacksIsAOneLineError(@TempDir Path tmp) throws Exception {
+        Parameters p = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+        AutoencoderKL vae = new AutoencoderKL(TINY.vae(), p.weights("vae"));
+        TrainingLoop plain = new TrainingLoop("vae", p, new TrainingLoop.Settings(4, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, 0, 1), tmp, null);
+        plain.stopAfter(2);
+        plain.run(new VaeObjective(vae, syntheticImages(12), 4, 1e-3, 5));
+        TrainingLoop withAlternative = new TrainingLoop("vae", p, settings(4), tmp, null);
+        var e = assertThrows(dev.edgediffuse.format.ModelFormatException.class,
+                () -> withAlternative.run(new VaeObjective(vae, syntheticImages(12), 4, 1e-3, 5)));
+        assertTrue(e.getMessage().contains("holds no EMA of decay 0.3") && e.getMessage().contains("ema_alternatives")
+                && e.getMessage().lines().count() == 1, e.getMessage());
     }
 
     @Test
