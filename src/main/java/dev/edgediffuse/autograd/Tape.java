@@ -86,6 +86,20 @@ public final class Tape implements AutoCloseable {
         for (int i = 0; i < g.length; i++) g[i] += dx[i];
     }
 
+    /**
+     * As {@link #accumulate}, for a dx that was just computed for this call and that nobody else holds (a kernel's
+     * result): the first one is kept as x's gradient without a copy.
+     */
+    public void accumulateFresh(float[] x, float[] dx) {
+        if (!needs(x) || dx == null) return;
+        float[] g = grads.get(x);
+        if (g == null) {
+            grads.put(x, dx);
+            return;
+        }
+        for (int i = 0; i < g.length; i++) g[i] += dx[i];
+    }
+
     /** The gradient of x accumulated so far, or null. */
     public float[] grad(float[] x) {
         return grads.get(x);

@@ -59,20 +59,25 @@ public final class ConvGrad {
         return channelMajor(dwk, s.cout, s.cin, s.kernel * s.kernel);
     }
 
+    /** The column buffer of {@link #im2col}, per thread: it is only read inside weightGrad, and tens of MB at a time. */
+    private static final ThreadLocal<float[]> COLUMNS = ThreadLocal.withInitial(() -> new float[0]);
+
+    /** x as rows of k·k·cin taps (zeros where a tap falls in the padding), in this thread's reused buffer. */
     static float[] im2col(float[] x, Shape s) {
         int oh = s.outH(), ow = s.outW(), k = s.k(), cin = s.cin;
-        float[] cols = new float[s.batch * oh * ow * k];
+        float[] cols = COLUMNS.get();
+        if (cols.length < s.batch * oh * ow * k) COLUMNS.set(cols = new float[s.batch * oh * ow * k]);
+        float[] out = cols;
         Parallel.forEach(s.batch * oh, row -> {
             int b = row / oh, oy = row % oh;
             for (int ox = 0; ox < ow; ox++) {
                 int dst = ((b * oh + oy) * ow + ox) * k;
                 for (int ky = 0; ky < s.kernel; ky++) {
                     int iy = oy * s.stride + ky - s.pads[0];
-                    if (iy < 0 || iy >= s.h) continue;
                     for (int kx = 0; kx < s.kernel; kx++) {
-                        int ix = ox * s.stride + kx - s.pads[2];
-                        if (ix < 0 || ix >= s.w) continue;
-                        System.arraycopy(x, ((b * s.h + iy) * s.w + ix) * cin, cols, dst + (ky * s.kernel + kx) * cin, cin);
+                        int ix = ox * s.stride + kx - s.pads[2], at = dst + (ky * s.kernel + kx) * cin;
+                        if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) java.util.Arrays.fill(out, at, at + cin, 0f);
+                        else System.arraycopy(x, ((b * s.h + iy) * s.w + ix) * cin, out, at, cin);
                     }
                 }
             }

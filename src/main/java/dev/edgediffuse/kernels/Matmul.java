@@ -23,6 +23,8 @@ public final class Matmul {
 
     /** Rows of the reduction one GEMM call covers in {@link #tn}: its panels stay in cache. */
     private static final int REDUCTION_CHUNK = 256;
+    /** Per thread: one chunk's product and its transposed rows, in {@link #tn}. */
+    private static final ThreadLocal<float[][]> TN_SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0]});
 
     /**
      * A[k][m]ᵀ · B[k][n]: the reduction runs over the shared leading dimension (rows of activations, often tens of
@@ -35,7 +37,11 @@ public final class Matmul {
         float[][] partial = new float[tasks][];
         Flops.add((long) m * k * n);
         Parallel.forEach(tasks, t -> {
-            float[] acc = new float[m * n], c = new float[m * n], at = new float[m * REDUCTION_CHUNK];
+            float[] acc = new float[m * n]; // each task's own: the partial sums are added after all tasks finish
+            float[][] scratch = TN_SCRATCH.get();
+            if (scratch[0].length < m * n) scratch[0] = new float[m * n];
+            if (scratch[1].length < m * REDUCTION_CHUNK) scratch[1] = new float[m * REDUCTION_CHUNK];
+            float[] c = scratch[0], at = scratch[1]; // rewritten whole for every chunk, so reused across calls
             for (int ch = t; ch < chunks; ch += tasks) {
                 int r0 = ch * REDUCTION_CHUNK, len = Math.min(REDUCTION_CHUNK, k - r0);
                 transposeRows(a, m, r0, len, at);

@@ -127,8 +127,8 @@ public final class ClipTextModel {
                         dPositions[t * hidden + c] += dx[row + c];
                     }
                 }
-            tape.accumulate(table, dTable);
-            tape.accumulate(positionEmbedding, dPositions);
+            tape.accumulateFresh(table, dTable);
+            tape.accumulateFresh(positionEmbedding, dPositions);
         }, table, positionEmbedding);
         return x;
     }

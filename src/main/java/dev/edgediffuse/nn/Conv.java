@@ -62,10 +62,10 @@ public final class Conv {
             var shape = new ConvGrad.Shape(x.batch(), x.height(), x.width(), in, out, kernel, stride, pads);
             if (t.needs(x.data())) {
                 float[] w = trainableWeight != null ? trainableWeight : weight.weight().toFloats();
-                t.accumulate(x.data(), ConvGrad.inputGrad(dy, w, shape));
+                t.accumulateFresh(x.data(), ConvGrad.inputGrad(dy, w, shape));
             }
-            if (t.needs(trainableWeight)) t.accumulate(trainableWeight, ConvGrad.weightGrad(x.data(), dy, shape));
-            if (t.needs(bias)) t.accumulate(bias, Matmul.columnSums(dy, y.batch() * y.pixels(), out));
+            if (t.needs(trainableWeight)) t.accumulateFresh(trainableWeight, ConvGrad.weightGrad(x.data(), dy, shape));
+            if (t.needs(bias)) t.accumulateFresh(bias, Matmul.columnSums(dy, y.batch() * y.pixels(), out));
         }, x.data(), trainableWeight, bias);
         return y;
     }

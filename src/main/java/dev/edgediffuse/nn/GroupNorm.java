@@ -29,9 +29,9 @@ public final class GroupNorm {
             float[] dBeta = t.needs(beta) ? new float[beta.length] : null;
             float[] dx = NormGrad.groupNorm(x.data(), dy, x.batch(), x.pixels(), x.channels(), groups, eps, gamma, beta,
                     silu, t.needs(x.data()), dGamma, dBeta);
-            t.accumulate(x.data(), dx);
-            t.accumulate(gamma, dGamma);
-            t.accumulate(beta, dBeta);
+            t.accumulateFresh(x.data(), dx);
+            t.accumulateFresh(gamma, dGamma);
+            t.accumulateFresh(beta, dBeta);
         }, x.data(), gamma, beta);
         return x.with(y);
     }

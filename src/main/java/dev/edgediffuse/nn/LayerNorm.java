@@ -22,9 +22,9 @@ public final class LayerNorm {
         Tape.record(y, (t, dy) -> {
             float[] dGamma = t.needs(gamma) ? new float[gamma.length] : null;
             float[] dBeta = t.needs(beta) ? new float[beta.length] : null;
-            t.accumulate(x, NormGrad.layerNorm(x, dy, rows, channels, eps, gamma, t.needs(x), dGamma, dBeta));
-            t.accumulate(gamma, dGamma);
-            t.accumulate(beta, dBeta);
+            t.accumulateFresh(x, NormGrad.layerNorm(x, dy, rows, channels, eps, gamma, t.needs(x), dGamma, dBeta));
+            t.accumulateFresh(gamma, dGamma);
+            t.accumulateFresh(beta, dBeta);
         }, x, gamma, beta);
         return y;
     }

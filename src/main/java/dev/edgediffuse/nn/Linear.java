@@ -27,9 +27,9 @@ public final class Linear {
         float[] y = Buffers.take(rows * out);
         Gemm.multiply(x, 0, in, rows, weight, bias, y, 0, out);
         Tape.record(y, (t, dy) -> {
-            if (t.needs(x)) t.accumulate(x, Matmul.nn(dy, rows, out, weightValues(), in));
-            if (t.needs(trainableWeight)) t.accumulate(trainableWeight, Matmul.tn(dy, rows, out, x, in));
-            if (t.needs(bias)) t.accumulate(bias, Matmul.columnSums(dy, rows, out));
+            if (t.needs(x)) t.accumulateFresh(x, Matmul.nn(dy, rows, out, weightValues(), in));
+            if (t.needs(trainableWeight)) t.accumulateFresh(trainableWeight, Matmul.tn(dy, rows, out, x, in));
+            if (t.needs(bias)) t.accumulateFresh(bias, Matmul.columnSums(dy, rows, out));
         }, x, trainableWeight, bias);
         return y;
     }

@@ -38,7 +38,7 @@ public final class Ops {
         }
         float[] y = x.clone();
         Activations.silu(y);
-        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.silu(x, dy)), x);
+        Tape.record(y, (t, dy) -> t.accumulateFresh(x, ActivationGrad.silu(x, dy)), x);
         return y;
     }
 
@@ -49,7 +49,7 @@ public final class Ops {
         }
         float[] y = x.clone();
         Activations.gelu(y);
-        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.gelu(x, dy)), x);
+        Tape.record(y, (t, dy) -> t.accumulateFresh(x, ActivationGrad.gelu(x, dy)), x);
         return y;
     }
 
@@ -60,14 +60,14 @@ public final class Ops {
         }
         float[] y = x.clone();
         Activations.quickGelu(y);
-        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.quickGelu(x, dy)), x);
+        Tape.record(y, (t, dy) -> t.accumulateFresh(x, ActivationGrad.quickGelu(x, dy)), x);
         return y;
     }
 
     /** Rows [hidden | gate] of width 2d → hidden·gelu(gate), rows of width d. */
     public static float[] geglu(float[] x, int rows, int d) {
         float[] y = Activations.geglu(x, rows, d);
-        Tape.record(y, (t, dy) -> t.accumulate(x, ActivationGrad.geglu(x, dy, rows, d)), x);
+        Tape.record(y, (t, dy) -> t.accumulateFresh(x, ActivationGrad.geglu(x, dy, rows, d)), x);
         return y;
     }
 
@@ -76,9 +76,9 @@ public final class Ops {
         float[] y = Attention.attend(q, k, v, batch, tq, tk, heads, d, causal);
         Tape.record(y, (t, dy) -> {
             float[][] g = AttentionGrad.attend(q, k, v, dy, batch, tq, tk, heads, d, causal);
-            t.accumulate(q, g[0]);
-            t.accumulate(k, g[1]);
-            t.accumulate(v, g[2]);
+            t.accumulateFresh(q, g[0]);
+            t.accumulateFresh(k, g[1]);
+            t.accumulateFresh(v, g[2]);
         }, q, k, v);
         return y;
     }
@@ -87,7 +87,7 @@ public final class Ops {
     public static FeatureMap upsample2x(FeatureMap x) {
         int b = x.batch(), h = x.height(), w = x.width(), c = x.channels();
         float[] y = Activations.upsample2x(x.data(), b, h, w, c);
-        Tape.record(y, (t, dy) -> t.accumulate(x.data(), ActivationGrad.upsample2x(dy, b, h, w, c)), x.data());
+        Tape.record(y, (t, dy) -> t.accumulateFresh(x.data(), ActivationGrad.upsample2x(dy, b, h, w, c)), x.data());
         return new FeatureMap(y, b, 2 * h, 2 * w, c);
     }
 
@@ -110,8 +110,8 @@ public final class Ops {
                 System.arraycopy(dy, p * c, d1, p * c1, c1);
                 System.arraycopy(dy, p * c + c1, d2, p * c2, c2);
             }
-            t.accumulate(first.data(), d1);
-            t.accumulate(second.data(), d2);
+            t.accumulateFresh(first.data(), d1);
+            t.accumulateFresh(second.data(), d2);
         }, first.data(), second.data());
         return new FeatureMap(out, first.batch(), first.height(), first.width(), c);
     }
