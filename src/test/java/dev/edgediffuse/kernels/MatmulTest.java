@@ -4,7 +4,9 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 
 /**
  * The three products back-propagation uses against the triple loop in double precision, with column counts that give
@@ -28,7 +30,11 @@ class MatmulTest {
             String shape = m + "x" + k + "x" + n;
             assertClose(nn, Matmul.nn(a, m, k, b, n), "nn " + shape);
             assertClose(nt, Matmul.nt(a, m, k, bt, n), "nt " + shape);
-            assertClose(tn, Matmul.tn(at, k, m, b, n), "tn " + shape);
+            float[] first = Matmul.tn(at, k, m, b, n);
+            assertClose(tn, first, "tn " + shape);
+            float[] kept = first.clone();
+            assertNotSame(first, Matmul.tn(at, k, m, b, n), "tn returns a new array each call");
+            assertArrayEquals(kept, first, "tn's per-thread scratch is not its result: a second call leaves the first result alone");
         }
     }
 
