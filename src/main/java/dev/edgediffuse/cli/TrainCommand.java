@@ -19,9 +19,12 @@ final class TrainCommand {
               --work DIR             checkpoints and logs; a rerun resumes from here (default: OUT.work)
               --vae DIR              use this diffusers folder's trained vae/ as it is and train only the
                                      text encoder and UNet on its latents (the autoencoder stages are skipped)
+              --diffusion-from DIR   use this diffusers folder's text encoder and UNet as the diffusion stage's
+                                     result and run only the recipe's diffusion_finetune (its VAE too,
+                                     unless --vae names another)
               --vae-steps N          override the recipe's VAE steps (quick runs)
               --decoder-steps N      override the steps of both of the recipe's decoder fine-tunes
-              --diffusion-steps N    override the recipe's diffusion steps""";
+              --diffusion-steps N    override the steps of the diffusion stage and its fine-tune""";
 
     private TrainCommand() {}
 
@@ -30,19 +33,32 @@ final class TrainCommand {
             out.println(HELP);
             return 0;
         }
-        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae", "--vae-steps", "--decoder-steps", "--diffusion-steps"), Set.of());
+        Args a = new Args(argv, Set.of("--recipe", "--out", "--work", "--vae", "--diffusion-from", "--vae-steps", "--decoder-steps",
+                "--diffusion-steps"), Set.of());
         if (!a.has("--recipe")) throw new Args.UsageException("--recipe is required");
         Recipe recipe = Recipe.read(a.path("--recipe"));
         recipe = recipe.withSteps(steps(a, "--vae-steps"), steps(a, "--decoder-steps"), steps(a, "--diffusion-steps"));
         Path dir = a.has("--out") ? a.path("--out") : Path.of(recipe.name());
         Path work = a.has("--work") ? a.path("--work") : dir.resolveSibling(dir.getFileName() + ".work");
-        Path vae = a.has("--vae") ? a.path("--vae") : null;
+        Path diffusionFrom = a.has("--diffusion-from") ? a.path("--diffusion-from") : null;
+        Path vae = a.has("--vae") ? a.path("--vae") : diffusionFrom;
         if (vae != null && !Files.isRegularFile(vae.resolve("vae/config.json"))) {
-            throw new Args.UsageException("--vae " + vae + ": no vae/config.json there (expected a diffusers folder)");
+            throw new Args.UsageException((a.has("--vae") ? "--vae " : "--diffusion-from ") + vae
+                    + ": no vae/config.json there (expected a diffusers folder)");
+        }
+        if (diffusionFrom != null) {
+            if (recipe.diffusionFinetune() == null) {
+                throw new Args.UsageException("--diffusion-from: the recipe has no diffusion_finetune stage, so there is nothing to train");
+            }
+            for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
+                if (!Files.isRegularFile(diffusionFrom.resolve(f))) {
+                    throw new Args.UsageException("--diffusion-from " + diffusionFrom + ": no " + f + " there (expected a diffusers folder)");
+                }
+            }
         }
         long t0 = System.nanoTime();
         try {
-            new TextToImageTraining(recipe, dir, work, vae, out).run();
+            new TextToImageTraining(recipe, dir, work, vae, diffusionFrom, out).run();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

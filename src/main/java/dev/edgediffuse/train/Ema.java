@@ -9,17 +9,27 @@ import java.util.List;
 public final class Ema {
     final Parameters shadow;
     private final float decay;
+    private final boolean warmUp;
     private final List<Chunk> chunks;
 
     public Ema(Parameters params, double decay) {
+        this(params, decay, true);
+    }
+
+    /**
+     * @param warmUp cap the decay early on so the average is not dominated by the initial weights; a fine-tune of
+     *               trained weights goes without: there the initial weights are the ones to average from
+     */
+    public Ema(Parameters params, double decay, boolean warmUp) {
         this.shadow = params.copy();
         this.decay = (float) decay;
+        this.warmUp = warmUp;
         this.chunks = Chunk.split(shadow);
     }
 
-    /** shadow ← decay·shadow + (1−decay)·params, with a warm-up so early steps are not dominated by the init. */
+    /** shadow ← decay·shadow + (1−decay)·params, the decay capped by the warm-up when there is one. */
     public void update(Parameters params, long step) {
-        float d = Math.min(decay, decayCap(step));
+        float d = warmUp ? Math.min(decay, decayCap(step)) : decay;
         List<String> names = shadow.names();
         List<float[]> s = shadow.arrays(), p = new ArrayList<>(names.size());
         for (String n : names) p.add(params.get(n));

@@ -19,17 +19,24 @@ import java.util.Map;
  * discriminator; null when the recipe has none). {@code sampling_defaults} (optional) is written into the model
  * folder as its {@value SamplingDefaults#FILE}: the settings its evaluation chose. A stage's {@code ema_alternatives}
  * (optional) keeps more EMAs of the same run, each written as a model of its own, for choosing the decay after
- * training. Every field is checked with a one-line error.
+ * training. {@code diffusion_finetune} (optional) continues the text encoder and UNet from the diffusion stage's
+ * result, as saved, with its own settings (typically a lower learning rate and other loss weights). Every field is
+ * checked with a one-line error.
  */
 public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
-                     Stage decoderAdversarial, Stage diffusion, int checkpointSeconds, String dtype,
+                     Stage decoderAdversarial, Stage diffusion, Stage diffusionFinetune, int checkpointSeconds, String dtype,
                      SamplingDefaults samplingDefaults) {
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
                         double featureMatchingWeight, double minSnrGamma, List<Double> emaAlternatives) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
+            return settings(checkpointSeconds, true);
+        }
+
+        /** {@code fromTrained}: the stage continues trained weights, so its EMA starts from them without a warm-up. */
+        TrainingLoop.Settings settings(int checkpointSeconds, boolean fromTrained) {
             return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, emaAlternatives,
-                    checkpointSeconds, Math.max(1, (int) Math.min(50, steps / 20)));
+                    !fromTrained, checkpointSeconds, Math.max(1, (int) Math.min(50, steps / 20)));
         }
     }
 
@@ -46,8 +53,14 @@ public record Recipe(String name, String config, Path data, int images, long see
         onlyDiffusionKeepsAlternatives(vae, "vae", src);
         onlyDiffusionKeepsAlternatives(decoder, "decoder", src);
         onlyDiffusionKeepsAlternatives(adversarial, "decoder_adversarial", src);
+        Stage diffusion = stage(r, "diffusion", src), finetune = optionalStage(r, "diffusion_finetune", src);
+        onlyDiffusionKeepsAlternatives(finetune, "diffusion_finetune", src);
+        if (finetune != null && !diffusion.emaAlternatives.isEmpty()) {
+            throw new ModelFormatException(src + " diffusion: ema_alternatives cannot be used with diffusion_finetune"
+                    + " (the alternative models would skip the fine-tune)");
+        }
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
-                (int) optional(r, "images", 0), (long) number(r, "seed", src), vae, decoder, adversarial, stage(r, "diffusion", src),
+                (int) optional(r, "images", 0), (long) number(r, "seed", src), vae, decoder, adversarial, diffusion, finetune,
                 (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString(), sampling(r, src));
     }
 
@@ -67,13 +80,13 @@ public record Recipe(String name, String config, Path data, int images, long see
     }
 
     /**
-     * The same recipe with the VAE, both decoder fine-tunes and the diffusion stage set to the given step counts
+     * The same recipe with the VAE, both decoder fine-tunes and both diffusion stages set to the given step counts
      * (smoke tests, quick looks); a null count leaves its stages as the recipe has them.
      */
     public Recipe withSteps(Long vaeSteps, Long decoderSteps, Long diffusionSteps) {
         return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(decoder, decoderSteps),
-                shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), checkpointSeconds, dtype,
-                samplingDefaults);
+                shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), shorten(diffusionFinetune, diffusionSteps),
+                checkpointSeconds, dtype, samplingDefaults);
     }
 
     private static Stage shorten(Stage s, Long steps) {

@@ -26,24 +26,28 @@ import java.util.Map;
 /**
  * Trains a text-to-image latent diffusion model from scratch in stages, as Stable Diffusion was built:
  * (1) the AutoencoderKL, (1b, optional) its decoder fine-tuned on the frozen encoder (pixel losses, then against a
- * discriminator), (2) the CLIP-style text encoder and the UNet jointly on the frozen encoder's latents. The result is
+ * discriminator), (2) the CLIP-style text encoder and the UNet jointly on the frozen encoder's latents, (2b, optional)
+ * a fine-tune of both with the recipe's {@code diffusion_finetune} settings. The result is
  * a diffusers folder the runtime loads exactly as it loads SD1.5. Each stage resumes from its checkpoint in
  * {@code workDir}; a finished stage is not repeated.
  */
 public final class TextToImageTraining {
     private final Recipe recipe;
-    private final Path out, workDir, pretrainedVae;
+    private final Path out, workDir, pretrainedVae, pretrainedDiffusion;
     private final PrintStream log;
 
     /**
      * @param pretrainedVae a diffusers folder whose {@code vae/} is used as it is (stages 1 and 1b are skipped, its
      *                      {@code scaling_factor} kept), or null to train the autoencoder too
+     * @param pretrainedDiffusion a diffusers folder whose text encoder and UNet stand for the diffusion stage's result
+     *                      (stage 2 is skipped; only the fine-tune runs), or null
      */
-    public TextToImageTraining(Recipe recipe, Path out, Path workDir, Path pretrainedVae, PrintStream log) {
+    public TextToImageTraining(Recipe recipe, Path out, Path workDir, Path pretrainedVae, Path pretrainedDiffusion, PrintStream log) {
         this.recipe = recipe;
         this.out = out;
         this.workDir = workDir;
         this.pretrainedVae = pretrainedVae;
+        this.pretrainedDiffusion = pretrainedDiffusion;
         this.log = log;
     }
 
@@ -98,18 +102,37 @@ public final class TextToImageTraining {
         UNet2DConditionModel unet = new UNet2DConditionModel(configs.unet(), unetParams.weights("unet"));
         ClipTextModel text = new ClipTextModel(configs.text(), textParams.weights("text_encoder"));
         Parameters joint = Parameters.union(Map.of("unet.", unetParams, "text.", textParams));
-        log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%s%n", unetParams.count(),
-                textParams.count(), recipe.diffusion().steps(), recipe.diffusion().batch(),
-                recipe.diffusion().minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + recipe.diffusion().minSnrGamma() : "");
         float[] alphas = NoiseSchedule.of(configs.scheduler()).alphasCumprod();
-        TrainingLoop loop = new TrainingLoop("diffusion", joint, recipe.diffusion().settings(recipe.checkpointSeconds()), workDir, log);
-        loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, recipe.diffusion().batch(),
-                recipe.diffusion().captionDropout(), recipe.diffusion().minSnrGamma(), recipe.seed()));
-        for (double decay : recipe.diffusion().emaAlternatives()) {
-            joint.copyFrom(loop.emaWeights(decay));
-            writeModel(alternativeFolder(out, decay), configs, vaeConfig, unetParams, vaeParams, textParams, dtype, decay);
+        if (pretrainedDiffusion != null) {
+            unetParams.load(pretrainedDiffusion.resolve("unet/diffusion_pytorch_model.safetensors"));
+            textParams.withPrefix("text_model.").load(pretrainedDiffusion.resolve("text_encoder/model.safetensors"));
+            log.printf("diffusion: UNet and text encoder from %s (diffusion stage skipped)%n", pretrainedDiffusion);
+        } else {
+            Recipe.Stage d = recipe.diffusion();
+            log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%s%n", unetParams.count(),
+                    textParams.count(), d.steps(), d.batch(), d.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + d.minSnrGamma() : "");
+            TrainingLoop loop = new TrainingLoop("diffusion", joint, d.settings(recipe.checkpointSeconds()), workDir, log);
+            loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, d.batch(), d.captionDropout(),
+                    d.minSnrGamma(), recipe.seed()));
+            for (double decay : d.emaAlternatives()) {
+                joint.copyFrom(loop.emaWeights(decay));
+                writeModel(alternativeFolder(out, decay), configs, vaeConfig, unetParams, vaeParams, textParams, dtype, decay);
+            }
+            joint.copyFrom(loop.emaWeights());
         }
-        joint.copyFrom(loop.emaWeights());
+        Recipe.Stage f = recipe.diffusionFinetune();
+        if (f != null) {
+            // from the weights as saved, which --diffusion-from on a folder written without the fine-tune also reads:
+            // such a rerun reproduces this stage bit for bit. Its batches and noise follow the recipe's seed, as the
+            // diffusion stage's do.
+            joint.copyFrom(joint.storedAs(dtype));
+            log.printf("diffusion_finetune: %d steps of %d latents, lr %.2e%s%n", f.steps(), f.batch(), f.lr(),
+                    f.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + f.minSnrGamma() : ", unweighted");
+            TrainingLoop loop = new TrainingLoop("diffusion_finetune", joint, f.settings(recipe.checkpointSeconds(), true), workDir, log);
+            loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, f.batch(), f.captionDropout(),
+                    f.minSnrGamma(), recipe.seed()));
+            joint.copyFrom(loop.emaWeights());
+        }
         writeModel(out, configs, vaeConfig, unetParams, vaeParams, textParams, dtype, recipe.diffusion().ema());
     }
 
@@ -139,8 +162,13 @@ public final class TextToImageTraining {
             provenance.put("decoder_steps", recipe.decoder() == null ? 0 : recipe.decoder().steps());
             provenance.put("decoder_adversarial_steps", recipe.decoderAdversarial() == null ? 0 : recipe.decoderAdversarial().steps());
         }
-        provenance.put("diffusion_steps", recipe.diffusion().steps());
-        provenance.put("diffusion_ema", emaDecay);
+        if (pretrainedDiffusion != null) {
+            provenance.put("diffusion_from", pretrainedDiffusion.toString());
+        } else {
+            provenance.put("diffusion_steps", recipe.diffusion().steps());
+            provenance.put("diffusion_ema", emaDecay);
+        }
+        if (recipe.diffusionFinetune() != null) provenance.put("diffusion_finetune_steps", recipe.diffusionFinetune().steps());
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);

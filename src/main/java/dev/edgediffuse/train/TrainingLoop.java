@@ -36,12 +36,16 @@ public final class TrainingLoop {
         }
     }
 
-    /** {@code emaAlternatives}: decays of further EMAs kept beside the main one (the same run, other averages). */
+    /**
+     * {@code emaAlternatives}: decays of further EMAs kept beside the main one (the same run, other averages);
+     * {@code emaWarmUp}: whether the EMAs warm up (see {@link Ema}), false for a fine-tune of trained weights.
+     */
     public record Settings(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
-                           double clipNorm, double emaDecay, List<Double> emaAlternatives, int checkpointSeconds, int logEvery) {
+                           double clipNorm, double emaDecay, List<Double> emaAlternatives, boolean emaWarmUp,
+                           int checkpointSeconds, int logEvery) {
         public Settings(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double emaDecay, int checkpointSeconds, int logEvery) {
-            this(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, emaDecay, List.of(), checkpointSeconds, logEvery);
+            this(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, emaDecay, List.of(), true, checkpointSeconds, logEvery);
         }
     }
 
@@ -66,8 +70,8 @@ public final class TrainingLoop {
         this.log = workDir.resolve(stage + ".log.jsonl");
         this.out = out;
         this.adam = new AdamW(params, 0.9, 0.999, 1e-8, settings.weightDecay(), settings.clipNorm());
-        this.ema = new Ema(params, settings.emaDecay());
-        for (double d : settings.emaAlternatives()) alternatives.put(d, new Ema(params, d));
+        this.ema = new Ema(params, settings.emaDecay(), settings.emaWarmUp());
+        for (double d : settings.emaAlternatives()) alternatives.put(d, new Ema(params, d, settings.emaWarmUp()));
         this.schedule = new LearningRate(settings.lr(), settings.warmup(), settings.steps(), settings.lrFloor());
     }
 

@@ -131,6 +131,54 @@ class TrainCommandTest {
         assertTrue(missing.err().contains("nope.json"), missing.err());
     }
 
+    private static String withFinetune(String recipe) {
+        return recipe.replace("\"sampling_defaults\"",
+                "\"diffusion_finetune\": {\"steps\": 2, \"batch\": 4, \"lr\": 5e-4, \"warmup\": 1, \"ema\": 0.5, \"min_snr_gamma\": 0},\n \"sampling_defaults\"");
+    }
+
+    @Test
+    void theFinetuneContinuesTheDiffusionStageAndRerunsFromItsFolder(@TempDir Path tmp) throws IOException {
+        assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
+        Path plain = Files.writeString(tmp.resolve("plain.json"), recipe("tiny"));
+        Path tuned = Files.writeString(tmp.resolve("tuned.json"), withFinetune(recipe("tiny")));
+        Path a = tmp.resolve("a"), b = tmp.resolve("b"), c = tmp.resolve("c");
+        assertEquals(0, run("train", "--recipe", plain.toString(), "--out", a.toString()).code());
+        GenerateCommandTest.Run scratch = run("train", "--recipe", tuned.toString(), "--out", b.toString());
+        assertEquals(0, scratch.code(), scratch.err());
+        assertTrue(scratch.out().contains("diffusion_finetune: 2 steps of 4 latents, lr 5.00e-04, unweighted"), scratch.out());
+        assertTrue(Files.exists(tmp.resolve("b.work/diffusion.log.jsonl")) && Files.exists(tmp.resolve("b.work/diffusion_finetune.log.jsonl")));
+        // the fine-tune alone, on the text encoder and UNet of the run without it: the same files as from scratch
+        GenerateCommandTest.Run alone = run("train", "--recipe", tuned.toString(), "--diffusion-from", a.toString(), "--out", c.toString());
+        assertEquals(0, alone.code(), alone.err());
+        assertTrue(alone.out().contains("diffusion stage skipped") && alone.out().contains("autoencoder stages skipped"), alone.out());
+        assertFalse(Files.exists(tmp.resolve("c.work/diffusion.log.jsonl")));
+        for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(b.resolve(f)), Files.readAllBytes(c.resolve(f))), f);
+            assertFalse(java.util.Arrays.equals(Files.readAllBytes(a.resolve(f)), Files.readAllBytes(b.resolve(f))), "the fine-tune changed " + f);
+        }
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(a.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(c.resolve("vae/diffusion_pytorch_model.safetensors"))));
+        String provenance = Files.readString(c.resolve("recipe.json"));
+        assertTrue(provenance.contains("\"diffusion_from\"") && provenance.contains("\"diffusion_finetune_steps\":2"), provenance);
+        assertEquals(0, run("generate", "--model", c.toString(), "--prompt", "a photo of a sneaker", "--steps", "2",
+                "--width", "32", "--height", "32", "--out", tmp.resolve("c.png").toString(), "--quiet").code());
+
+        GenerateCommandTest.Run nothing = run("train", "--recipe", plain.toString(), "--diffusion-from", a.toString(), "--out", tmp.resolve("x").toString());
+        assertEquals(2, nothing.code(), nothing.err());
+        assertTrue(nothing.err().contains("--diffusion-from") && nothing.err().contains("diffusion_finetune") && nothing.err().lines().count() == 1, nothing.err());
+        GenerateCommandTest.Run noModel = run("train", "--recipe", tuned.toString(), "--diffusion-from", tmp.toString(), "--out", tmp.resolve("x").toString());
+        assertEquals(2, noModel.code(), noModel.err());
+        assertTrue(noModel.err().contains("--diffusion-from") && noModel.err().lines().count() == 1, noModel.err());
+        Path altTuned = Files.writeString(tmp.resolve("alt.json"), withFinetune(recipe("tiny")).replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.1]"));
+        GenerateCommandTest.Run alt = run("train", "--recipe", altTuned.toString(), "--out", tmp.resolve("x").toString());
+        assertEquals(1, alt.code());
+        assertTrue(alt.err().contains("ema_alternatives cannot be used with diffusion_finetune") && alt.err().lines().count() == 1, alt.err());
+        Path altInFinetune = Files.writeString(tmp.resolve("alt2.json"), withFinetune(recipe("tiny")).replace("\"min_snr_gamma\": 0}", "\"min_snr_gamma\": 0, \"ema_alternatives\": [0.1]}"));
+        GenerateCommandTest.Run alt2 = run("train", "--recipe", altInFinetune.toString(), "--out", tmp.resolve("x").toString());
+        assertEquals(1, alt2.code());
+        assertTrue(alt2.err().contains("diffusion_finetune: ema_alternatives is for the diffusion stage only") && alt2.err().lines().count() == 1, alt2.err());
+    }
+
     @Test
     void stepOverridesChangeOnlyTheStagesTheyName() {
         Recipe r = Recipe.read(Path.of("recipes/mini.json"));
@@ -143,6 +191,10 @@ class TrainCommandTest {
         assertEquals(7, decoders.decoder().steps());
         assertEquals(7, decoders.decoderAdversarial().steps());
         assertEquals(r.vae(), decoders.vae());
+        Recipe diffusion = r.withSteps(null, null, 9L);
+        assertEquals(9, diffusion.diffusion().steps());
+        if (r.diffusionFinetune() != null) assertEquals(9, diffusion.diffusionFinetune().steps());
+        assertEquals(r.diffusionFinetune(), quick.diffusionFinetune());
         GenerateCommandTest.Run bad = run("train", "--recipe", "recipes/mini.json", "--vae-steps", "0");
         assertEquals(2, bad.code(), bad.err());
         assertTrue(bad.err().contains("--vae-steps") && bad.err().lines().count() == 1, bad.err());

@@ -90,8 +90,17 @@ class OptimizerTest {
 
     @Test
     void emaMatchesTheWarmedUpAverageOnEveryChunk() {
+        checkEma(true);
+    }
+
+    @Test
+    void emaOfAFineTuneAveragesAtItsDecayFromTheFirstStep() {
+        checkEma(false);
+    }
+
+    private static void checkEma(boolean warmUp) {
         Parameters p = table();
-        Ema ema = new Ema(p, 0.99);
+        Ema ema = new Ema(p, 0.99, warmUp);
         double[] want = new double[ROWS * WIDTH];
         float[] t = p.get("table");
         for (int i = 0; i < want.length; i++) want[i] = t[i];
@@ -99,7 +108,7 @@ class OptimizerTest {
             float[] g = gradient(ROWS, step, 3);
             for (int i = 0; i < t.length; i++) t[i] += 0.1f * g[i];
             ema.update(p, step);
-            double d = Math.min(0.99, (1.0 + step) / (10.0 + step));
+            double d = warmUp ? Math.min(0.99, (1.0 + step) / (10.0 + step)) : 0.99;
             for (int i = 0; i < want.length; i++) want[i] = d * want[i] + (1 - d) * t[i];
         }
         float[] got = ema.weights().get("table");

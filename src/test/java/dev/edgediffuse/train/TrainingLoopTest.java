@@ -42,7 +42,7 @@ class TrainingLoopTest {
     }
 
     private static TrainingLoop.Settings settings(long steps) {
-        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, List.of(0.3), 0, 1);
+        return new TrainingLoop.Settings(steps, 4, 2e-3, 2, 0.1, 0.01, 1.0, 0.9, List.of(0.3), true, 0, 1);
     }
 
     /** Trains the tiny VAE for {@code steps} in {@code dir}; stops (as if killed) after {@code stopAfter}. */
