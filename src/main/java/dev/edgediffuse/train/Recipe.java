@@ -30,7 +30,7 @@ public record Recipe(String name, String config, Path data, int images, long see
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
                         double featureMatchingWeight, double minSnrGamma, List<Double> emaAlternatives) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
-            return settings(checkpointSeconds, true);
+            return settings(checkpointSeconds, false);
         }
 
         /** {@code fromTrained}: the stage continues trained weights, so its EMA starts from them without a warm-up. */

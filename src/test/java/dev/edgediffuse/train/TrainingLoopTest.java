@@ -88,6 +88,29 @@ class TrainingLoopTest {
     }
 
     @Test
+    void theEmaWarmsUpUnlessTheStageContinuesTrainedWeights(@TempDir Path tmp) throws Exception {
+        Recipe r = Recipe.read(Path.of("recipes/mini.json"));
+        for (Recipe.Stage s : List.of(r.vae(), r.decoder(), r.decoderAdversarial(), r.diffusion())) {
+            assertTrue(s.settings(0).emaWarmUp(), "a stage from scratch warms its EMA up");
+        }
+        assertFalse(r.diffusion().settings(0, true).emaWarmUp());
+        // one step at decay 0.9: with the warm-up the decay is capped at (1+1)/(10+1), without it stays 0.9
+        for (boolean warmUp : new boolean[]{true, false}) {
+            Parameters p = Parameters.initialize(RandomCheckpoint.vaeTensors(TINY.vae()), new Rng(3));
+            Parameters initial = p.copy();
+            AutoencoderKL vae = new AutoencoderKL(TINY.vae(), p.weights("vae"));
+            var settings = new TrainingLoop.Settings(1, 4, 2e-3, 1, 0.1, 0.0, 1.0, 0.9, List.of(), warmUp, 0, 1);
+            TrainingLoop loop = new TrainingLoop("vae", p, settings, tmp.resolve("w" + warmUp), null);
+            loop.run(new VaeObjective(vae, syntheticImages(12), 4, 1e-3, 5));
+            float d = warmUp ? 2f / 11f : 0.9f;
+            for (String n : p.names()) {
+                float[] a = initial.get(n), b = p.get(n), e = loop.emaWeights().get(n);
+                for (int i = 0; i < a.length; i++) assertEquals(d * a[i] + (1 - d) * b[i], e[i], 1e-6, n);
+            }
+        }
+    }
+
+    @Test
     void adamWFitsALinearMap() throws Exception {
         Map<String, int[]> shapes = new LinkedHashMap<>();
         shapes.put("l.weight", new int[]{3, 5});
