@@ -180,7 +180,7 @@ class TrainCommandTest {
     }
 
     @Test
-    void stepOverridesChangeOnlyTheStagesTheyName() {
+    void stepOverridesChangeOnlyTheStagesTheyName() throws IOException {
         Recipe r = Recipe.read(Path.of("recipes/mini.json"));
         Recipe quick = r.withSteps(10L, null, null);
         assertEquals(10, quick.vae().steps());
@@ -191,10 +191,11 @@ class TrainCommandTest {
         assertEquals(7, decoders.decoder().steps());
         assertEquals(7, decoders.decoderAdversarial().steps());
         assertEquals(r.vae(), decoders.vae());
-        Recipe diffusion = r.withSteps(null, null, 9L);
+        Path tuned = Files.writeString(Files.createTempFile("tuned", ".json"), withFinetune(recipe("tiny")));
+        Recipe t = Recipe.read(tuned), diffusion = t.withSteps(null, null, 9L);
         assertEquals(9, diffusion.diffusion().steps());
-        if (r.diffusionFinetune() != null) assertEquals(9, diffusion.diffusionFinetune().steps());
-        assertEquals(r.diffusionFinetune(), quick.diffusionFinetune());
+        assertEquals(9, diffusion.diffusionFinetune().steps(), "--diffusion-steps shortens the fine-tune too");
+        assertEquals(t.diffusionFinetune(), t.withSteps(10L, null, null).diffusionFinetune());
         GenerateCommandTest.Run bad = run("train", "--recipe", "recipes/mini.json", "--vae-steps", "0");
         assertEquals(2, bad.code(), bad.err());
         assertTrue(bad.err().contains("--vae-steps") && bad.err().lines().count() == 1, bad.err());
