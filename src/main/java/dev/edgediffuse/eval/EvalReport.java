@@ -9,7 +9,7 @@ import java.util.Map;
 
 /** The figures of one evaluation, as text for people and JSON for machines. */
 public record EvalReport(String model, int samples, int testImages, int featureDim, double classifierTestAccuracy,
-                         Accuracy accuracy, double fid, Floor floor, Throughput throughput, Latency latency,
+                         Accuracy accuracy, FrechetDistance.Terms fidTerms, Floor floor, Throughput throughput, Latency latency,
                          Fidelity fidelity, Grid grid) {
     /** Targets of the issue for EdgeDiffuse-Mini at 20–30 steps. */
     public static final double TARGET_ACCURACY = 0.90, TARGET_FID_RATIO = 3.0;
@@ -18,6 +18,10 @@ public record EvalReport(String model, int samples, int testImages, int featureD
      * floor's faster than a model's, so a ratio from fewer images reads better than it is and is not judged.
      */
     public static final int TARGET_FID_IMAGES = 10_000;
+
+    public double fid() {
+        return fidTerms.total();
+    }
 
     /** Prompt accuracy: per class (correct of total) and overall. */
     public record Accuracy(int[] correct, int[] total, double overall) {
@@ -65,7 +69,7 @@ public record EvalReport(String model, int samples, int testImages, int featureD
     public record Grid(List<byte[]> images, int width, int height) {}
 
     public double fidRatio() {
-        return floor == null || floor.fid() <= 0 ? Double.NaN : fid / floor.fid();
+        return floor == null || floor.fid() <= 0 ? Double.NaN : fid() / floor.fid();
     }
 
     /** Whether FID is within the target ratio of the floor; null without a floor or below the target's image counts. */
@@ -81,7 +85,8 @@ public record EvalReport(String model, int samples, int testImages, int featureD
         b.append(String.format("prompt accuracy: %.2f%% (target >= %.0f%%: %s)%n", 100 * accuracy.overall(), 100 * TARGET_ACCURACY,
                 accuracy.overall() >= TARGET_ACCURACY ? "met" : "not met"));
         b.append(perClass(accuracy));
-        b.append(String.format("FID (classifier features, %d-d): %.3f, %d generated vs %d test images%n", featureDim, fid, samples, testImages));
+        b.append(String.format("FID (classifier features, %d-d): %.3f (means %.3f + covariances %.3f), %d generated vs %d test images%n",
+                featureDim, fid(), fidTerms.means(), fidTerms.covariances(), samples, testImages));
         if (floor != null) {
             Boolean met = fidRatioMet();
             b.append(String.format("real-vs-real floor: %.3f (%d train vs %d test); ratio %.2fx (target <= %.0fx: %s)%n", floor.fid(),
@@ -131,7 +136,9 @@ public record EvalReport(String model, int samples, int testImages, int featureD
         m.put("classifier_test_accuracy", num(classifierTestAccuracy));
         m.put("prompt_accuracy", accuracyJson(accuracy));
         Map<String, Object> f = new LinkedHashMap<>();
-        f.put("fid", num(fid));
+        f.put("fid", num(fid()));
+        f.put("fid_means_term", num(fidTerms.means()));
+        f.put("fid_covariances_term", num(fidTerms.covariances()));
         f.put("feature_dim", featureDim);
         f.put("generated_images", samples);
         f.put("test_images", testImages);

@@ -106,7 +106,7 @@ public final class Evaluator {
         }
 
         EvalReport.Accuracy acc = EvalReport.Accuracy.of(predicted, labels, classes);
-        double fid = FrechetDistance.between(features, real.features);
+        FrechetDistance.Terms fid = FrechetDistance.terms(features, real.features);
         EvalReport.Floor floor = null;
         if (train != null) {
             int m = Math.min(n, train.count());

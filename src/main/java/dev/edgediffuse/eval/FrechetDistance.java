@@ -8,8 +8,22 @@ package dev.edgediffuse.eval;
 public final class FrechetDistance {
     private FrechetDistance() {}
 
+    /**
+     * FID's two terms: how far apart the means are, ‖μ₁ − μ₂‖², and how the spreads differ, the trace part. A
+     * model that shifts every image alike moves the first; one that loses detail or variety, the second.
+     */
+    public record Terms(double means, double covariances) {
+        public double total() {
+            return means + covariances;
+        }
+    }
+
     /** features: rows of dimension d (n rows each, n ≥ 2). */
     public static double between(float[][] a, float[][] b) {
+        return terms(a, b).total();
+    }
+
+    public static Terms terms(float[][] a, float[][] b) {
         int d = a[0].length;
         double[] muA = mean(a, d), muB = mean(b, d);
         double[][] covA = covariance(a, muA), covB = covariance(b, muB);
@@ -22,7 +36,7 @@ public final class FrechetDistance {
         for (double ev : SymmetricEigen.values(inner)) traceRoot += Math.sqrt(Math.max(ev, 0));
         double trace = 0;
         for (int i = 0; i < d; i++) trace += covA[i][i] + covB[i][i];
-        return diff + trace - 2 * traceRoot;
+        return new Terms(diff, trace - 2 * traceRoot);
     }
 
     static double[] mean(float[][] x, int d) {

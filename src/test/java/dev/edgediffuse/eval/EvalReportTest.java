@@ -10,9 +10,17 @@ import static org.junit.jupiter.api.Assertions.*;
 class EvalReportTest {
     private static EvalReport report(int samples, int testImages, double fid, double floorFid) {
         var accuracy = new EvalReport.Accuracy(new int[]{9, 9}, new int[]{10, 10}, 0.9);
-        return new EvalReport("m", samples, testImages, 128, 0.92, accuracy, fid,
+        return new EvalReport("m", samples, testImages, 128, 0.92, accuracy, new FrechetDistance.Terms(0.25, fid - 0.25),
                 new EvalReport.Floor(samples, floorFid, Double.NaN, List.of()),
                 new EvalReport.Throughput(samples, 1, samples, 1, 50), null, null, null);
+    }
+
+    @Test
+    void fidIsShownWithItsTwoTerms() {
+        EvalReport r = report(10_000, 10_000, 2.0, 1.0);
+        assertTrue(r.text().contains("FID (classifier features, 128-d): 2.000 (means 0.250 + covariances 1.750)"), r.text());
+        String json = r.json(java.util.Map.of());
+        assertTrue(json.contains("\"fid_means_term\"") && json.contains("\"fid_covariances_term\""), json);
     }
 
     @Test

@@ -23,6 +23,17 @@ class MetricsTest {
         assertEquals(expected, got, 1e-4 * Math.abs(expected), "FID");
         assertEquals(0, FrechetDistance.between(a, a), 1e-6, "a set against itself");
         assertEquals(got, FrechetDistance.between(b, a), 1e-6 * got, "symmetric");
+        FrechetDistance.Terms terms = FrechetDistance.terms(a, b);
+        double means = 0;
+        for (int j = 0; j < a[0].length; j++) {
+            double ma = 0, mb = 0;
+            for (float[] row : a) ma += row[j] / a.length;
+            for (float[] row : b) mb += row[j] / b.length;
+            means += (ma - mb) * (ma - mb);
+        }
+        assertTrue(means > 0, "the golden's sets differ in their means");
+        assertEquals(means, terms.means(), 1e-6 * means, "the means' term is the squared distance of the means");
+        assertEquals(expected, terms.total(), 1e-4 * Math.abs(expected), "the terms sum to the FID");
     }
 
     @Test
