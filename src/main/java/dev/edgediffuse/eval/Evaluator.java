@@ -106,7 +106,7 @@ public final class Evaluator {
         }
 
         EvalReport.Accuracy acc = EvalReport.Accuracy.of(predicted, labels, classes);
-        FrechetDistance.Terms fid = FrechetDistance.terms(features, real.features);
+        FrechetDistance.Terms fidTerms = FrechetDistance.terms(features, real.features);
         EvalReport.Floor floor = null;
         if (train != null) {
             int m = Math.min(n, train.count());
@@ -128,7 +128,7 @@ public final class Evaluator {
         }
         var throughput = new EvalReport.Throughput(n, genSeconds, n / genSeconds, 1000 * genSeconds / n, batch);
         EvalReport.Grid g = grid.isEmpty() ? null : new EvalReport.Grid(grid, gridW, gridH);
-        return new EvalReport(model.name(), n, test.count(), dim, classifierAccuracy, acc, fid, floor, throughput, latency, fidelity, g);
+        return new EvalReport(model.name(), n, test.count(), dim, classifierAccuracy, acc, fidTerms, floor, throughput, latency, fidelity, g);
     }
 
     /** FID of the model's VAE round trip of {@code images} (grey) against the test set; NaN if it has no VAE. */

@@ -18,11 +18,11 @@ public final class FrechetDistance {
         }
     }
 
-    /** features: rows of dimension d (n rows each, n ≥ 2). */
     public static double between(float[][] a, float[][] b) {
         return terms(a, b).total();
     }
 
+    /** features: rows of dimension d (n rows each, n ≥ 2). */
     public static Terms terms(float[][] a, float[][] b) {
         int d = a[0].length;
         double[] muA = mean(a, d), muB = mean(b, d);
