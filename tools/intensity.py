@@ -4,7 +4,7 @@
 Reads contact sheets written by `edgediffuse grid --zoom 1 --seeds N` (one row per class in Fashion-MNIST's label
 order, the default prompts; 32x32 tiles, the 28x28 centre is the image) and prints, per class, the mean of the
 "ink" pixels (above 0.05) of the generated tiles divided by that of the real test images of the class, and the mean
-of each image's brightest pixel (every real image reaches 1.0). Needs numpy only.
+of each image's brightest pixel (every real test image reaches 254 or 255 of 255). Needs numpy only.
 
     python3 tools/intensity.py sheet.png [more.png ...] [--data /usr/share/datasets/fashion-mnist]
 """
@@ -83,6 +83,7 @@ def main():
     images = read_idx(f"{a.data}/t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28) / 255.0
     labels = read_idx(f"{a.data}/t10k-labels-idx1-ubyte.gz", 8)
     real_ink = [images[labels == c][images[labels == c] > INK].mean() for c in range(10)]
+    real_max = images.reshape(len(images), -1).max(axis=1).mean()
     for path in a.sheets:
         grey = read_png(path)[:, :, 0] / 255.0
         if grey.shape[0] != 320 or grey.shape[1] % 32:
@@ -92,7 +93,7 @@ def main():
         ratios = [tiles[c][tiles[c] > INK].mean() / real_ink[c] for c in range(10)]
         brightest = tiles.reshape(10, seeds, -1).max(axis=2).mean()
         print(f"{path}: {seeds} images per class; ink intensity against the test images "
-              f"{np.mean(ratios):.3f} on average, brightest pixel {brightest:.3f} on average (real: 1.000)")
+              f"{np.mean(ratios):.3f} on average, brightest pixel {brightest:.3f} on average (real: {real_max:.3f})")
         print("  " + ", ".join(f"{name} {r:.3f}" for name, r in zip(CLASSES, ratios)))
 
 
