@@ -11,8 +11,8 @@ import java.util.Random;
 /**
  * The KL autoencoder of Stable Diffusion (diffusers {@code AutoencoderKL} names and config).
  *
- * <p>Latents on this API are in the UNet's space: {@code encode*} returns (z − shift_factor)·scaling_factor and
- * {@code decode} undoes that itself. Images are channels-last in [-1, 1]; decoded images are not clamped.
+ * <p>Latents on this API are in the UNet's space: {@code encode*} maps the encoder's z by {@link LatentScaling}
+ * ((z − shift_factor)·scaling_factor, or per channel by latents_mean / latents_std) and {@code decode} undoes that itself. Images are channels-last in [-1, 1]; decoded images are not clamped.
  * Weights are looked up relative to the component root (names such as {@code encoder.conv_in.weight}); for the
  * original LDM single-file names, see {@link VaeOriginalNames}.
  */
@@ -33,7 +33,7 @@ public final class AutoencoderKL implements ImageAutoencoder {
     private final VaeDecoder decoder;
     private final Conv quantConv, postQuantConv;
     private final int inChannels, latentChannels, downscale;
-    private final float scalingFactor, shiftFactor;
+    private final LatentScaling latentScaling;
     private volatile Tiling tiling = DEFAULT_TILING;
 
     public AutoencoderKL(Config config, Weights weights) {
@@ -52,8 +52,7 @@ public final class AutoencoderKL implements ImageAutoencoder {
                 throw new ModelFormatException(config.source() + ": block_out_channels " + c + " is not a multiple of norm_num_groups " + groups);
             }
         }
-        scalingFactor = (float) config.getDouble("scaling_factor", 0.18215);
-        shiftFactor = (float) config.getDouble("shift_factor", 0.0);
+        latentScaling = LatentScaling.of(config, latentChannels, 0.18215);
         boolean midAttention = config.getBool("mid_block_add_attention", true);
         downscale = 1 << (channels.length - 1);
         encoder = new VaeEncoder(weights.scope("encoder"), inChannels, channels, layers, groups, 2 * latentChannels, midAttention);
@@ -71,12 +70,8 @@ public final class AutoencoderKL implements ImageAutoencoder {
         }
     }
 
-    public float scalingFactor() {
-        return scalingFactor;
-    }
-
-    public float shiftFactor() {
-        return shiftFactor;
+    public LatentScaling latentScaling() {
+        return latentScaling;
     }
 
     public int latentChannels() {
@@ -161,9 +156,10 @@ public final class AutoencoderKL implements ImageAutoencoder {
                     float logvar = Math.max(-30f, Math.min(20f, moments.data()[p * 2 * l + l + c]));
                     z += (float) Math.exp(0.5 * logvar) * noise[p * l + c];
                 }
-                out[p * l + c] = (z - shiftFactor) * scalingFactor;
+                out[p * l + c] = z;
             }
         }
+        latentScaling.toUnet(out);
         return new FeatureMap(out, moments.batch(), moments.height(), moments.width(), l);
     }
 
@@ -171,12 +167,12 @@ public final class AutoencoderKL implements ImageAutoencoder {
         if (latents.channels() != latentChannels) {
             throw new IllegalArgumentException("latents must have " + latentChannels + " channels, got " + latents.channels());
         }
-        float[] z = new float[latents.data().length];
-        for (int i = 0; i < z.length; i++) z[i] = latents.data()[i] / scalingFactor + shiftFactor;
+        float[] z = latents.data().clone();
+        latentScaling.fromUnet(z);
         return latents.with(z);
     }
 
-    /** Decodes unscaled latents (the encoder's space, before scaling_factor), untiled. */
+    /** Decodes unscaled latents (the encoder's space, before {@link LatentScaling}), untiled. */
     public FeatureMap decodeRaw(FeatureMap z) {
         return decoder.forward(postQuantConv == null ? z : postQuantConv.forward(z));
     }

@@ -79,6 +79,14 @@ public record Config(String source, Map<String, Object> values) {
         return out;
     }
 
+    public double[] getDoubles(String key) {
+        Object v = require(key);
+        if (!(v instanceof List<?> l)) throw bad(key, "a list of numbers");
+        double[] out = new double[l.size()];
+        for (int k = 0; k < out.length; k++) out[k] = number(key, l.get(k));
+        return out;
+    }
+
     public String[] getStrings(String key) {
         Object v = require(key);
         if (!(v instanceof List<?> l)) throw bad(key, "a list of strings");

@@ -2,6 +2,7 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.model.AutoencoderKL;
+import dev.edgediffuse.model.LatentScaling;
 import dev.edgediffuse.nn.FeatureMap;
 
 import java.io.PrintStream;
@@ -52,14 +53,35 @@ public final class LatentDataset {
         return new LatentDataset(mean, std, n, h, w, l);
     }
 
-    /** The same posteriors multiplied by {@code factor} (the encoder's space → the UNet's). */
-    public LatentDataset scaled(float factor) {
+    /** The same posteriors mapped from the encoder's space into the UNet's. */
+    public LatentDataset toUnet(LatentScaling scaling) {
+        if (scaling.channels() != channels) throw new IllegalArgumentException("scaling has " + scaling.channels() + " channels, latents " + channels);
         float[] m = mean.clone(), s = std.clone();
-        for (int i = 0; i < m.length; i++) {
-            m[i] *= factor;
-            s[i] *= factor;
-        }
+        scaling.toUnet(m);
+        for (int i = 0; i < s.length; i++) s[i] *= scaling.factor()[i % channels];
         return new LatentDataset(m, s, count, height, width, channels);
+    }
+
+    /**
+     * Per channel, the mean ([0]) and standard deviation ([1]) of posterior samples over (up to) the first {@code n}
+     * images, drawn with {@code seed}: diffusers' latents_mean and latents_std.
+     */
+    public double[][] channelMoments(int n, long seed) {
+        int[] first = new int[Math.min(n, count)];
+        for (int i = 0; i < first.length; i++) first[i] = i;
+        float[] z = sample(first, new Rng(seed));
+        double[] sum = new double[channels], sq = new double[channels];
+        for (int i = 0; i < z.length; i++) {
+            sum[i % channels] += z[i];
+            sq[i % channels] += (double) z[i] * z[i];
+        }
+        double per = (double) z.length / channels;
+        double[][] out = new double[2][channels];
+        for (int c = 0; c < channels; c++) {
+            out[0][c] = sum[c] / per;
+            out[1][c] = Math.sqrt(Math.max(0, sq[c] / per - out[0][c] * out[0][c]));
+        }
+        return out;
     }
 
     /** The standard deviation of posterior samples over (up to) the first {@code n} images: SD's scaling_factor is 1/this. */

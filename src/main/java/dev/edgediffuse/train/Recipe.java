@@ -21,11 +21,12 @@ import java.util.Map;
  * (optional) keeps more EMAs of the same run, each written as a model of its own, for choosing the decay after
  * training. {@code diffusion_finetune} (optional) continues the text encoder and UNet from the diffusion stage's
  * result, as saved, with its own settings (typically a lower learning rate and other loss weights). Every field is
- * checked with a one-line error.
+ * checked with a one-line error. {@code latent_normalization: per_channel} (optional) standardizes each latent
+ * channel for the UNet (diffusers' latents_mean / latents_std in the VAE config) instead of one scaling_factor.
  */
 public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
                      Stage decoderAdversarial, Stage diffusion, Stage diffusionFinetune, int checkpointSeconds, String dtype,
-                     SamplingDefaults samplingDefaults) {
+                     SamplingDefaults samplingDefaults, boolean perChannelLatents) {
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
                         double featureMatchingWeight, double minSnrGamma, List<Double> emaAlternatives) {
@@ -61,7 +62,16 @@ public record Recipe(String name, String config, Path data, int images, long see
         }
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
                 (int) optional(r, "images", 0), (long) number(r, "seed", src), vae, decoder, adversarial, diffusion, finetune,
-                (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString(), sampling(r, src));
+                (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString(), sampling(r, src),
+                perChannel(r, src));
+    }
+
+    /** {@code latent_normalization}: "scaling_factor" (SD's one factor, the default) or "per_channel". */
+    private static boolean perChannel(Map<String, Object> r, String src) {
+        Object o = r.getOrDefault("latent_normalization", "scaling_factor");
+        if ("per_channel".equals(o)) return true;
+        if ("scaling_factor".equals(o)) return false;
+        throw new ModelFormatException(src + ": \"latent_normalization\" must be \"scaling_factor\" or \"per_channel\", got " + o);
     }
 
     /** Only the diffusion stage writes a model per EMA; elsewhere the extra EMAs would be kept and never used. */
@@ -86,7 +96,7 @@ public record Recipe(String name, String config, Path data, int images, long see
     public Recipe withSteps(Long vaeSteps, Long decoderSteps, Long diffusionSteps) {
         return new Recipe(name, config, data, images, seed, shorten(vae, vaeSteps), shorten(decoder, decoderSteps),
                 shorten(decoderAdversarial, decoderSteps), shorten(diffusion, diffusionSteps), shorten(diffusionFinetune, diffusionSteps),
-                checkpointSeconds, dtype, samplingDefaults);
+                checkpointSeconds, dtype, samplingDefaults, perChannelLatents);
     }
 
     private static Stage shorten(Stage s, Long steps) {

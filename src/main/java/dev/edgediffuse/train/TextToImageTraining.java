@@ -6,6 +6,7 @@ import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.model.ClipTextModel;
+import dev.edgediffuse.model.LatentScaling;
 import dev.edgediffuse.model.UNet2DConditionModel;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.pipeline.ModelConfigs;
@@ -92,7 +93,8 @@ public final class TextToImageTraining {
                 raw = LatentDataset.encode(new AutoencoderKL(vaeConfig, vaeParams.storedAs(dtype).weights("vae")), train, 1f, log);
             }
         }
-        LatentDataset latents = raw.scaled((float) vaeConfig.getDouble("scaling_factor"));
+        if (recipe.perChannelLatents() && !vaeConfig.has("latents_mean")) vaeConfig = standardizeChannels(vaeConfig, raw);
+        LatentDataset latents = raw.toUnet(LatentScaling.of(vaeConfig, raw.channels(), 1.0));
 
         // stage 2: text encoder + UNet on the frozen encoder's latents
         Parameters unetParams = Parameters.initialize(RandomCheckpoint.unetTensors(configs.unet()), new Rng(recipe.seed() + 1));
@@ -172,6 +174,19 @@ public final class TextToImageTraining {
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);
+    }
+
+    /**
+     * Per-channel latents (recipe {@code latent_normalization: per_channel}): each channel of the UNet's latents gets
+     * zero mean and unit spread, so the noise schedule treats the channels alike and pure noise at t = 999 matches
+     * centred data. Measured on the encoder as shipped, the one the UNet learns.
+     */
+    private Config standardizeChannels(Config vaeConfig, LatentDataset raw) {
+        double[][] m = raw.channelMoments(4096, recipe.seed());
+        log.printf("vae: per-channel latents: latents_mean %s, latents_std %s%n", java.util.Arrays.toString(m[0]), java.util.Arrays.toString(m[1]));
+        Config c = withValue(vaeConfig, "latents_mean", java.util.Arrays.stream(m[0]).boxed().toList());
+        c = withValue(c, "latents_std", java.util.Arrays.stream(m[1]).boxed().toList());
+        return withValue(c, "scaling_factor", 1.0);
     }
 
     /** Stage 1: the autoencoder; leaves the EMA weights in {@code vaeParams} and returns the latent scaling factor. */

@@ -2,6 +2,7 @@ package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.pipeline.SamplingDefaults;
+import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.train.Recipe;
 import dev.edgediffuse.train.TextToImageTraining;
 import org.junit.jupiter.api.Test;
@@ -99,6 +100,39 @@ class TrainCommandTest {
     }
 
     @Test
+    void perChannelLatentsAreStandardizedAndAStageRerunReproducesThem(@TempDir Path tmp) throws IOException {
+        assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
+        String perChannel = recipe("tiny").replace("\"dtype\": \"f16\",", "\"dtype\": \"f16\", \"latent_normalization\": \"per_channel\",");
+        Path r = Files.writeString(tmp.resolve("r.json"), perChannel);
+        Path out = tmp.resolve("model");
+        GenerateCommandTest.Run first = run("train", "--recipe", r.toString(), "--out", out.toString());
+        assertEquals(0, first.code(), first.err());
+        assertTrue(first.out().contains("vae: per-channel latents: latents_mean ["), first.out());
+        Config vae = Config.read(out.resolve("vae/config.json"));
+        assertEquals(4, vae.getDoubles("latents_mean").length);
+        assertEquals(4, vae.getDoubles("latents_std").length);
+        assertEquals(1.0, vae.getDouble("scaling_factor"));
+        for (double s : vae.getDoubles("latents_std")) assertTrue(s > 0, "std " + s);
+
+        // rerun on the written autoencoder: its statistics are kept, and the diffusion stage comes out bit for bit
+        Path second = tmp.resolve("second");
+        assertEquals(0, run("train", "--recipe", r.toString(), "--vae", out.toString(), "--out", second.toString()).code());
+        assertEquals(Files.readString(out.resolve("vae/config.json")), Files.readString(second.resolve("vae/config.json")));
+        for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve(f)), Files.readAllBytes(second.resolve(f))), f);
+        }
+        GenerateCommandTest.Run gen = run("generate", "--model", out.toString(), "--prompt", "a photo of a sneaker",
+                "--steps", "2", "--width", "32", "--height", "32", "--out", tmp.resolve("x.png").toString(), "--quiet");
+        assertEquals(0, gen.code(), gen.err());
+
+        // a plain model's autoencoder gets the statistics when the recipe asks for them; scaling_factor recipes keep one factor
+        Path plain = tmp.resolve("plain");
+        assertEquals(0, run("train", "--recipe", Files.writeString(tmp.resolve("p.json"), recipe("tiny")).toString(), "--vae", out.toString(),
+                "--out", plain.toString()).code());
+        assertTrue(Files.readString(plain.resolve("vae/config.json")).contains("latents_mean"), "the autoencoder's own statistics are kept");
+    }
+
+    @Test
     void aBadRecipeIsAOneLineError(@TempDir Path tmp) throws IOException {
         Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"diffusion\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1, \"min_snr_gamma\": 5}", "\"diffusion\": {\"batch\": 4}"));
         GenerateCommandTest.Run res = run("train", "--recipe", r.toString(), "--out", tmp.resolve("m").toString());
@@ -126,6 +160,12 @@ class TrainCommandTest {
         GenerateCommandTest.Run onVae = run("train", "--recipe", vaeAlt.toString(), "--out", tmp.resolve("m").toString());
         assertEquals(1, onVae.code());
         assertTrue(onVae.err().contains("decoder: ema_alternatives is for the diffusion stage only") && onVae.err().lines().count() == 1, onVae.err());
+        Path badLatents = Files.writeString(tmp.resolve("l.json"), recipe("tiny").replace("\"dtype\": \"f16\",", "\"dtype\": \"f16\", \"latent_normalization\": \"whiten\","));
+        GenerateCommandTest.Run latents = run("train", "--recipe", badLatents.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, latents.code(), latents.err());
+        assertTrue(latents.err().contains("\"latent_normalization\" must be \"scaling_factor\" or \"per_channel\", got whiten")
+                && latents.err().lines().count() == 1, latents.err());
+
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());

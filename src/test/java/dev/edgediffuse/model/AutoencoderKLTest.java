@@ -77,6 +77,22 @@ class AutoencoderKLTest {
     }
 
     @Test
+    void perChannelLatentsMapTheEncodersSpace() {
+        Map<String, Object> plain = new LinkedHashMap<>(config.values()), perChannel = new LinkedHashMap<>(config.values());
+        plain.put("scaling_factor", 1.0);
+        perChannel.put("scaling_factor", 1.0);
+        perChannel.put("latents_mean", java.util.List.of(0.5, -1.0, 0.0, 2.0));
+        perChannel.put("latents_std", java.util.List.of(2.0, 0.5, 1.0, 4.0));
+        AutoencoderKL raw = new AutoencoderKL(new Config("plain", plain), new Weights("kl", file.tensors()));
+        AutoencoderKL standardized = new AutoencoderKL(new Config("per channel", perChannel), new Weights("kl", file.tensors()));
+        FeatureMap image = nchw("encode_image");
+        float[] z = raw.encodeMean(image).data(), u = standardized.encodeMean(image).data();
+        double[] mean = {0.5, -1.0, 0.0, 2.0}, std = {2.0, 0.5, 1.0, 4.0};
+        for (int i = 0; i < z.length; i++) assertEquals((z[i] - mean[i % 4]) / std[i % 4], u[i], 1e-5, "latent " + i);
+        same("decode undoes the map", raw.decode(new FeatureMap(z, 1, 8, 8, 4)), standardized.decode(new FeatureMap(u, 1, 8, 8, 4)));
+    }
+
+    @Test
     void originalNamesGiveIdenticalOutput() {
         Map<String, Weight> renamed = VaeOriginalNames.toDiffusers("original", original.tensors(), config, "first_stage_model.");
         AutoencoderKL fromOriginal = new AutoencoderKL(config, new Weights("original", renamed));
