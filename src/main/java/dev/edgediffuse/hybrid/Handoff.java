@@ -1,5 +1,6 @@
 package dev.edgediffuse.hybrid;
 
+import dev.edgediffuse.model.LatentScaling;
 import dev.edgediffuse.scheduler.SchedulerState;
 
 import java.io.ByteArrayInputStream;
@@ -13,25 +14,26 @@ import java.util.zip.CRC32C;
 
 /**
  * What the server hands the device after the first {@code split} steps: enough to continue the same trajectory
- * exactly. Binary body (big-endian), version 1:
+ * exactly, and the latent space it lives in. Binary body (big-endian), version 2:
  * <pre>
- *   "EDHO" magic, u16 version = 1, u16 flags (bit 0: prompt embeddings present), i32 total body length
+ *   "EDHO" magic, u16 version = 2, u16 flags (bit 0: prompt embeddings present), i32 total body length
  *   UTF model, UTF nonce (echo of the request's)
  *   i64 seed, i32 width, i32 height, i32 total steps, i32 split, f32 cfg
  *   scheduler state (SchedulerState.write: name, timesteps, next step index, DPM++ history)
  *   i64 noise draws (Gaussians consumed from the seeded stream so far)
  *   i32 channels, i32 height, i32 width, f32[c·h·w] latents (channels-last)
+ *   f32[c] shift, f32[c] factor: the server model's VAE map from its encoder's z to these latents ({@link LatentScaling})
  *   [flag 0] i32 rows, i32 tokens, i32 dim, f32[rows·tokens·dim] prompt embeddings ([uncond, cond])
  *   f64 server compute seconds
  *   u32 CRC-32C of every byte before it
  * </pre>
  */
 public record Handoff(String model, String nonce, long seed, int width, int height, int totalSteps, int split, float cfg,
-                      SchedulerState state, long noiseDraws, int[] latentShape, float[] latents,
+                      SchedulerState state, long noiseDraws, int[] latentShape, float[] latents, LatentScaling latentSpace,
                       int contextRows, int contextTokens, float[] context, double serverSeconds) {
     public static final String CONTENT_TYPE = "application/vnd.edgediffuse.handoff";
     static final int MAGIC = 0x4544484F; // "EDHO"
-    static final int VERSION = 1;
+    static final int VERSION = 2;
     /** Refuse bodies claiming more than this (a 2048² request with embeddings is far below). */
     static final int MAX_BYTES = 256 << 20;
 
@@ -55,6 +57,8 @@ public record Handoff(String model, String nonce, long seed, int width, int heig
             out.writeLong(noiseDraws);
             for (int d : latentShape) out.writeInt(d);
             writeFloats(out, latents);
+            writeFloats(out, latentSpace.shift());
+            writeFloats(out, latentSpace.factor());
             if (context != null) {
                 out.writeInt(contextRows);
                 out.writeInt(contextTokens);
@@ -100,6 +104,7 @@ public record Handoff(String model, String nonce, long seed, int width, int heig
             long draws = in.readLong();
             int[] shape = {in.readInt(), in.readInt(), in.readInt()};
             float[] latents = readFloats(in, (long) shape[0] * shape[1] * shape[2], all.length);
+            LatentScaling space = new LatentScaling(readFloats(in, shape[0], all.length), readFloats(in, shape[0], all.length));
             int rows = 0, tokens = 0;
             float[] context = null;
             if (hasContext) {
@@ -110,7 +115,7 @@ public record Handoff(String model, String nonce, long seed, int width, int heig
             }
             double server = in.readDouble();
             if (in.available() != 0) throw new BadPayload("payload has " + in.available() + " unexpected trailing bytes");
-            return new Handoff(model, nonce, seed, width, height, total, split, cfg, state, draws, shape, latents, rows, tokens,
+            return new Handoff(model, nonce, seed, width, height, total, split, cfg, state, draws, shape, latents, space, rows, tokens,
                     context, server);
         } catch (EOFException e) {
             throw new BadPayload("payload ends early");

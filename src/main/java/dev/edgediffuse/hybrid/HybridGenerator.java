@@ -111,6 +111,12 @@ public final class HybridGenerator {
         for (float v : h.latents()) {
             if (!Float.isFinite(v)) throw new HybridFailure("payload latents contain NaN or infinite values");
         }
+        // models that share a latent shape may still scale their latents differently (another VAE or its statistics):
+        // continuing would decode garbage
+        if (!h.latentSpace().sameAs(device.latentSpace())) {
+            throw new HybridFailure("payload latents are in another latent space: the server's VAE maps " + h.latentSpace()
+                    + ", this model's " + device.latentSpace());
+        }
         if (wantEmbeddings && h.context() == null) throw new HybridFailure("payload lacks the requested prompt embeddings");
         if (h.context() != null) {
             for (float v : h.context()) {

@@ -33,6 +33,21 @@ public record LatentScaling(float[] shift, float[] factor) {
         return new LatentScaling(shift, factor);
     }
 
+    /** The map of a VAE config of either class (AutoencoderTiny defaults to 1.0, AutoencoderKL to SD's 0.18215). */
+    public static LatentScaling ofVae(Config config, int channels) {
+        return of(config, channels, "AutoencoderTiny".equals(config.getString("_class_name", "AutoencoderKL")) ? 1.0 : 0.18215);
+    }
+
+    /** The same map, value for value. */
+    public boolean sameAs(LatentScaling o) {
+        return java.util.Arrays.equals(shift, o.shift) && java.util.Arrays.equals(factor, o.factor);
+    }
+
+    @Override
+    public String toString() {
+        return "(z - " + java.util.Arrays.toString(shift) + ") * " + java.util.Arrays.toString(factor);
+    }
+
     private static double[] perChannel(Config config, String key, int channels) {
         double[] v = config.getDoubles(key);
         if (v.length != channels) {

@@ -2,6 +2,7 @@ package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.model.ClipTextModel;
 import dev.edgediffuse.model.ImageAutoencoder;
+import dev.edgediffuse.model.LatentScaling;
 import dev.edgediffuse.model.UNet2DConditionModel;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.scheduler.Scheduler;
@@ -65,6 +66,11 @@ public final class Denoiser implements AutoCloseable {
 
     public int contextDim() {
         return unet.crossAttentionDim();
+    }
+
+    /** How the UNet's latents relate to the model's own VAE (its config's map, whichever decoder is used). */
+    public LatentScaling latentSpace() {
+        return LatentScaling.ofVae(checkpoint.vaeConfig, checkpoint.vaeConfig.getInt("latent_channels", 4));
     }
 
     public int latentChannels() {

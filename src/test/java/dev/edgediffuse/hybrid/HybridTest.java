@@ -121,6 +121,26 @@ class HybridTest {
         assertFalse(Arrays.equals(latents("mixed"), latents("small-only")), "the server's model shaped the first steps");
     }
 
+    @Test
+    void anotherLatentSpaceFallsBack() throws IOException {
+        // the small model with its latents scaled otherwise: same shapes, but the server's latents would decode wrongly
+        Path rescaled = dir.resolve("small-rescaled");
+        try (var files = Files.walk(small)) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Path to = rescaled.resolve(small.relativize(f).toString());
+                Files.createDirectories(to.getParent());
+                Files.copy(f, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        String vae = Files.readString(rescaled.resolve("vae/config.json"));
+        assertTrue(vae.contains("0.18215"), vae);
+        Files.writeString(rescaled.resolve("vae/config.json"), vae.replace("0.18215", "0.5"));
+        Run r = cli(hybrid(server.uri(), rescaled, "rescaled", "euler_a", "2,3", "--remote-model", "small"));
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.err.contains("fell back to all 5 steps on the device") && r.err.contains("another latent space")
+                && r.err.contains("[0.18215, 0.18215, 0.18215, 0.18215]") && r.err.contains("[0.5, 0.5, 0.5, 0.5]"), r.err);
+    }
+
     // ---- faults: the device always finishes, all-local, and says why ----
 
     private void assertFallsBack(URI url, String why, String... extra) throws IOException {
@@ -278,6 +298,8 @@ class HybridTest {
         assertTrue(res.body().length < 2 * 77 * 64 * 4 + 4 * 256 * 4 + 2000, "compact: raw floats, no JSON");
         Handoff again = Handoff.decode(h.encode());
         assertArrayEquals(h.latents(), again.latents());
+        assertArrayEquals(new float[]{0.18215f, 0.18215f, 0.18215f, 0.18215f}, again.latentSpace().factor(), "the tiny VAE's scaling_factor");
+        assertArrayEquals(new float[4], again.latentSpace().shift());
         assertEquals(h.state(), again.state());
         byte[] bad = res.body().clone();
         bad[20] ^= 1;

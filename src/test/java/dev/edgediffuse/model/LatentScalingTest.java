@@ -6,7 +6,9 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The latent maps of SD (one scaling_factor, SD3's shift_factor) and of diffusers' per-channel latents_mean / latents_std. */
 class LatentScalingTest {
@@ -34,6 +36,17 @@ class LatentScalingTest {
         assertArrayEquals(new float[]{0.375f, 0f, 0f, 2f}, z, 1e-7f);
         s.fromUnet(z);
         assertArrayEquals(new float[]{1f, 1f, -2f, 2f}, z, 1e-6f);
+    }
+
+    @Test
+    void eachVaeClassHasItsDefaultAndMapsCompareByValue() {
+        LatentScaling kl = LatentScaling.ofVae(Config.parse("kl", "{}"), 2);
+        LatentScaling tiny = LatentScaling.ofVae(Config.parse("tiny", "{\"_class_name\": \"AutoencoderTiny\"}"), 2);
+        assertArrayEquals(new float[]{0.18215f, 0.18215f}, kl.factor());
+        assertArrayEquals(new float[]{1f, 1f}, tiny.factor());
+        assertTrue(kl.sameAs(of("{\"scaling_factor\": 0.18215}")));
+        assertFalse(kl.sameAs(tiny));
+        assertFalse(kl.sameAs(of("{\"shift_factor\": 0.1}")), "a shift alone differs");
     }
 
     @Test
