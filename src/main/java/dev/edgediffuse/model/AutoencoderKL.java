@@ -12,7 +12,8 @@ import java.util.Random;
  * The KL autoencoder of Stable Diffusion (diffusers {@code AutoencoderKL} names and config).
  *
  * <p>Latents on this API are in the UNet's space: {@code encode*} maps the encoder's z by {@link LatentScaling}
- * ((z − shift_factor)·scaling_factor, or per channel by latents_mean / latents_std) and {@code decode} undoes that itself. Images are channels-last in [-1, 1]; decoded images are not clamped.
+ * ((z − shift_factor)·scaling_factor, or per channel by latents_mean / latents_std) and {@code decode} undoes that
+ * itself. Images are channels-last in [-1, 1]; decoded images are not clamped.
  * Weights are looked up relative to the component root (names such as {@code encoder.conv_in.weight}); for the
  * original LDM single-file names, see {@link VaeOriginalNames}.
  */

@@ -40,8 +40,8 @@ final class HybridEndpoint {
                 .getFirst();
         DenoiseSession s = job.session;
         Handoff h = new Handoff(model.name, nonce, g.seed(), g.width(), g.height(), g.steps(), split, g.cfg(),
-                s.schedulerState(), s.noiseDraws(), s.latentShape(), s.latents(), model.denoiser.latentSpace(), s.rows(), s.contextTokens(),
-                embeddings ? s.context() : null, job.finishedSeconds);
+                s.schedulerState(), s.noiseDraws(), s.latentShape(), s.latents(), model.denoiser.latentSpace(), s.rows(),
+                s.contextTokens(), embeddings ? s.context() : null, job.finishedSeconds);
         res.getHeaders().put("X-Server-Seconds", String.format(java.util.Locale.ROOT, "%.4f", job.finishedSeconds));
         ApiHandler.send(res, cb, 200, Handoff.CONTENT_TYPE, h.encode());
     }
