@@ -71,10 +71,6 @@ public final class AutoencoderKL implements ImageAutoencoder {
         }
     }
 
-    public LatentScaling latentScaling() {
-        return latentScaling;
-    }
-
     public int latentChannels() {
         return latentChannels;
     }

@@ -125,11 +125,20 @@ class TrainCommandTest {
                 "--steps", "2", "--width", "32", "--height", "32", "--out", tmp.resolve("x.png").toString(), "--quiet");
         assertEquals(0, gen.code(), gen.err());
 
-        // a plain model's autoencoder gets the statistics when the recipe asks for them; scaling_factor recipes keep one factor
-        Path plain = tmp.resolve("plain");
-        assertEquals(0, run("train", "--recipe", Files.writeString(tmp.resolve("p.json"), recipe("tiny")).toString(), "--vae", out.toString(),
-                "--out", plain.toString()).code());
-        assertTrue(Files.readString(plain.resolve("vae/config.json")).contains("latents_mean"), "the autoencoder's own statistics are kept");
+        // an autoencoder's statistics define its UNet's latent space: a scaling_factor recipe on it keeps them
+        Path plainRecipe = Files.writeString(tmp.resolve("p.json"), recipe("tiny"));
+        Path kept = tmp.resolve("kept");
+        assertEquals(0, run("train", "--recipe", plainRecipe.toString(), "--vae", out.toString(), "--out", kept.toString()).code());
+        assertTrue(Files.readString(kept.resolve("vae/config.json")).contains("latents_mean"), "the autoencoder's own statistics are kept");
+        // and a one-factor autoencoder gets them when a per-channel recipe runs on it
+        Path plain = tmp.resolve("plain"), added = tmp.resolve("added");
+        assertEquals(0, run("train", "--recipe", plainRecipe.toString(), "--out", plain.toString()).code());
+        assertFalse(Files.readString(plain.resolve("vae/config.json")).contains("latents_mean"));
+        GenerateCommandTest.Run add = run("train", "--recipe", r.toString(), "--vae", plain.toString(), "--out", added.toString());
+        assertEquals(0, add.code(), add.err());
+        assertTrue(add.out().contains("vae: per-channel latents"), add.out());
+        assertEquals(1.0, Config.read(added.resolve("vae/config.json")).getDouble("scaling_factor"));
+        assertEquals(4, Config.read(added.resolve("vae/config.json")).getDoubles("latents_std").length);
     }
 
     @Test
