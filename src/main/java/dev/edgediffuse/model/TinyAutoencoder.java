@@ -18,15 +18,15 @@ import java.util.function.UnaryOperator;
  * TAESD, the tiny distilled autoencoder (diffusers {@code AutoencoderTiny} names and config: encoder.layers.{k},
  * decoder.layers.{k}, k counting every module of the sequential stack including activations and upsamplers).
  *
- * <p>Same conventions as {@link AutoencoderKL}: latents are UNet-space ((z − shift_factor)·scaling_factor, which
- * for TAESD's config is the identity), images channels-last in [-1, 1], decoded images unclamped. The decoder
+ * <p>Same conventions as {@link AutoencoderKL}: latents are UNet-space (mapped by {@link LatentScaling}, which for
+ * TAESD's config is the identity), images channels-last in [-1, 1], decoded images unclamped. The decoder
  * starts with the soft clamp tanh(z/3)·3. A decoder-only model (no {@code encoder.layers.0.weight}) can decode but
  * not encode. Original taesd files ({@code taesd_encoder/decoder.safetensors}) load through {@link #fromOriginal}.
  */
 public final class TinyAutoencoder implements ImageAutoencoder {
     private final List<UnaryOperator<FeatureMap>> encoder, decoder;
     private final int inChannels, latentChannels, downscale;
-    private final float scalingFactor, shiftFactor;
+    private final LatentScaling latentScaling;
 
     public TinyAutoencoder(Config config, Weights weights) {
         String act = config.getString("act_fn", "relu");
@@ -46,8 +46,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         if (encCh.length != encBlocks.length || decCh.length != decBlocks.length) {
             throw new ModelFormatException(config.source() + ": block_out_channels and num_*_blocks differ in length");
         }
-        scalingFactor = (float) config.getDouble("scaling_factor", 1.0);
-        shiftFactor = (float) config.getDouble("shift_factor", 0.0);
+        latentScaling = LatentScaling.of(config, latentChannels, 1.0);
         downscale = 1 << (decCh.length - 1);
         encoder = weights.has("encoder.layers.0.weight")
                 ? buildEncoder(weights.scope("encoder.layers"), encCh, encBlocks) : null;
@@ -102,14 +101,6 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         return layers;
     }
 
-    public float scalingFactor() {
-        return scalingFactor;
-    }
-
-    public float shiftFactor() {
-        return shiftFactor;
-    }
-
     public int latentChannels() {
         return latentChannels;
     }
@@ -127,8 +118,9 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         if (latents.channels() != latentChannels) {
             throw new IllegalArgumentException("latents must have " + latentChannels + " channels, got " + latents.channels());
         }
-        float[] z = new float[latents.data().length];
-        for (int i = 0; i < z.length; i++) z[i] = (float) Math.tanh((latents.data()[i] / scalingFactor + shiftFactor) / 3) * 3;
+        float[] z = latents.data().clone();
+        latentScaling.fromUnet(z);
+        for (int i = 0; i < z.length; i++) z[i] = (float) Math.tanh(z[i] / 3) * 3;
         FeatureMap x = latents.with(z);
         for (UnaryOperator<FeatureMap> layer : decoder) x = layer.apply(x);
         float[] d = x.data();
@@ -147,8 +139,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         for (int i = 0; i < x01.length; i++) x01[i] = (image.data()[i] + 1) / 2;
         FeatureMap x = image.with(x01);
         for (UnaryOperator<FeatureMap> layer : encoder) x = layer.apply(x);
-        float[] d = x.data();
-        for (int i = 0; i < d.length; i++) d[i] = (d[i] - shiftFactor) * scalingFactor;
+        latentScaling.toUnet(x.data());
         return x;
     }
 

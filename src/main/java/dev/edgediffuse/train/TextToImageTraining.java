@@ -94,7 +94,7 @@ public final class TextToImageTraining {
             }
         }
         if (recipe.perChannelLatents() && !vaeConfig.has("latents_mean")) vaeConfig = standardizeChannels(vaeConfig, raw);
-        LatentDataset latents = raw.toUnet(LatentScaling.of(vaeConfig, raw.channels(), 1.0));
+        LatentDataset latents = raw.toUnet(LatentScaling.ofVae(vaeConfig, raw.channels()));
 
         // stage 2: text encoder + UNet on the frozen encoder's latents
         Parameters unetParams = Parameters.initialize(RandomCheckpoint.unetTensors(configs.unet()), new Rng(recipe.seed() + 1));

@@ -5,6 +5,7 @@ import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.format.SafeTensorsWriter;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
+import dev.edgediffuse.testing.Folders;
 import dev.edgediffuse.testing.TinyCheckpoints;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -221,15 +222,7 @@ class GenerateCommandTest {
     }
 
     private static Path copyOf(Path src, String name) throws IOException {
-        Path dst = dir.resolve(name);
-        try (var paths = Files.walk(src)) {
-            for (Path p : (Iterable<Path>) paths::iterator) {
-                Path t = dst.resolve(src.relativize(p).toString());
-                if (Files.isDirectory(p)) Files.createDirectories(t);
-                else Files.copy(p, t);
-            }
-        }
-        return dst;
+        return Folders.copy(src, dir.resolve(name));
     }
 
     private static void deleteTree(Path p) throws IOException {

@@ -1,8 +1,8 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.train.Recipe;
 import dev.edgediffuse.train.TextToImageTraining;
 import org.junit.jupiter.api.Test;

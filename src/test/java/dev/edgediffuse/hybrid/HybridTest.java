@@ -5,6 +5,7 @@ import dev.edgediffuse.cli.Main;
 import dev.edgediffuse.format.Npy;
 import dev.edgediffuse.server.EdgeServer;
 import dev.edgediffuse.server.TestServers;
+import dev.edgediffuse.testing.Folders;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -124,14 +125,7 @@ class HybridTest {
     @Test
     void anotherLatentSpaceFallsBack() throws IOException {
         // the small model with its latents scaled otherwise: same shapes, but the server's latents would decode wrongly
-        Path rescaled = dir.resolve("small-rescaled");
-        try (var files = Files.walk(small)) {
-            for (Path f : files.filter(Files::isRegularFile).toList()) {
-                Path to = rescaled.resolve(small.relativize(f).toString());
-                Files.createDirectories(to.getParent());
-                Files.copy(f, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-        }
+        Path rescaled = Folders.copy(small, dir.resolve("small-rescaled"));
         String vae = Files.readString(rescaled.resolve("vae/config.json"));
         assertTrue(vae.contains("0.18215"), vae);
         Files.writeString(rescaled.resolve("vae/config.json"), vae.replace("0.18215", "0.5"));
