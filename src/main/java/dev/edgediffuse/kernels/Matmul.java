@@ -34,8 +34,9 @@ public final class Matmul {
     public static float[] tn(float[] a, int k, int m, float[] b, int n) {
         int chunks = (k + REDUCTION_CHUNK - 1) / REDUCTION_CHUNK;
         int tasks = Math.min(chunks, Parallel.threads());
-        float[][] partial = new float[tasks][];
         Flops.add((long) m * k * n);
+        if (tasks == 1) return tnOneChunk(a, k, m, b, n);
+        float[][] partial = new float[tasks][];
         Parallel.forEach(tasks, t -> {
             float[] acc = new float[m * n]; // each task's own: the partial sums are added after all tasks finish
             float[][] scratch = TN_SCRATCH.get();
@@ -55,6 +56,24 @@ public final class Matmul {
         float[] out = partial[0];
         for (int t = 1; t < tasks; t++) for (int i = 0; i < out.length; i++) out[i] += partial[t][i];
         return out;
+    }
+
+    /**
+     * {@link #tn} for a reduction of one chunk (weight gradients of layers that see few rows: the time embedding's
+     * projections, the lowest resolution), which one task would run while the other threads wait: the product's rows
+     * are split over the threads instead. Each element's sum runs over the same k in the same order, and the
+     * result is added to zeros as the chunked path's accumulator does, so the bits are the same.
+     */
+    private static float[] tnOneChunk(float[] a, int k, int m, float[] b, int n) {
+        float[] at = new float[m * k], c = new float[m * n];
+        transposeRows(a, m, 0, k, at);
+        StridedPanels panels = new StridedPanels(b, 0, n, 1, k, n);
+        float[] packed = Gemm.pack(panels);
+        int blocks = (m + Gemm.MR - 1) / Gemm.MR;
+        Parallel.forEach(blocks, blk -> Gemm.rows(at, 0, k, blk * Gemm.MR, Math.min(m, (blk + 1) * Gemm.MR), packed, k, n, 0,
+                panels.panels(), null, c, 0, n));
+        for (int i = 0; i < c.length; i++) c[i] = 0f + c[i]; // -0 becomes +0, as in an accumulator that starts at 0
+        return c;
     }
 
     /** Rows [r0, r0 + len) of a [·][m] matrix into at[m][len], 16 rows at a time so reads and writes both stay in cache. */

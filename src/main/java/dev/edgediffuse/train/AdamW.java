@@ -1,6 +1,7 @@
 package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.kernels.Optimizer;
 import dev.edgediffuse.kernels.Parallel;
 
 import java.util.List;
@@ -40,14 +41,14 @@ public final class AdamW {
         double sq = 0;
         for (String n : names) {
             float[] g = tape.grad(params.get(n));
-            if (g != null) for (float x : g) sq += (double) x * x;
+            if (g != null) sq = Optimizer.sumOfSquares(g, sq);
         }
         double norm = Math.sqrt(sq);
         if (!Double.isFinite(norm)) throw new IllegalStateException("gradient norm is " + norm + " at step " + (step + 1));
         float clip = clipNorm > 0 && norm > clipNorm ? (float) (clipNorm / norm) : 1f;
         step++;
-        double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
         float lrT = (float) lr;
+        Optimizer.AdamWStep matrices = constants(clip, lr, true, lrT * weightDecay), vectors = constants(clip, lr, false, 0f);
         float[][] w = new float[names.size()][], g = new float[names.size()][], mm = new float[names.size()][], vv = new float[names.size()][];
         boolean[] decay = new boolean[names.size()];
         for (int a = 0; a < names.size(); a++) {
@@ -62,23 +63,14 @@ public final class AdamW {
         Parallel.forEach(chunks.size(), c -> {
             Chunk ch = chunks.get(c);
             int a = ch.array();
-            float[] wa = w[a], ga = g[a], ma = mm[a], va = vv[a];
-            if (ga == null) return;
-            boolean d = decay[a];
-            for (int i = ch.from(); i < ch.to(); i++) {
-                float gi = ga[i] * clip;
-                if (gi == 0 && ma[i] == 0 && va[i] == 0) { // never-used rows (most of the token table): the update is 0
-                    if (d) wa[i] -= lrT * weightDecay * wa[i];
-                    continue;
-                }
-                ma[i] = beta1 * ma[i] + (1 - beta1) * gi;
-                va[i] = beta2 * va[i] + (1 - beta2) * gi * gi;
-                double update = (ma[i] / bc1) / (Math.sqrt(va[i] / bc2) + eps);
-                if (d) wa[i] -= lrT * weightDecay * wa[i];
-                wa[i] -= (float) (lr * update);
-            }
+            if (g[a] == null) return;
+            Optimizer.adamW(w[a], g[a], mm[a], vv[a], ch.from(), ch.to(), decay[a] ? matrices : vectors);
         });
         return norm;
+    }
+
+    private Optimizer.AdamWStep constants(float clip, double lr, boolean decays, float lrDecay) {
+        return new Optimizer.AdamWStep(clip, beta1, beta2, 1 - Math.pow(beta1, step), 1 - Math.pow(beta2, step), eps, lr, decays, lrDecay);
     }
 
     public long steps() {

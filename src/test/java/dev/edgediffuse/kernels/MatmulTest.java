@@ -38,6 +38,18 @@ class MatmulTest {
         }
     }
 
+    @Test
+    void aOneChunkReductionSplitOverRowsGivesTheWholeGemmsBits() {
+        Random r = new Random(12);
+        int k = 200, m = 67, n = 40; // one chunk of the reduction, 12 row blocks (the last partial), a partial panel
+        float[] at = random(r, k * m), b = random(r, k * n);
+        float[] whole = Matmul.nn(Matmul.transpose(at, k, m), m, k, b, n);
+        float[] split = Matmul.tn(at, k, m, b, n);
+        for (int i = 0; i < whole.length; i++) {
+            assertEquals(Float.floatToRawIntBits(0f + whole[i]), Float.floatToRawIntBits(split[i]), "element " + i);
+        }
+    }
+
     private static float[] random(Random r, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
