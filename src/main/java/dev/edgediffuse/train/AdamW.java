@@ -50,21 +50,21 @@ public final class AdamW {
         float lrT = (float) lr;
         Optimizer.AdamWStep matrices = constants(clip, lr, true, lrT * weightDecay), vectors = constants(clip, lr, false, 0f);
         float[][] w = new float[names.size()][], g = new float[names.size()][], mm = new float[names.size()][], vv = new float[names.size()][];
-        boolean[] decay = new boolean[names.size()];
+        Optimizer.AdamWStep[] rule = new Optimizer.AdamWStep[names.size()];
         for (int a = 0; a < names.size(); a++) {
             String n = names.get(a);
             w[a] = params.get(n);
             g[a] = tape.grad(w[a]);
             mm[a] = m.get(n);
             vv[a] = v.get(n);
-            decay[a] = params.shapes().get(n).length > 1;
+            rule[a] = params.shapes().get(n).length > 1 ? matrices : vectors;
         }
         // element-wise, so splitting the arrays into chunks over the threads gives the serial loop's results exactly
         Parallel.forEach(chunks.size(), c -> {
             Chunk ch = chunks.get(c);
             int a = ch.array();
             if (g[a] == null) return;
-            Optimizer.adamW(w[a], g[a], mm[a], vv[a], ch.from(), ch.to(), decay[a] ? matrices : vectors);
+            Optimizer.adamW(w[a], g[a], mm[a], vv[a], ch.from(), ch.to(), rule[a]);
         });
         return norm;
     }
