@@ -20,8 +20,8 @@ final class TrainCommand {
               --vae DIR              use this diffusers folder's trained vae/ as it is and train only the
                                      text encoder and UNet on its latents (the autoencoder stages are skipped)
               --diffusion-from DIR   use this diffusers folder's text encoder and UNet as the diffusion stage's
-                                     result and run only the recipe's later stages (diffusion_finetune,
-                                     decoder_generated; its VAE too, unless --vae names another)
+                                     result and run only the recipe's diffusion_finetune (its VAE too,
+                                     unless --vae names another)
               --vae-steps N          override the recipe's VAE steps (quick runs)
               --decoder-steps N      override the steps of both of the recipe's decoder fine-tunes
               --diffusion-steps N    override the steps of the diffusion stage and its fine-tune""";
@@ -47,9 +47,8 @@ final class TrainCommand {
                     + ": no vae/config.json there (expected a diffusers folder)");
         }
         if (diffusionFrom != null) {
-            if (recipe.diffusionFinetune() == null && recipe.decoderGenerated() == null) {
-                throw new Args.UsageException("--diffusion-from: the recipe has no diffusion_finetune or decoder_generated stage,"
-                        + " so there is nothing to train");
+            if (recipe.diffusionFinetune() == null) {
+                throw new Args.UsageException("--diffusion-from: the recipe has no diffusion_finetune stage, so there is nothing to train");
             }
             for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
                 if (!Files.isRegularFile(diffusionFrom.resolve(f))) {

@@ -22,9 +22,6 @@ public final class DecoderObjective implements TrainingLoop.Objective {
     private final double edgeWeight;
     private final long seed;
     private final Discriminator discriminator;
-    private final GeneratedLatents generated;
-    private final Batches generatedBatches;
-    private final double generatedWeight;
 
     public DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed) {
         this(vae, data, latents, batch, edgeWeight, seed, null);
@@ -32,17 +29,6 @@ public final class DecoderObjective implements TrainingLoop.Objective {
 
     DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed,
                      Discriminator discriminator) {
-        this(vae, data, latents, batch, edgeWeight, seed, discriminator, null, 0);
-    }
-
-    /**
-     * With {@code generated} (nullable), each step also decodes a batch of latents the diffusion model generated and
-     * scores them against the real images: the decoder learns to draw real-looking images from the latents it will
-     * meet in use, which no reconstruction loss can ask for (they have no image of their own).
-     */
-    DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed,
-                     Discriminator discriminator, GeneratedLatents generated, double generatedWeight) {
-        if (generated != null && discriminator == null) throw new IllegalArgumentException("generated latents need a discriminator");
         if (latents.count() != data.count()) throw new IllegalArgumentException(latents.count() + " latents for " + data.count() + " images");
         this.vae = vae;
         this.data = data;
@@ -51,9 +37,6 @@ public final class DecoderObjective implements TrainingLoop.Objective {
         this.edgeWeight = edgeWeight;
         this.seed = seed;
         this.discriminator = discriminator;
-        this.generated = generated;
-        this.generatedBatches = generated == null ? null : new Batches(generated.count(), batch, seed ^ 0x5DEECE66DL);
-        this.generatedWeight = generatedWeight;
     }
 
     @Override
@@ -69,8 +52,7 @@ public final class DecoderObjective implements TrainingLoop.Objective {
             tape.backward(recon.data(), grad);
             return loss;
         }
-        FeatureMap fromGenerated = generated == null ? null : vae.decodeRaw(generated.batch(generatedBatches.indices(step)));
-        Discriminator.Scored scored = discriminator.score(recon, grad, real, fromGenerated, generatedWeight);
+        Discriminator.Scored scored = discriminator.score(recon, grad, real);
         tape.backward(scored.root(), new float[]{1f});
         return loss + scored.decoderLoss();
     }

@@ -57,26 +57,14 @@ final class Discriminator {
      * returned root, the gradients of both players plus {@code reconGrad} on the fakes.
      */
     Scored score(FeatureMap fake, float[] reconGrad, FeatureMap real) {
-        return score(fake, reconGrad, real, null, 0);
-    }
-
-    /**
-     * As {@link #score(FeatureMap, float[], FeatureMap)}, with {@code generated} (nullable): decodes of latents the
-     * diffusion model generated, which have no real image of their own. They join the fakes the discriminator learns
-     * to reject (every fake image counts alike), and the decoder is pushed towards real-looking decodes of them with
-     * {@code generatedWeight} × their mean score; feature matching stays with the paired fakes.
-     */
-    Scored score(FeatureMap fake, float[] reconGrad, FeatureMap real, FeatureMap generated, double generatedWeight) {
         frozen.copyFrom(live);
-        int n = fake.batch(), g = generated == null ? 0 : generated.batch();
+        int n = fake.batch();
         List<FeatureMap> fakeMaps = fixed.forwardStages(fake);
         float[] fakeForDecoder = positionLogits(fixed, fakeMaps);
         List<FeatureMap> realMaps = trained.forwardStages(real);
         float[] realScores = positionLogits(trained, realMaps);
         float[] fakeScores = positionLogits(trained, trained.forwardStages(fake.with(fake.data().clone())));
         int m = fakeForDecoder.length, per = m / n;
-        // the hinge's fake half averages over all fakes; without generated ones its step is the paired stage's 1/m
-        float fakeStep = 1f / (m + g * per);
         float[] gDecoder = new float[m], gReal = new float[m], gFake = new float[m];
         double decoderLoss = 0, discriminatorLoss = 0;
         for (int i = 0; i < m; i++) {
@@ -89,28 +77,10 @@ final class Discriminator {
                 r += realScores[b * per + p] / per;
                 f += fakeScores[b * per + p] / per;
             }
-            discriminatorLoss += Math.max(0, 1 - r) / n + Math.max(0, 1 + f) / (n + g);
+            discriminatorLoss += (Math.max(0, 1 - r) + Math.max(0, 1 + f)) / n;
             for (int p = 0; p < per; p++) {
                 gReal[b * per + p] = r < 1 ? -1f / m : 0f;
-                gFake[b * per + p] = f > -1 ? fakeStep : 0f;
-            }
-        }
-        float[] genForDecoder = null, genScores = null, gGenDecoder = null, gGen = null;
-        if (g > 0) {
-            genForDecoder = positionLogits(fixed, fixed.forwardStages(generated));
-            genScores = positionLogits(trained, trained.forwardStages(generated.with(generated.data().clone())));
-            int mg = genForDecoder.length;
-            gGenDecoder = new float[mg];
-            gGen = new float[mg];
-            for (int i = 0; i < mg; i++) {
-                decoderLoss -= generatedWeight * genForDecoder[i] / mg;
-                gGenDecoder[i] = (float) (-generatedWeight / mg);
-            }
-            for (int b = 0; b < g; b++) {
-                double f = 0;
-                for (int p = 0; p < per; p++) f += genScores[b * per + p] / per;
-                discriminatorLoss += Math.max(0, 1 + f) / (n + g);
-                for (int p = 0; p < per; p++) gGen[b * per + p] = f > -1 ? fakeStep : 0f;
+                gFake[b * per + p] = f > -1 ? 1f / m : 0f;
             }
         }
         lastLoss = discriminatorLoss;
@@ -118,32 +88,26 @@ final class Discriminator {
         if (featureMatchingWeight > 0) {
             // the targets: the real images' maps above (the live weights equal the frozen copy's until the update)
             for (int s = 0; s < fakeMaps.size(); s++) {
-                float[] f = fakeMaps.get(s).data(), r = realMaps.get(s).data(), gr = new float[f.length];
+                float[] f = fakeMaps.get(s).data(), r = realMaps.get(s).data(), g = new float[f.length];
                 float step = (float) (featureMatchingWeight / fakeMaps.size() / f.length);
                 double sum = 0;
                 for (int i = 0; i < f.length; i++) {
                     double d = f[i] - r[i];
                     sum += Math.abs(d);
-                    gr[i] = (float) Math.signum(d) * step;
+                    g[i] = (float) Math.signum(d) * step;
                 }
                 decoderLoss += featureMatchingWeight / fakeMaps.size() * sum / f.length;
-                featureGrads.add(gr);
+                featureGrads.add(g);
             }
         }
         float[] out = new float[1];
-        float[] gd = genForDecoder, gs = genScores, ggd = gGenDecoder, gg = gGen;
-        Tape.record(out, (t, unused) -> {
+        Tape.record(out, (t, g) -> {
             t.accumulate(fake.data(), reconGrad);
             t.accumulate(fakeForDecoder, gDecoder);
             for (int s = 0; s < featureGrads.size(); s++) t.accumulate(fakeMaps.get(s).data(), featureGrads.get(s));
             t.accumulate(realScores, gReal);
             t.accumulate(fakeScores, gFake);
-            if (gd != null) {
-                t.accumulate(gd, ggd);
-                t.accumulate(gs, gg);
-            }
-        }, g > 0 ? new float[][]{fake.data(), realScores, fakeScores, genForDecoder, genScores}
-                : new float[][]{fake.data(), realScores, fakeScores});
+        }, fake.data(), realScores, fakeScores);
         return new Scored(decoderLoss, out);
     }
 

@@ -28,8 +28,7 @@ import java.util.Map;
  * Trains a text-to-image latent diffusion model from scratch in stages, as Stable Diffusion was built:
  * (1) the AutoencoderKL, (1b, optional) its decoder fine-tuned on the frozen encoder (pixel losses, then against a
  * discriminator), (2) the CLIP-style text encoder and the UNet jointly on the frozen encoder's latents, (2b, optional)
- * a fine-tune of both with the recipe's {@code diffusion_finetune} settings, (3, optional) the decoder against a
- * discriminator that also sees decodes of latents the trained model generated ({@code decoder_generated}). The result is
+ * a fine-tune of both with the recipe's {@code diffusion_finetune} settings. The result is
  * a diffusers folder the runtime loads exactly as it loads SD1.5. Each stage resumes from its checkpoint in
  * {@code workDir}; a finished stage is not repeated.
  */
@@ -136,19 +135,6 @@ public final class TextToImageTraining {
                     f.minSnrGamma(), recipe.seed()));
             joint.copyFrom(loop.emaWeights());
         }
-        Recipe.Stage g = recipe.decoderGenerated();
-        if (g != null) {
-            // the latents come from the model as it would be shipped without this stage, at its sampling defaults; the
-            // decoder continues from its weights as saved, which --vae on that model also reads: such a rerun
-            // reproduces this stage bit for bit
-            vaeParams.copyFrom(vaeParams.storedAs(dtype));
-            Path drafted = workDir.resolve("before-decoder-generated");
-            writeModel(drafted, configs, vaeConfig, unetParams, vaeParams, textParams, dtype, recipe.diffusion().ema());
-            GeneratedLatents pool = GeneratedLatents.loadOrGenerate(drafted, g.generatedLatents(), recipe.seed(),
-                    workDir.resolve("decoder_generated.latents.safetensors"), log);
-            AutoencoderKL vae = new AutoencoderKL(vaeConfig, vaeParams.weights("vae"));
-            fineTuneDecoder("decoder_generated", g, vae, vaeParams, train, raw, true, pool);
-        }
         writeModel(out, configs, vaeConfig, unetParams, vaeParams, textParams, dtype, recipe.diffusion().ema());
     }
 
@@ -185,9 +171,6 @@ public final class TextToImageTraining {
             provenance.put("diffusion_ema", emaDecay);
         }
         if (recipe.diffusionFinetune() != null) provenance.put("diffusion_finetune_steps", recipe.diffusionFinetune().steps());
-        if (recipe.decoderGenerated() != null && !out.startsWith(workDir)) {
-            provenance.put("decoder_generated_steps", recipe.decoderGenerated().steps());
-        }
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);
@@ -223,23 +206,19 @@ public final class TextToImageTraining {
      * first on pixel losses, then against a discriminator.
      */
     private void fineTuneDecoders(AutoencoderKL vae, Parameters vaeParams, FashionMnist train, LatentDataset raw) throws IOException {
-        if (recipe.decoder() != null) fineTuneDecoder("decoder", recipe.decoder(), vae, vaeParams, train, raw, false, null);
+        if (recipe.decoder() != null) fineTuneDecoder("decoder", recipe.decoder(), vae, vaeParams, train, raw, false);
         if (recipe.decoderAdversarial() != null) {
-            fineTuneDecoder("decoder_adversarial", recipe.decoderAdversarial(), vae, vaeParams, train, raw, true, null);
+            fineTuneDecoder("decoder_adversarial", recipe.decoderAdversarial(), vae, vaeParams, train, raw, true);
         }
     }
 
-    /**
-     * With {@code generated} (stage 3, {@code decoder_generated}), the adversarial stage's game with decodes of the
-     * diffusion model's own latents among the fakes; the decoder continues from its weights as they are.
-     */
     private void fineTuneDecoder(String stage, Recipe.Stage settings, AutoencoderKL vae, Parameters vaeParams, FashionMnist train,
-                                 LatentDataset raw, boolean adversarial, GeneratedLatents generated) throws IOException {
+                                 LatentDataset raw, boolean adversarial) throws IOException {
         Parameters decoder = vaeParams.only("decoder.", "post_quant_conv.");
         Parameters trained = decoder;
         Discriminator discriminator = null;
         if (adversarial) {
-            Parameters disc = Discriminator.initialize(new Rng(recipe.seed() + (generated == null ? 4 : 5)));
+            Parameters disc = Discriminator.initialize(new Rng(recipe.seed() + 4));
             discriminator = new Discriminator(disc, settings.adversarialWeight(), settings.featureMatchingWeight());
             trained = Parameters.union(Map.of("vae.", decoder, "discriminator.", disc));
         }
@@ -247,11 +226,9 @@ public final class TextToImageTraining {
                 adversarial ? String.format(", adversarial weight %.3f, feature matching %.3f", settings.adversarialWeight(),
                         settings.featureMatchingWeight()) : "", settings.steps(),
                 settings.batch(), settings.edgeWeight());
-        if (generated != null) log.printf("%s: %s, weight %.3f%n", stage, generated, settings.generatedWeight());
         TrainingLoop loop = new TrainingLoop(stage, trained, settings.settings(recipe.checkpointSeconds()), workDir, log);
-        long seed = recipe.seed() + (generated != null ? 5 : adversarial ? 4 : 3);
-        loop.run(new DecoderObjective(vae, train, raw, settings.batch(), settings.edgeWeight(), seed, discriminator, generated,
-                settings.generatedWeight()));
+        long seed = recipe.seed() + (adversarial ? 4 : 3);
+        loop.run(new DecoderObjective(vae, train, raw, settings.batch(), settings.edgeWeight(), seed, discriminator));
         trained.copyFrom(loop.emaWeights());
     }
 

@@ -185,25 +185,15 @@ class TrainCommandTest {
                 "\"diffusion_finetune\": {\"steps\": 2, \"batch\": 4, \"lr\": 5e-4, \"warmup\": 1, \"ema\": 0.5, \"min_snr_gamma\": 0},\n \"sampling_defaults\"");
     }
 
-    /**
-     * Trains the tiny recipe into {@code tmp/a} (from {@code plain.json}) and {@code tunedRecipe}, the same with a later
-     * stage added, into {@code tmp/b} (from {@code tuned.json}); returns the second run.
-     */
-    private static GenerateCommandTest.Run trainWithoutAndWith(String tunedRecipe, Path tmp) throws IOException {
-        Path plain = Files.writeString(tmp.resolve("plain.json"), recipe("tiny"));
-        Path tuned = Files.writeString(tmp.resolve("tuned.json"), tunedRecipe);
-        assertEquals(0, run("train", "--recipe", plain.toString(), "--out", tmp.resolve("a").toString()).code());
-        GenerateCommandTest.Run scratch = run("train", "--recipe", tuned.toString(), "--out", tmp.resolve("b").toString());
-        assertEquals(0, scratch.code(), scratch.err());
-        return scratch;
-    }
-
     @Test
     void theFinetuneContinuesTheDiffusionStageAndRerunsFromItsFolder(@TempDir Path tmp) throws IOException {
         assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
-        Path plain = tmp.resolve("plain.json"), tuned = tmp.resolve("tuned.json");
+        Path plain = Files.writeString(tmp.resolve("plain.json"), recipe("tiny"));
+        Path tuned = Files.writeString(tmp.resolve("tuned.json"), withFinetune(recipe("tiny")));
         Path a = tmp.resolve("a"), b = tmp.resolve("b"), c = tmp.resolve("c");
-        GenerateCommandTest.Run scratch = trainWithoutAndWith(withFinetune(recipe("tiny")), tmp);
+        assertEquals(0, run("train", "--recipe", plain.toString(), "--out", a.toString()).code());
+        GenerateCommandTest.Run scratch = run("train", "--recipe", tuned.toString(), "--out", b.toString());
+        assertEquals(0, scratch.code(), scratch.err());
         assertTrue(scratch.out().contains("diffusion_finetune: 2 steps of 4 latents, lr 5.00e-04, unweighted"), scratch.out());
         assertTrue(Files.exists(tmp.resolve("b.work/diffusion.log.jsonl")) && Files.exists(tmp.resolve("b.work/diffusion_finetune.log.jsonl")));
         // the fine-tune alone, on the text encoder and UNet of the run without it: the same files as from scratch
@@ -236,48 +226,6 @@ class TrainCommandTest {
         GenerateCommandTest.Run alt2 = run("train", "--recipe", altInFinetune.toString(), "--out", tmp.resolve("x").toString());
         assertEquals(1, alt2.code());
         assertTrue(alt2.err().contains("diffusion_finetune: ema_alternatives is for the diffusion stage only") && alt2.err().lines().count() == 1, alt2.err());
-    }
-
-    private static String withGeneratedDecoderStage(String recipe) {
-        return recipe.replace("\"sampling_defaults\"", "\"decoder_generated\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1,"
-                + " \"ema\": 0.5, \"edge_weight\": 0.5, \"adversarial_weight\": 0.05, \"feature_matching_weight\": 0.5,"
-                + " \"generated_latents\": 6, \"generated_weight\": 0.2},\n \"sampling_defaults\"");
-    }
-
-    @Test
-    void theGeneratedLatentsStageTunesOnlyTheDecoderAndRerunsFromTheModelWithoutIt(@TempDir Path tmp) throws IOException {
-        assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
-        Path tuned = tmp.resolve("tuned.json"), a = tmp.resolve("a"), b = tmp.resolve("b"), c = tmp.resolve("c");
-        GenerateCommandTest.Run scratch = trainWithoutAndWith(withGeneratedDecoderStage(recipe("tiny")), tmp);
-        assertTrue(scratch.out().contains("generating latents 6/6") && scratch.out().contains("decoder_generated: 6 generated latents"), scratch.out());
-        try (var st = dev.edgediffuse.format.SafeTensors.open(tmp.resolve("b.work/decoder_generated.latents.safetensors"))) {
-            int[] shape = st.tensors().get("latents").shape();
-            assertTrue(shape.length == 4 && shape[0] == 6 && shape[1] == shape[2] && FashionMnist.SIZE % shape[1] == 0 && shape[3] == 4,
-                    java.util.Arrays.toString(shape));
-        }
-        assertTrue(Files.readString(tmp.resolve("b.work/decoder_generated.log.jsonl")).contains("discriminator_loss"));
-        String vae = "vae/diffusion_pytorch_model.safetensors";
-        // the stage follows the diffusion stage and changes the decoder alone
-        for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
-            assertTrue(java.util.Arrays.equals(Files.readAllBytes(a.resolve(f)), Files.readAllBytes(b.resolve(f))), f);
-        }
-        assertFalse(java.util.Arrays.equals(Files.readAllBytes(a.resolve(vae)), Files.readAllBytes(b.resolve(vae))));
-        assertTrue(Files.readString(b.resolve("recipe.json")).contains("\"decoder_generated_steps\":2"));
-        // resumed, it neither trains nor generates again
-        GenerateCommandTest.Run again = run("train", "--recipe", tuned.toString(), "--out", b.toString());
-        assertEquals(0, again.code(), again.err());
-        assertTrue(again.out().contains("decoder_generated: resuming at step 2 of 2") && !again.out().contains("generating latents"), again.out());
-        // on the model written without it: the same decoder as from scratch
-        GenerateCommandTest.Run alone = run("train", "--recipe", tuned.toString(), "--diffusion-from", a.toString(), "--out", c.toString());
-        assertEquals(0, alone.code(), alone.err());
-        assertTrue(java.util.Arrays.equals(Files.readAllBytes(b.resolve(vae)), Files.readAllBytes(c.resolve(vae))));
-        assertEquals(0, run("generate", "--model", c.toString(), "--prompt", "a photo of a sneaker", "--steps", "2",
-                "--width", "32", "--height", "32", "--out", tmp.resolve("c.png").toString(), "--quiet").code());
-
-        Path small = Files.writeString(tmp.resolve("small.json"), withGeneratedDecoderStage(recipe("tiny")).replace("\"generated_latents\": 6", "\"generated_latents\": 3"));
-        GenerateCommandTest.Run bad = run("train", "--recipe", small.toString(), "--out", tmp.resolve("x").toString());
-        assertEquals(1, bad.code());
-        assertTrue(bad.err().contains("decoder_generated: generated_latents must be at least the batch") && bad.err().lines().count() == 1, bad.err());
     }
 
     @Test
