@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A training recipe (recipes/*.json): which built-in config set or config folder to train, the data (optionally only
@@ -21,12 +22,19 @@ import java.util.Map;
  * (optional) keeps more EMAs of the same run, each written as a model of its own, for choosing the decay after
  * training. {@code diffusion_finetune} (optional) continues the text encoder and UNet from the diffusion stage's
  * result, as saved, with its own settings (typically a lower learning rate and other loss weights). Every field is
- * checked with a one-line error. {@code latent_normalization: per_channel} (optional) standardizes each latent
+ * checked with a one-line error, and so is a key the trainer does not know (a misspelt setting would otherwise train
+ * something else without a word). {@code latent_normalization: per_channel} (optional) standardizes each latent
  * channel for the UNet (diffusers' latents_mean / latents_std in the VAE config) instead of one scaling_factor.
  */
 public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
                      Stage decoderAdversarial, Stage diffusion, Stage diffusionFinetune, int checkpointSeconds, String dtype,
                      SamplingDefaults samplingDefaults, boolean perChannelLatents) {
+    private static final Set<String> KEYS = Set.of("name", "config", "data", "images", "seed", "checkpoint_seconds", "dtype",
+            "vae", "decoder", "decoder_adversarial", "diffusion", "diffusion_finetune", "sampling_defaults", "latent_normalization");
+    private static final Set<String> STAGE_KEYS = Set.of("steps", "batch", "lr", "warmup", "lr_floor", "weight_decay", "clip_norm",
+            "ema", "kl_weight", "caption_dropout", "edge_weight", "adversarial_weight", "feature_matching_weight", "min_snr_gamma",
+            "ema_alternatives");
+
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
                         double featureMatchingWeight, double minSnrGamma, List<Double> emaAlternatives) {
@@ -50,6 +58,7 @@ public record Recipe(String name, String config, Path data, int images, long see
         }
         Map<String, Object> r = Json.parseObject(text, file.toString());
         String src = file.toString();
+        onlyKnownKeys(r, KEYS, src);
         Stage vae = stage(r, "vae", src), decoder = optionalStage(r, "decoder", src), adversarial = optionalStage(r, "decoder_adversarial", src);
         onlyDiffusionKeepsAlternatives(vae, "vae", src);
         onlyDiffusionKeepsAlternatives(decoder, "decoder", src);
@@ -61,7 +70,7 @@ public record Recipe(String name, String config, Path data, int images, long see
                     + " (the alternative models would skip the fine-tune)");
         }
         return new Recipe(string(r, "name", src), string(r, "config", src), Path.of(string(r, "data", src)),
-                (int) optional(r, "images", 0), (long) number(r, "seed", src), vae, decoder, adversarial, diffusion, finetune,
+                (int) optional(r, "images", 0, src), (long) number(r, "seed", src), vae, decoder, adversarial, diffusion, finetune,
                 (int) number(r, "checkpoint_seconds", src), r.getOrDefault("dtype", "f16").toString(), sampling(r, src),
                 perChannel(r, src));
     }
@@ -116,11 +125,12 @@ public record Recipe(String name, String config, Path data, int images, long see
         if (!(o instanceof Map)) throw new ModelFormatException(src + ": \"" + key + "\" must be an object");
         Map<String, Object> s = (Map<String, Object>) o;
         String where = src + " " + key;
+        onlyKnownKeys(s, STAGE_KEYS, where);
         Stage st = new Stage((long) number(s, "steps", where), (int) number(s, "batch", where), number(s, "lr", where),
-                (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05), optional(s, "weight_decay", 0.0),
-                optional(s, "clip_norm", 1.0), optional(s, "ema", 0.999), optional(s, "kl_weight", 0.0),
-                optional(s, "caption_dropout", 0.1), optional(s, "edge_weight", 0.0), optional(s, "adversarial_weight", 0.0),
-                optional(s, "feature_matching_weight", 0.0), optional(s, "min_snr_gamma", 0.0), decays(s, "ema_alternatives", where));
+                (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05, where), optional(s, "weight_decay", 0.0, where),
+                optional(s, "clip_norm", 1.0, where), optional(s, "ema", 0.999, where), optional(s, "kl_weight", 0.0, where),
+                optional(s, "caption_dropout", 0.1, where), optional(s, "edge_weight", 0.0, where), optional(s, "adversarial_weight", 0.0, where),
+                optional(s, "feature_matching_weight", 0.0, where), optional(s, "min_snr_gamma", 0.0, where), decays(s, "ema_alternatives", where));
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
         if (!(st.ema > 0 && st.ema < 1)) throw new ModelFormatException(where + ": ema must be in (0, 1), got " + st.ema);
         if (st.emaAlternatives.contains(st.ema)) throw new ModelFormatException(where + ": ema_alternatives repeats ema " + st.ema);
@@ -162,10 +172,19 @@ public record Recipe(String name, String config, Path data, int images, long see
         return n.doubleValue();
     }
 
-    private static double optional(Map<String, Object> r, String key, double fallback) {
+    private static double optional(Map<String, Object> r, String key, double fallback, String src) {
         Object o = r.get(key);
         if (o == null) return fallback;
-        if (!(o instanceof Number n)) throw new ModelFormatException("\"" + key + "\" must be a number");
+        if (!(o instanceof Number n)) throw new ModelFormatException(src + ": \"" + key + "\" must be a number");
         return n.doubleValue();
+    }
+
+    /** A key outside {@code known} is an error naming it and what is allowed there. */
+    private static void onlyKnownKeys(Map<String, Object> r, Set<String> known, String src) {
+        for (String k : r.keySet()) {
+            if (!known.contains(k)) {
+                throw new ModelFormatException(src + ": unknown key \"" + k + "\" (known: " + String.join(", ", known.stream().sorted().toList()) + ")");
+            }
+        }
     }
 }

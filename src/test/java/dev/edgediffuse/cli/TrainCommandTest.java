@@ -174,6 +174,25 @@ class TrainCommandTest {
         assertEquals(1, latents.code(), latents.err());
         assertTrue(latents.err().contains("\"latent_normalization\" must be \"scaling_factor\" or \"per_channel\", got whiten")
                 && latents.err().lines().count() == 1, latents.err());
+        // a key the trainer does not know would train something else than the file says: a misspelt setting, a
+        // stage of another build, a setting of the right name given as text
+        Path misspelt = Files.writeString(tmp.resolve("k.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gama\": 5"));
+        GenerateCommandTest.Run typo = run("train", "--recipe", misspelt.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, typo.code());
+        assertTrue(typo.err().contains("k.json diffusion: unknown key \"min_snr_gama\"") && typo.err().contains("min_snr_gamma")
+                && typo.err().lines().count() == 1, typo.err());
+        Path stage = Files.writeString(tmp.resolve("u.json"), recipe("tiny").replace("\"sampling_defaults\"",
+                "\"decoder_generated\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1},\n \"sampling_defaults\""));
+        GenerateCommandTest.Run unknownStage = run("train", "--recipe", stage.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, unknownStage.code());
+        assertTrue(unknownStage.err().contains("u.json: unknown key \"decoder_generated\"") && unknownStage.err().lines().count() == 1,
+                unknownStage.err());
+        Path text = Files.writeString(tmp.resolve("t.json"), recipe("tiny").replace("\"kl_weight\": 1e-4", "\"kl_weight\": \"1e-4\""));
+        GenerateCommandTest.Run notANumber = run("train", "--recipe", text.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, notANumber.code());
+        assertTrue(notANumber.err().contains("t.json vae: \"kl_weight\" must be a number") && notANumber.err().lines().count() == 1,
+                notANumber.err());
+        assertFalse(Files.exists(tmp.resolve("m")), "a rejected recipe writes nothing");
 
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
@@ -229,7 +248,7 @@ class TrainCommandTest {
     }
 
     @Test
-    void stepOverridesChangeOnlyTheStagesTheyName() throws IOException {
+    void stepOverridesChangeOnlyTheStagesTheyName(@TempDir Path tmp) throws IOException {
         Recipe r = Recipe.read(Path.of("recipes/mini.json"));
         Recipe quick = r.withSteps(10L, null, null);
         assertEquals(10, quick.vae().steps());
@@ -240,7 +259,7 @@ class TrainCommandTest {
         assertEquals(7, decoders.decoder().steps());
         assertEquals(7, decoders.decoderAdversarial().steps());
         assertEquals(r.vae(), decoders.vae());
-        Path tuned = Files.writeString(Files.createTempFile("tuned", ".json"), withFinetune(recipe("tiny")));
+        Path tuned = Files.writeString(tmp.resolve("tuned.json"), withFinetune(recipe("tiny")));
         Recipe t = Recipe.read(tuned), diffusion = t.withSteps(null, null, 9L);
         assertEquals(9, diffusion.diffusion().steps());
         assertEquals(9, diffusion.diffusionFinetune().steps(), "--diffusion-steps shortens the fine-tune too");

@@ -111,7 +111,7 @@ class TrainingLoopTest {
     }
 
     @Test
-    void adamWFitsALinearMap() throws Exception {
+    void adamWFitsALinearMap(@TempDir Path tmp) throws Exception {
         Map<String, int[]> shapes = new LinkedHashMap<>();
         shapes.put("l.weight", new int[]{3, 5});
         shapes.put("l.bias", new int[]{3});
@@ -120,7 +120,7 @@ class TrainingLoopTest {
         float[] target = {0.5f, -1f, 2f, 0f, 1f, -0.5f, 1.5f, 0.25f, -2f, 1f, 0f, 0.75f, -1.25f, 0.5f, 2f};
         double[] losses = new double[2];
         TrainingLoop loop = new TrainingLoop("linear", p, new TrainingLoop.Settings(300, 16, 0.05, 10, 0.01, 0.0, 10, 0.9, 3600, 300),
-                Files.createTempDirectory("adamw"), null);
+                tmp, null);
         loop.run((Tape tape, long step) -> {
             Rng r = TrainingLoop.rngFor(7, step);
             float[] x = new float[16 * 5], want = new float[16 * 3];
