@@ -15,6 +15,10 @@ import dev.edgediffuse.tokenizer.ClipTokenizer;
  * With {@code minSnrGamma} > 0 each sample's error is weighted by min(SNR, γ) / SNR (Min-SNR-γ, Hang et al. 2023):
  * measured on the clean image, the ε-error weights each timestep by its SNR, and the weight caps that at γ, so the
  * nearly clean timesteps no longer dominate the gradient.
+ * With {@code inputPerturbation} γ > 0 the UNet sees the latent noised with ε + γ·ξ (ξ a second standard normal draw)
+ * while it is still asked for ε (Ning et al. 2023, "input perturbation"; diffusers' --input_perturbation): training
+ * inputs then stray from the forward process as sampling's own inputs do, whose errors pile up step after step
+ * (exposure bias). At 0 no second draw is taken, so the random stream is the unperturbed objective's.
  * The returned loss stays the plain MSE, so logs of weighted and unweighted runs compare.
  */
 public final class DiffusionObjective implements TrainingLoop.Objective {
@@ -28,11 +32,12 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     private final Batches batches;
     private final double dropout;
     private final double minSnrGamma;
+    private final double inputPerturbation;
     private final long seed;
 
     public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, int[] labels,
                               ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, double minSnrGamma,
-                              long seed) {
+                              double inputPerturbation, long seed) {
         this.unet = unet;
         this.text = text;
         this.latents = latents;
@@ -41,6 +46,7 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         this.batches = new Batches(latents.count(), batch, seed);
         this.dropout = dropout;
         this.minSnrGamma = minSnrGamma;
+        this.inputPerturbation = inputPerturbation;
         this.seed = seed;
         this.captionIds = captionTokens(tokenizer);
         this.emptyIds = tokenizer.encode("");
@@ -62,6 +68,21 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         return Math.min(snr, gamma) / snr;
     }
 
+    /**
+     * Noises {@code n} values of {@code z0} from {@code offset} to the timestep of cumulative ᾱ {@code alphaCumprod}:
+     * {@code noise} gets the target ε, {@code noisy} √ᾱ·z0 + √(1−ᾱ)·(ε + γ·ξ), with ε and ξ drawn per value in turn
+     * (ξ only when γ > 0).
+     */
+    static void addNoise(float[] z0, int offset, int n, float alphaCumprod, double inputPerturbation, Rng rng, float[] noise, float[] noisy) {
+        double a = Math.sqrt(alphaCumprod), s = Math.sqrt(1 - alphaCumprod);
+        for (int i = offset; i < offset + n; i++) {
+            float e = rng.nextGaussian();
+            noise[i] = e;
+            double shown = inputPerturbation > 0 ? e + inputPerturbation * rng.nextGaussian() : e;
+            noisy[i] = (float) (a * z0[i] + s * shown);
+        }
+    }
+
     @Override
     public double step(Tape tape, long step) {
         Rng rng = TrainingLoop.rngFor(seed, step);
@@ -75,12 +96,7 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
             int t = rng.nextInt(alphasCumprod.length);
             timesteps[j] = t;
             weight[j] = minSnrWeight(alphasCumprod[t], minSnrGamma);
-            double a = Math.sqrt(alphasCumprod[t]), s = Math.sqrt(1 - alphasCumprod[t]);
-            for (int i = 0; i < size; i++) {
-                float e = rng.nextGaussian();
-                noise[j * size + i] = e;
-                noisy[j * size + i] = (float) (a * z0[j * size + i] + s * e);
-            }
+            addNoise(z0, j * size, size, alphasCumprod[t], inputPerturbation, rng, noise, noisy);
             int template = rng.nextInt(Captions.templates());
             ids[j] = rng.nextDouble() < dropout ? emptyIds : captionIds[labels[idx[j]]][template];
         }

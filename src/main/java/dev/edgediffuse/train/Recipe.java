@@ -25,6 +25,7 @@ import java.util.Set;
  * checked with a one-line error, and so is a key the trainer does not know (a misspelt setting would otherwise train
  * something else without a word). {@code latent_normalization: per_channel} (optional) standardizes each latent
  * channel for the UNet (diffusers' latents_mean / latents_std in the VAE config) instead of one scaling_factor.
+ * A diffusion stage's {@code input_perturbation} (optional, 0 = off) is {@link DiffusionObjective}'s.
  */
 public record Recipe(String name, String config, Path data, int images, long seed, Stage vae, Stage decoder,
                      Stage decoderAdversarial, Stage diffusion, Stage diffusionFinetune, int checkpointSeconds, String dtype,
@@ -33,11 +34,11 @@ public record Recipe(String name, String config, Path data, int images, long see
             "vae", "decoder", "decoder_adversarial", "diffusion", "diffusion_finetune", "sampling_defaults", "latent_normalization");
     private static final Set<String> STAGE_KEYS = Set.of("steps", "batch", "lr", "warmup", "lr_floor", "weight_decay", "clip_norm",
             "ema", "kl_weight", "caption_dropout", "edge_weight", "adversarial_weight", "feature_matching_weight", "min_snr_gamma",
-            "ema_alternatives");
+            "input_perturbation", "ema_alternatives");
 
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
-                        double featureMatchingWeight, double minSnrGamma, List<Double> emaAlternatives) {
+                        double featureMatchingWeight, double minSnrGamma, double inputPerturbation, List<Double> emaAlternatives) {
         TrainingLoop.Settings settings(int checkpointSeconds) {
             return settings(checkpointSeconds, false);
         }
@@ -112,7 +113,7 @@ public record Recipe(String name, String config, Path data, int images, long see
         if (s == null || steps == null) return s;
         return new Stage(steps, s.batch, s.lr, Math.min(s.warmup, Math.max(1, steps / 10)), s.lrFloor, s.weightDecay,
                 s.clipNorm, s.ema, s.klWeight, s.captionDropout, s.edgeWeight, s.adversarialWeight, s.featureMatchingWeight, s.minSnrGamma,
-                s.emaAlternatives);
+                s.inputPerturbation, s.emaAlternatives);
     }
 
     private static Stage optionalStage(Map<String, Object> r, String key, String src) {
@@ -130,7 +131,8 @@ public record Recipe(String name, String config, Path data, int images, long see
                 (long) number(s, "warmup", where), optional(s, "lr_floor", 0.05, where), optional(s, "weight_decay", 0.0, where),
                 optional(s, "clip_norm", 1.0, where), optional(s, "ema", 0.999, where), optional(s, "kl_weight", 0.0, where),
                 optional(s, "caption_dropout", 0.1, where), optional(s, "edge_weight", 0.0, where), optional(s, "adversarial_weight", 0.0, where),
-                optional(s, "feature_matching_weight", 0.0, where), optional(s, "min_snr_gamma", 0.0, where), decays(s, "ema_alternatives", where));
+                optional(s, "feature_matching_weight", 0.0, where), optional(s, "min_snr_gamma", 0.0, where),
+                optional(s, "input_perturbation", 0.0, where), decays(s, "ema_alternatives", where));
         if (st.steps <= 0 || st.batch <= 0 || st.lr <= 0) throw new ModelFormatException(where + ": steps, batch and lr must be positive");
         if (!(st.ema > 0 && st.ema < 1)) throw new ModelFormatException(where + ": ema must be in (0, 1), got " + st.ema);
         if (st.emaAlternatives.contains(st.ema)) throw new ModelFormatException(where + ": ema_alternatives repeats ema " + st.ema);
@@ -142,6 +144,9 @@ public record Recipe(String name, String config, Path data, int images, long see
             }
         }
         if (st.minSnrGamma < 0) throw new ModelFormatException(where + ": min_snr_gamma must be >= 0 (0 = unweighted)");
+        if (!(st.inputPerturbation >= 0 && st.inputPerturbation < 1)) {
+            throw new ModelFormatException(where + ": input_perturbation must be in [0, 1) (0 = off), got " + st.inputPerturbation);
+        }
         return st;
     }
 

@@ -112,10 +112,11 @@ public final class TextToImageTraining {
         } else {
             Recipe.Stage d = recipe.diffusion();
             log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%s%n", unetParams.count(),
-                    textParams.count(), d.steps(), d.batch(), d.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + d.minSnrGamma() : "");
+                    textParams.count(), d.steps(), d.batch(), (d.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + d.minSnrGamma() : "")
+                            + (d.inputPerturbation() > 0 ? ", input perturbation " + d.inputPerturbation() : ""));
             TrainingLoop loop = new TrainingLoop("diffusion", joint, d.settings(recipe.checkpointSeconds()), workDir, log);
             loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, d.batch(), d.captionDropout(),
-                    d.minSnrGamma(), recipe.seed()));
+                    d.minSnrGamma(), d.inputPerturbation(), recipe.seed()));
             for (double decay : d.emaAlternatives()) {
                 joint.copyFrom(loop.emaWeights(decay));
                 writeModel(alternativeFolder(out, decay), configs, vaeConfig, unetParams, vaeParams, textParams, dtype, decay);
@@ -129,10 +130,11 @@ public final class TextToImageTraining {
             // diffusion stage's do.
             joint.copyFrom(joint.storedAs(dtype));
             log.printf("diffusion_finetune: %d steps of %d latents, lr %.2e%s%n", f.steps(), f.batch(), f.lr(),
-                    f.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + f.minSnrGamma() : ", unweighted");
+                    (f.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + f.minSnrGamma() : ", unweighted")
+                            + (f.inputPerturbation() > 0 ? ", input perturbation " + f.inputPerturbation() : ""));
             TrainingLoop loop = new TrainingLoop("diffusion_finetune", joint, f.settings(recipe.checkpointSeconds(), true), workDir, log);
             loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, f.batch(), f.captionDropout(),
-                    f.minSnrGamma(), recipe.seed()));
+                    f.minSnrGamma(), f.inputPerturbation(), recipe.seed()));
             joint.copyFrom(loop.emaWeights());
         }
         writeModel(out, configs, vaeConfig, unetParams, vaeParams, textParams, dtype, recipe.diffusion().ema());

@@ -94,6 +94,15 @@ class TrainCommandTest {
         assertEquals(0, run("generate", "--model", thirdAlt.toString(), "--prompt", "a photo of a sneaker", "--steps", "2",
                 "--width", "32", "--height", "32", "--out", tmp.resolve("y.png").toString(), "--quiet").code());
 
+        // input perturbation reaches the objective: the same seed and batches, another UNet
+        Path perturbedRecipe = Files.writeString(tmp.resolve("ip.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"input_perturbation\": 0.1"));
+        Path perturbed = tmp.resolve("perturbed");
+        GenerateCommandTest.Run ip = run("train", "--recipe", perturbedRecipe.toString(), "--vae", out.toString(), "--out", perturbed.toString());
+        assertEquals(0, ip.code(), ip.err());
+        assertTrue(ip.out().contains("input perturbation 0.1"), ip.out());
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(second.resolve("unet/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(perturbed.resolve("unet/diffusion_pytorch_model.safetensors"))));
+
         GenerateCommandTest.Run noVae = run("train", "--recipe", r.toString(), "--vae", tmp.toString(), "--out", tmp.resolve("x").toString());
         assertEquals(2, noVae.code(), noVae.err());
         assertTrue(noVae.err().contains("--vae") && noVae.err().contains("vae/config.json") && noVae.err().lines().count() == 1, noVae.err());
@@ -174,6 +183,11 @@ class TrainCommandTest {
         assertEquals(1, latents.code(), latents.err());
         assertTrue(latents.err().contains("\"latent_normalization\" must be \"scaling_factor\" or \"per_channel\", got whiten")
                 && latents.err().lines().count() == 1, latents.err());
+        Path badPerturbation = Files.writeString(tmp.resolve("p.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"input_perturbation\": -0.1"));
+        GenerateCommandTest.Run perturbation = run("train", "--recipe", badPerturbation.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, perturbation.code());
+        assertTrue(perturbation.err().contains("p.json diffusion: input_perturbation must be in [0, 1)") && perturbation.err().lines().count() == 1,
+                perturbation.err());
         // a key the trainer does not know would train something else than the file says: a misspelt setting, a
         // stage of another build, a setting of the right name given as text
         Path misspelt = Files.writeString(tmp.resolve("k.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gama\": 5"));
@@ -262,6 +276,10 @@ class TrainCommandTest {
         Path tuned = Files.writeString(tmp.resolve("tuned.json"), withFinetune(recipe("tiny")));
         Recipe t = Recipe.read(tuned), diffusion = t.withSteps(null, null, 9L);
         assertEquals(9, diffusion.diffusion().steps());
+        assertEquals(0.0, r.diffusion().inputPerturbation(), "off unless the recipe sets it");
+        Recipe perturbed = Recipe.read(Files.writeString(tmp.resolve("ip.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"input_perturbation\": 0.1")));
+        assertEquals(0.1, perturbed.diffusion().inputPerturbation());
+        assertEquals(0.1, perturbed.withSteps(null, null, 3L).diffusion().inputPerturbation(), "a step override keeps it");
         assertEquals(9, diffusion.diffusionFinetune().steps(), "--diffusion-steps shortens the fine-tune too");
         assertEquals(t.diffusionFinetune(), t.withSteps(10L, null, null).diffusionFinetune());
         GenerateCommandTest.Run bad = run("train", "--recipe", "recipes/mini.json", "--vae-steps", "0");
