@@ -112,8 +112,7 @@ public final class TextToImageTraining {
         } else {
             Recipe.Stage d = recipe.diffusion();
             log.printf("diffusion: UNet %,d + text encoder %,d parameters, %d steps of %d latents%s%n", unetParams.count(),
-                    textParams.count(), d.steps(), d.batch(), (d.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + d.minSnrGamma() : "")
-                            + (d.inputPerturbation() > 0 ? ", input perturbation " + d.inputPerturbation() : ""));
+                    textParams.count(), d.steps(), d.batch(), lossNote(d, ""));
             TrainingLoop loop = new TrainingLoop("diffusion", joint, d.settings(recipe.checkpointSeconds()), workDir, log);
             loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, d.batch(), d.captionDropout(),
                     d.minSnrGamma(), d.inputPerturbation(), recipe.seed()));
@@ -130,8 +129,7 @@ public final class TextToImageTraining {
             // diffusion stage's do.
             joint.copyFrom(joint.storedAs(dtype));
             log.printf("diffusion_finetune: %d steps of %d latents, lr %.2e%s%n", f.steps(), f.batch(), f.lr(),
-                    (f.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + f.minSnrGamma() : ", unweighted")
-                            + (f.inputPerturbation() > 0 ? ", input perturbation " + f.inputPerturbation() : ""));
+                    lossNote(f, ", unweighted"));
             TrainingLoop loop = new TrainingLoop("diffusion_finetune", joint, f.settings(recipe.checkpointSeconds(), true), workDir, log);
             loop.run(new DiffusionObjective(unet, text, latents, train.labels(), tokenizer, alphas, f.batch(), f.captionDropout(),
                     f.minSnrGamma(), f.inputPerturbation(), recipe.seed()));
@@ -143,6 +141,12 @@ public final class TextToImageTraining {
     /** Where the model of an alternative EMA decay goes: beside the main one, e.g. {@code mini-ema0.9995}. */
     public static Path alternativeFolder(Path out, double decay) {
         return out.resolveSibling(out.getFileName() + "-ema" + decay);
+    }
+
+    /** The log's note on a diffusion stage's loss: its Min-SNR weighting ({@code unweighted} when off) and input perturbation. */
+    private static String lossNote(Recipe.Stage s, String unweighted) {
+        return (s.minSnrGamma() > 0 ? ", Min-SNR weights at gamma " + s.minSnrGamma() : unweighted)
+                + (s.inputPerturbation() > 0 ? ", input perturbation " + s.inputPerturbation() : "");
     }
 
     /** The diffusers folder, written next to its final location and moved into place. */

@@ -276,12 +276,12 @@ class TrainCommandTest {
         Path tuned = Files.writeString(tmp.resolve("tuned.json"), withFinetune(recipe("tiny")));
         Recipe t = Recipe.read(tuned), diffusion = t.withSteps(null, null, 9L);
         assertEquals(9, diffusion.diffusion().steps());
+        assertEquals(9, diffusion.diffusionFinetune().steps(), "--diffusion-steps shortens the fine-tune too");
+        assertEquals(t.diffusionFinetune(), t.withSteps(10L, null, null).diffusionFinetune());
         assertEquals(0.0, r.diffusion().inputPerturbation(), "off unless the recipe sets it");
         Recipe perturbed = Recipe.read(Files.writeString(tmp.resolve("ip.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"input_perturbation\": 0.1")));
         assertEquals(0.1, perturbed.diffusion().inputPerturbation());
         assertEquals(0.1, perturbed.withSteps(null, null, 3L).diffusion().inputPerturbation(), "a step override keeps it");
-        assertEquals(9, diffusion.diffusionFinetune().steps(), "--diffusion-steps shortens the fine-tune too");
-        assertEquals(t.diffusionFinetune(), t.withSteps(10L, null, null).diffusionFinetune());
         GenerateCommandTest.Run bad = run("train", "--recipe", "recipes/mini.json", "--vae-steps", "0");
         assertEquals(2, bad.code(), bad.err());
         assertTrue(bad.err().contains("--vae-steps") && bad.err().lines().count() == 1, bad.err());
