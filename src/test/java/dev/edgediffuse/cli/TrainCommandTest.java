@@ -152,65 +152,48 @@ class TrainCommandTest {
 
     @Test
     void aBadRecipeIsAOneLineError(@TempDir Path tmp) throws IOException {
-        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny").replace("\"diffusion\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1, \"min_snr_gamma\": 5}", "\"diffusion\": {\"batch\": 4}"));
-        GenerateCommandTest.Run res = run("train", "--recipe", r.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, res.code());
-        assertTrue(res.err().contains("diffusion") && res.err().contains("steps") && res.err().lines().count() == 1, res.err());
-        Path badSampling = Files.writeString(tmp.resolve("s.json"), recipe("tiny").replace("\"cfg_max_timestep\": 600", "\"cfg_max_timestep\": -1"));
-        GenerateCommandTest.Run sampling = run("train", "--recipe", badSampling.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, sampling.code());
-        assertTrue(sampling.err().contains("sampling_defaults") && sampling.err().contains("cfg_max_timestep") && sampling.err().lines().count() == 1, sampling.err());
-        Path badGamma = Files.writeString(tmp.resolve("g.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": -1"));
-        GenerateCommandTest.Run gamma = run("train", "--recipe", badGamma.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, gamma.code());
-        assertTrue(gamma.err().contains("diffusion") && gamma.err().contains("min_snr_gamma") && gamma.err().lines().count() == 1, gamma.err());
-        Path badEma = Files.writeString(tmp.resolve("e.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.99, 1.5]"));
-        GenerateCommandTest.Run ema = run("train", "--recipe", badEma.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, ema.code());
-        assertTrue(ema.err().contains("diffusion") && ema.err().contains("ema_alternatives") && ema.err().contains("1.5")
-                && ema.err().lines().count() == 1, ema.err());
+        String noSteps = rejection(tmp, "r.json", "\"diffusion\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1, \"min_snr_gamma\": 5}", "\"diffusion\": {\"batch\": 4}");
+        assertTrue(noSteps.contains("diffusion") && noSteps.contains("steps"), noSteps);
+        String sampling = rejection(tmp, "s.json", "\"cfg_max_timestep\": 600", "\"cfg_max_timestep\": -1");
+        assertTrue(sampling.contains("sampling_defaults") && sampling.contains("cfg_max_timestep"), sampling);
+        String gamma = rejection(tmp, "g.json", "\"min_snr_gamma\": 5", "\"min_snr_gamma\": -1");
+        assertTrue(gamma.contains("diffusion") && gamma.contains("min_snr_gamma"), gamma);
+        String ema = rejection(tmp, "e.json", "\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.99, 1.5]");
+        assertTrue(ema.contains("diffusion") && ema.contains("ema_alternatives") && ema.contains("1.5"), ema);
         // a decay above the warm-up's cap (1+t)/(10+t) would be the warm-up alone: with 2 steps anything above 0.25
-        Path moot = Files.writeString(tmp.resolve("w.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.2, 0.5]"));
-        GenerateCommandTest.Run warm = run("train", "--recipe", moot.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, warm.code());
-        assertTrue(warm.err().contains("ema_alternatives 0.5 never takes effect in 2 steps") && warm.err().lines().count() == 1, warm.err());
-        Path vaeAlt = Files.writeString(tmp.resolve("v.json"), recipe("tiny").replace("\"edge_weight\": 0.5}", "\"edge_weight\": 0.5, \"ema_alternatives\": [0.1]}"));
-        GenerateCommandTest.Run onVae = run("train", "--recipe", vaeAlt.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, onVae.code());
-        assertTrue(onVae.err().contains("decoder: ema_alternatives is for the diffusion stage only") && onVae.err().lines().count() == 1, onVae.err());
-        Path badLatents = Files.writeString(tmp.resolve("l.json"), recipe("tiny").replace("\"dtype\": \"f16\",", "\"dtype\": \"f16\", \"latent_normalization\": \"whiten\","));
-        GenerateCommandTest.Run latents = run("train", "--recipe", badLatents.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, latents.code(), latents.err());
-        assertTrue(latents.err().contains("\"latent_normalization\" must be \"scaling_factor\" or \"per_channel\", got whiten")
-                && latents.err().lines().count() == 1, latents.err());
-        Path badPerturbation = Files.writeString(tmp.resolve("p.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"input_perturbation\": -0.1"));
-        GenerateCommandTest.Run perturbation = run("train", "--recipe", badPerturbation.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, perturbation.code());
-        assertTrue(perturbation.err().contains("p.json diffusion: input_perturbation must be in [0, 1)") && perturbation.err().lines().count() == 1,
-                perturbation.err());
+        String warm = rejection(tmp, "w.json", "\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"ema_alternatives\": [0.2, 0.5]");
+        assertTrue(warm.contains("ema_alternatives 0.5 never takes effect in 2 steps"), warm);
+        String onVae = rejection(tmp, "v.json", "\"edge_weight\": 0.5}", "\"edge_weight\": 0.5, \"ema_alternatives\": [0.1]}");
+        assertTrue(onVae.contains("decoder: ema_alternatives is for the diffusion stage only"), onVae);
+        String latents = rejection(tmp, "l.json", "\"dtype\": \"f16\",", "\"dtype\": \"f16\", \"latent_normalization\": \"whiten\",");
+        assertTrue(latents.contains("\"latent_normalization\" must be \"scaling_factor\" or \"per_channel\", got whiten"), latents);
+        String perturbation = rejection(tmp, "p.json", "\"min_snr_gamma\": 5", "\"min_snr_gamma\": 5, \"input_perturbation\": -0.1");
+        assertTrue(perturbation.contains("p.json diffusion: input_perturbation must be in [0, 1)"), perturbation);
         // a key the trainer does not know would train something else than the file says: a misspelt setting, a
         // stage of another build, a setting of the right name given as text
-        Path misspelt = Files.writeString(tmp.resolve("k.json"), recipe("tiny").replace("\"min_snr_gamma\": 5", "\"min_snr_gama\": 5"));
-        GenerateCommandTest.Run typo = run("train", "--recipe", misspelt.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, typo.code());
-        assertTrue(typo.err().contains("k.json diffusion: unknown key \"min_snr_gama\"") && typo.err().contains("min_snr_gamma")
-                && typo.err().lines().count() == 1, typo.err());
-        Path stage = Files.writeString(tmp.resolve("u.json"), recipe("tiny").replace("\"sampling_defaults\"",
-                "\"decoder_generated\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1},\n \"sampling_defaults\""));
-        GenerateCommandTest.Run unknownStage = run("train", "--recipe", stage.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, unknownStage.code());
-        assertTrue(unknownStage.err().contains("u.json: unknown key \"decoder_generated\"") && unknownStage.err().lines().count() == 1,
-                unknownStage.err());
-        Path text = Files.writeString(tmp.resolve("t.json"), recipe("tiny").replace("\"kl_weight\": 1e-4", "\"kl_weight\": \"1e-4\""));
-        GenerateCommandTest.Run notANumber = run("train", "--recipe", text.toString(), "--out", tmp.resolve("m").toString());
-        assertEquals(1, notANumber.code());
-        assertTrue(notANumber.err().contains("t.json vae: \"kl_weight\" must be a number") && notANumber.err().lines().count() == 1,
-                notANumber.err());
+        String typo = rejection(tmp, "k.json", "\"min_snr_gamma\": 5", "\"min_snr_gama\": 5");
+        assertTrue(typo.contains("k.json diffusion: unknown key \"min_snr_gama\"") && typo.contains("min_snr_gamma"), typo);
+        String unknownStage = rejection(tmp, "u.json", "\"sampling_defaults\"",
+                "\"decoder_generated\": {\"steps\": 2, \"batch\": 4, \"lr\": 1e-3, \"warmup\": 1},\n \"sampling_defaults\"");
+        assertTrue(unknownStage.contains("u.json: unknown key \"decoder_generated\""), unknownStage);
+        String notANumber = rejection(tmp, "t.json", "\"kl_weight\": 1e-4", "\"kl_weight\": \"1e-4\"");
+        assertTrue(notANumber.contains("t.json vae: \"kl_weight\" must be a number"), notANumber);
         assertFalse(Files.exists(tmp.resolve("m")), "a rejected recipe writes nothing");
 
         GenerateCommandTest.Run missing = run("train", "--recipe", tmp.resolve("nope.json").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("nope.json"), missing.err());
+    }
+
+    /** Trains on the tiny recipe with {@code from} replaced by {@code to} in file {@code name}; the run must fail with one line, returned. */
+    private static String rejection(Path tmp, String name, String from, String to) throws IOException {
+        String text = recipe("tiny");
+        assertTrue(text.contains(from), "the tiny recipe has " + from);
+        Path r = Files.writeString(tmp.resolve(name), text.replace(from, to));
+        GenerateCommandTest.Run res = run("train", "--recipe", r.toString(), "--out", tmp.resolve("m").toString());
+        assertEquals(1, res.code(), res.err());
+        assertEquals(1, res.err().lines().count(), res.err());
+        return res.err();
     }
 
     private static String withFinetune(String recipe) {
