@@ -17,6 +17,7 @@ import java.util.Map;
  */
 public record SamplingDefaults(int steps, float cfg, int cfgMaxTimestep, String scheduler) {
     public static final String FILE = "sampling_defaults.json";
+    private static final java.util.List<String> KEYS = java.util.List.of("steps", "cfg_scale", "cfg_max_timestep", "scheduler");
     public static final SamplingDefaults STANDARD = new SamplingDefaults(20, 7.5f, GenerateRequest.ALL_TIMESTEPS, "euler_a");
 
     /** The defaults of a model path: a diffusers folder's (see {@link #of}); a single file has {@link #STANDARD}. */
@@ -30,8 +31,14 @@ public record SamplingDefaults(int steps, float cfg, int cfgMaxTimestep, String 
         return Files.isRegularFile(file) ? parse(Config.read(file)) : STANDARD;
     }
 
-    /** From a parsed {@value #FILE} (or a recipe's copy of one); every field is checked with a one-line error. */
+    /**
+     * From a parsed {@value #FILE} (or a recipe's copy of one); every field is checked with a one-line error, and a
+     * key that is none of them (a misspelt "cfg_scal") is one too rather than a setting silently left at its default.
+     */
     public static SamplingDefaults parse(Config c) {
+        for (String key : c.values().keySet()) {
+            if (!KEYS.contains(key)) throw bad(c, "unknown key \"" + key + "\" (known: " + String.join(", ", KEYS) + ")");
+        }
         int steps = c.getInt("steps", STANDARD.steps);
         if (steps < 1 || steps > 1000) throw bad(c, "steps must be in 1..1000, got " + steps);
         double cfg = c.getDouble("cfg_scale", STANDARD.cfg);

@@ -43,6 +43,28 @@ public record Recipe(String name, String config, Path data, int images, long see
             return settings(checkpointSeconds, false);
         }
 
+        /** The stage under its recipe keys, every setting spelled out (defaults included): a trained model's provenance. */
+        public Map<String, Object> toJson() {
+            Map<String, Object> m = new java.util.LinkedHashMap<>();
+            m.put("steps", steps);
+            m.put("batch", batch);
+            m.put("lr", lr);
+            m.put("warmup", warmup);
+            m.put("lr_floor", lrFloor);
+            m.put("weight_decay", weightDecay);
+            m.put("clip_norm", clipNorm);
+            m.put("ema", ema);
+            m.put("kl_weight", klWeight);
+            m.put("caption_dropout", captionDropout);
+            m.put("edge_weight", edgeWeight);
+            m.put("adversarial_weight", adversarialWeight);
+            m.put("feature_matching_weight", featureMatchingWeight);
+            m.put("min_snr_gamma", minSnrGamma);
+            m.put("input_perturbation", inputPerturbation);
+            if (!emaAlternatives.isEmpty()) m.put("ema_alternatives", emaAlternatives);
+            return m;
+        }
+
         /** {@code fromTrained}: the stage continues trained weights, so its EMA starts from them without a warm-up. */
         TrainingLoop.Settings settings(int checkpointSeconds, boolean fromTrained) {
             return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, emaAlternatives,

@@ -177,9 +177,25 @@ public final class TextToImageTraining {
             provenance.put("diffusion_ema", emaDecay);
         }
         if (recipe.diffusionFinetune() != null) provenance.put("diffusion_finetune_steps", recipe.diffusionFinetune().steps());
+        provenance.put("config", recipe.config());
+        if (recipe.perChannelLatents()) provenance.put("latent_normalization", "per_channel");
+        provenance.put("stages", stagesRun(pretrainedVae != null, pretrainedDiffusion != null));
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);
+    }
+
+    /** Every setting of each stage this run trained, under its recipe key (loss weights included, not only steps). */
+    private Map<String, Object> stagesRun(boolean vaeGiven, boolean diffusionGiven) {
+        Map<String, Object> stages = new LinkedHashMap<>();
+        if (!vaeGiven) {
+            stages.put("vae", recipe.vae().toJson());
+            if (recipe.decoder() != null) stages.put("decoder", recipe.decoder().toJson());
+            if (recipe.decoderAdversarial() != null) stages.put("decoder_adversarial", recipe.decoderAdversarial().toJson());
+        }
+        if (!diffusionGiven) stages.put("diffusion", recipe.diffusion().toJson());
+        if (recipe.diffusionFinetune() != null) stages.put("diffusion_finetune", recipe.diffusionFinetune().toJson());
+        return stages;
     }
 
     /**

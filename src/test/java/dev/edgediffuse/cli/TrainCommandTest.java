@@ -11,6 +11,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 import static dev.edgediffuse.cli.GenerateCommandTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -32,6 +34,13 @@ class TrainCommandTest {
                 """.formatted(config, FashionMnist.DEFAULT_DIR);
     }
 
+    /** The settings of each stage a trained model's recipe.json records. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> stagesOf(Path model) throws IOException {
+        Object stages = dev.edgediffuse.format.Json.parseObject(Files.readString(model.resolve("recipe.json")), "recipe.json").get("stages");
+        return (Map<String, Object>) stages;
+    }
+
     @Test
     void trainsResumesAndTheResultGenerates(@TempDir Path tmp) throws IOException {
         assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
@@ -50,6 +59,10 @@ class TrainCommandTest {
         assertTrue(first.out().contains("adversarial weight 0.050, feature matching 0.500"), first.out());
         String written = Files.readString(out.resolve("recipe.json"));
         assertTrue(written.contains("\"decoder_steps\":2") && written.contains("\"decoder_adversarial_steps\":2"), written);
+        Map<String, Object> stages = stagesOf(out);
+        assertEquals(List.of("vae", "decoder", "decoder_adversarial", "diffusion"), List.copyOf(stages.keySet()), written);
+        assertEquals(5.0, ((Number) ((Map<?, ?>) stages.get("diffusion")).get("min_snr_gamma")).doubleValue(), written);
+        assertEquals(0.5, ((Number) ((Map<?, ?>) stages.get("decoder_adversarial")).get("feature_matching_weight")).doubleValue(), written);
         assertEquals(new SamplingDefaults(4, 2f, 600, "ddim"), SamplingDefaults.of(out), "the recipe's sampling defaults ship with the model");
 
         GenerateCommandTest.Run again = run("train", "--recipe", r.toString(), "--out", out.toString());
@@ -73,6 +86,7 @@ class TrainCommandTest {
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve("vae/diffusion_pytorch_model.safetensors")),
                 Files.readAllBytes(second.resolve("vae/diffusion_pytorch_model.safetensors"))));
         assertTrue(Files.readString(second.resolve("recipe.json")).contains("\"vae_from\""));
+        assertEquals(List.of("diffusion"), List.copyOf(stagesOf(second).keySet()), "only the stage that ran is recorded");
         // the from-scratch run trained its UNet on the latents of the encoder as saved (f16), so the rerun is bitwise the same
         for (String f : new String[]{"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"}) {
             assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.resolve(f)), Files.readAllBytes(second.resolve(f))), f);

@@ -30,12 +30,14 @@ class SamplingDefaultsTest {
     @Test
     void badFieldsNameTheFileAndTheField(@TempDir Path dir) throws IOException {
         String[][] cases = {{"{\"steps\": 0}", "steps"}, {"{\"cfg_scale\": -1}", "cfg_scale"}, {"{\"cfg_scale\": \"high\"}", "cfg_scale"},
-                {"{\"cfg_max_timestep\": 1001}", "cfg_max_timestep"}, {"{\"scheduler\": \"pndm\"}", "scheduler"}, {"{\"steps\": 2", ""}};
+                {"{\"cfg_max_timestep\": 1001}", "cfg_max_timestep"}, {"{\"scheduler\": \"pndm\"}", "scheduler"}, {"{\"steps\": 2", ""},
+                {"{\"steps\": 20, \"cfg_scal\": 2}", "unknown key \"cfg_scal\" (known: steps, cfg_scale, cfg_max_timestep, scheduler)"}};
         Path file = dir.resolve(SamplingDefaults.FILE);
         for (String[] c : cases) {
             Files.writeString(file, c[0]);
             ModelFormatException e = assertThrows(ModelFormatException.class, () -> SamplingDefaults.of(dir), c[0]);
             assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains(c[1]), e.getMessage());
+            assertEquals(1, e.getMessage().lines().count(), c[0]);
         }
     }
 
