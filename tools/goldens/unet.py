@@ -6,7 +6,7 @@ same values), and the noise prediction for a batch of two latents at two fractio
 Also writes ldm_names.json: each diffusers tensor name's original (LDM single-file) name, found by walking the
 original model's module order, to check model.UNetOriginalNames independently.
 
-Run: /usr/bin/python3 tools/goldens/unet.py
+Run: /usr/bin/python3 tools/goldens/unet.py [config names, default all]
 """
 import json
 import math
@@ -41,6 +41,15 @@ CONFIGS = {
         "up_block_types": ["CrossAttnUpBlock2D"] * 3,
         "attention_head_dim": 2, "use_linear_projection": False, "mid_block_type": None,
         "flip_sin_to_cos": False, "freq_shift": 1,
+    },
+    # the prompt pooled into the time embedding as well (addition_embed_type "text", diffusers' TextTimeEmbedding)
+    "text_time_tiny": {
+        "block_out_channels": [16, 32], "layers_per_block": 1,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "attention_head_dim": 2, "use_linear_projection": False,
+        "flip_sin_to_cos": True, "freq_shift": 0,
+        "addition_embed_type": "text", "addition_embed_type_num_heads": 4,
     },
 }
 COMMON = {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "cross_attention_dim": 32,
@@ -136,6 +145,13 @@ def make_weights(cfg, plan):
             conv(f"up_blocks.{i}.upsamplers.0.conv", out_c, out_c)
         prev = out_c
     norm("conv_norm_out", ch[0]); conv("conv_out", ch[0], cfg["out_channels"])
+    if cfg.get("addition_embed_type") == "text":
+        d = cfg["cross_attention_dim"]
+        norm("add_embedding.norm1", d)
+        w["add_embedding.pool.positional_embedding"] = (torch.randn(1, d) / math.sqrt(d)).half().float()
+        for proj in ("q_proj", "k_proj", "v_proj"):
+            lin("add_embedding.pool." + proj, d, d)
+        lin("add_embedding.proj", d, plan.temb); norm("add_embedding.norm2", plan.temb)
     return w
 
 
@@ -165,6 +181,24 @@ def forward(cfg, plan, w, x, t, ctx):
     def ln(name, h):
         c = h.shape[-1]
         return F.layer_norm(h, (c,), w[name + ".weight"], w[name + ".bias"], eps=1e-5)
+
+    def text_time_embedding(states):
+        """diffusers' TextTimeEmbedding: LayerNorm, AttentionPooling (one query: the token mean plus a learned
+        vector, over that query and the tokens; no output projection), Linear, LayerNorm."""
+        heads = cfg["addition_embed_type_num_heads"]
+        h = ln("add_embedding.norm1", states)
+        b, n, c = h.shape
+        d = c // heads
+        query = h.mean(dim=1, keepdim=True) + w["add_embedding.pool.positional_embedding"]
+        tokens = torch.cat([query, h], dim=1)
+        split = lambda y: y.view(b, -1, heads, d).transpose(1, 2)
+        q = split(linear("add_embedding.pool.q_proj", query))
+        k = split(linear("add_embedding.pool.k_proj", tokens))
+        v = split(linear("add_embedding.pool.v_proj", tokens))
+        scale = 1 / math.sqrt(math.sqrt(d))
+        a = torch.softmax((q * scale) @ (k * scale).transpose(-1, -2), dim=-1) @ v
+        pooled = a.transpose(1, 2).reshape(b, c)
+        return ln("add_embedding.norm2", linear("add_embedding.proj", pooled))
 
     def resnet(name, h, emb):
         y = conv(name + ".conv1", F.silu(gn(name + ".norm1", h, eps)))
@@ -208,6 +242,8 @@ def forward(cfg, plan, w, x, t, ctx):
     lpb = cfg["layers_per_block"]
     temb = timestep_embedding(t, ch[0], cfg["flip_sin_to_cos"], cfg["freq_shift"])
     emb = linear("time_embedding.linear_2", F.silu(linear("time_embedding.linear_1", temb)))
+    if cfg.get("addition_embed_type") == "text":
+        emb = emb + text_time_embedding(ctx)
     h = conv("conv_in", x)
     skips = [h]
     for i, typ in enumerate(cfg["down_block_types"]):
@@ -282,9 +318,11 @@ def ldm_names(cfg, plan, weights):
     return inverse
 
 
-def main():
+def main(only=None):
     torch.set_default_dtype(torch.float32)
     for seed, (name, extra) in enumerate(CONFIGS.items()):
+        if only and name not in only:
+            continue
         seeded(100 + seed)
         cfg = dict(COMMON, **extra)
         plan = Plan(cfg)
@@ -300,11 +338,13 @@ def main():
         with torch.no_grad():
             y = forward(cfg, plan, w, x, t, ctx)
         save(comp, "latents", x); save(comp, "timesteps", t); save(comp, "context", ctx); save(comp, "noise", y)
-        with open(os.path.join(d, "ldm_names.json"), "w") as f:
-            json.dump(ldm_names(cfg, plan, w), f, indent=1, sort_keys=True)
+        if "addition_embed_type" not in cfg:  # the original (LDM) layout has no such module
+            with open(os.path.join(d, "ldm_names.json"), "w") as f:
+                json.dump(ldm_names(cfg, plan, w), f, indent=1, sort_keys=True)
         print(name, len(w), "tensors", sum(v.numel() for v in w.values()), "params, |out| max",
               float(y.abs().max()), "std", float(y.std()))
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])

@@ -27,6 +27,8 @@ public final class UNet2DConditionModel {
     private final int inChannels, outChannels, crossAttentionDim, downFactor;
     private final Conv convIn, convOut;
     private final TimestepEmbedding timeEmbedding;
+    /** The pooled prompt added to the time embedding (addition_embed_type "text"), or null. */
+    private final TextTimeEmbedding textTimeEmbedding;
     private final DownBlock[] downBlocks;
     private final MidBlock midBlock;
     private final UpBlock[] upBlocks;
@@ -99,6 +101,9 @@ public final class UNet2DConditionModel {
         }
         this.convNormOut = new GroupNorm(weights, "conv_norm_out", channels[0], groups, eps);
         this.convOut = new Conv(weights, "conv_out", channels[0], outChannels, 3, 1, 1);
+        // built last, so a config without it lists (and a trainer initializes) the other tensors in the same order
+        this.textTimeEmbedding = additionEmbedType(config) == null ? null : new TextTimeEmbedding(weights.scope("add_embedding"),
+                src, crossAttentionDim, timeDim, config.getInt("addition_embed_type_num_heads", 64));
     }
 
     public int inChannels() {
@@ -125,7 +130,9 @@ public final class UNet2DConditionModel {
      */
     public FeatureMap predict(FeatureMap latents, float[] timesteps, float[] context, int contextTokens) {
         checkInputs(latents, timesteps, context, contextTokens);
-        float[] siluTemb = Ops.silu(timeEmbedding.forward(timesteps));
+        float[] emb = timeEmbedding.forward(timesteps);
+        if (textTimeEmbedding != null) emb = Ops.add(emb, textTimeEmbedding.forward(context, latents.batch(), contextTokens));
+        float[] siluTemb = Ops.silu(emb);
         Conditioning cond = new Conditioning(siluTemb, context, contextTokens);
 
         FeatureMap x = convIn.forward(latents);
@@ -155,6 +162,15 @@ public final class UNet2DConditionModel {
         }
     }
 
+    /** "text" (diffusers' TextTimeEmbedding) or null; other addition embeddings need inputs this runtime has no way to pass. */
+    private static String additionEmbedType(Config config) {
+        String type = config.getString("addition_embed_type", null);
+        if (type != null && !type.equals("text")) {
+            throw new ModelFormatException(config.source() + ": addition_embed_type \"" + type + "\" is not supported (only \"text\" or null)");
+        }
+        return type;
+    }
+
     /** The mid block's type: UNetMidBlock2DCrossAttn when the key is absent (diffusers' default), null when set to null. */
     private static String midBlockType(Config config) {
         if (!config.values().containsKey("mid_block_type")) return MID;
@@ -177,7 +193,8 @@ public final class UNet2DConditionModel {
         if (!config.getString("resnet_time_scale_shift", "default").equals("default")) {
             throw new ModelFormatException(src + ": resnet_time_scale_shift must be \"default\"");
         }
-        for (String key : new String[]{"addition_embed_type", "class_embed_type", "num_class_embeds", "encoder_hid_dim",
+        additionEmbedType(config);
+        for (String key : new String[]{"class_embed_type", "num_class_embeds", "encoder_hid_dim",
                 "time_cond_proj_dim"}) {
             if (config.has(key)) throw new ModelFormatException(src + ": " + key + " is not supported");
         }

@@ -5,6 +5,7 @@ import dev.edgediffuse.kernels.ActivationGrad;
 import dev.edgediffuse.kernels.Activations;
 import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.kernels.AttentionGrad;
+import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.tensor.Buffers;
 
 /**
@@ -80,6 +81,58 @@ public final class Ops {
             t.accumulateFresh(k, g[1]);
             t.accumulateFresh(v, g[2]);
         }, q, k, v);
+        return y;
+    }
+
+    /** The mean over each batch item's tokens: x [batch][tokens][c] → [batch][c] (a new array). */
+    public static float[] tokenMean(float[] x, int batch, int tokens, int c) {
+        float[] y = new float[batch * c];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < tokens; t++) {
+                int row = (b * tokens + t) * c;
+                for (int j = 0; j < c; j++) y[b * c + j] += x[row + j];
+            }
+            for (int j = 0; j < c; j++) y[b * c + j] /= tokens;
+        }
+        Tape.record(y, (t, dy) -> {
+            float[] dx = new float[x.length];
+            for (int b = 0; b < batch; b++)
+                for (int k = 0; k < tokens; k++)
+                    for (int j = 0; j < c; j++) dx[(b * tokens + k) * c + j] = dy[b * c + j] / tokens;
+            t.accumulateFresh(x, dx);
+        }, x);
+        return y;
+    }
+
+    /** row (c values) added to every row of x [rows][c] (a new array). */
+    public static float[] addToRows(float[] x, float[] row) {
+        int c = row.length;
+        if (x.length % c != 0) throw new IllegalArgumentException(x.length + " values are not rows of " + c);
+        float[] y = x.clone();
+        for (int i = 0; i < y.length; i++) y[i] += row[i % c];
+        Tape.record(y, (t, dy) -> {
+            t.accumulate(x, dy);
+            t.accumulateFresh(row, Matmul.columnSums(dy, dy.length / c, c));
+        }, x, row);
+        return y;
+    }
+
+    /** Each batch item's first token before its others: [batch][c] and [batch][tokens][c] → [batch][1 + tokens][c]. */
+    public static float[] prependToken(float[] first, float[] rest, int batch, int tokens, int c) {
+        float[] y = new float[batch * (tokens + 1) * c];
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(first, b * c, y, b * (tokens + 1) * c, c);
+            System.arraycopy(rest, b * tokens * c, y, (b * (tokens + 1) + 1) * c, tokens * c);
+        }
+        Tape.record(y, (t, dy) -> {
+            float[] dFirst = new float[first.length], dRest = new float[rest.length];
+            for (int b = 0; b < batch; b++) {
+                System.arraycopy(dy, b * (tokens + 1) * c, dFirst, b * c, c);
+                System.arraycopy(dy, (b * (tokens + 1) + 1) * c, dRest, b * tokens * c, tokens * c);
+            }
+            t.accumulateFresh(first, dFirst);
+            t.accumulateFresh(rest, dRest);
+        }, first, rest);
         return y;
     }
 

@@ -26,7 +26,7 @@ public final class Parameters {
 
     /**
      * Fresh parameters for the tensors a model lists (see RandomCheckpoint's recording builds): weights uniform in
-     * ±1/√fan_in (PyTorch's default for conv and linear), biases zero, norm scales one, embeddings N(0, 0.02²).
+     * ±1/√fan_in (PyTorch's default for conv and linear), biases zero, norm scales one, embedding tables N(0, 0.02²).
      */
     public static Parameters initialize(Map<String, int[]> tensors, Rng rng) {
         Parameters p = new Parameters();
@@ -36,7 +36,7 @@ public final class Parameters {
             float[] v = new float[count(shape)];
             boolean vector = shape.length == 1;
             if (vector && isNormScale(name)) Arrays.fill(v, 1f);
-            else if (name.contains("embedding") && !name.contains("time_embedding")) {
+            else if (isEmbeddingTable(name)) {
                 for (int i = 0; i < v.length; i++) v[i] = 0.02f * rng.nextGaussian();
             } else if (!vector) {
                 int fanIn = v.length / shape[0];
@@ -46,6 +46,12 @@ public final class Parameters {
             p.put(name, shape, v);
         }
         return p;
+    }
+
+    /** A looked-up table or learned vector (token_embedding.weight, positional_embedding), not a layer inside an *_embedding module. */
+    private static boolean isEmbeddingTable(String name) {
+        String module = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : name;
+        return module.substring(module.lastIndexOf('.') + 1).endsWith("embedding");
     }
 
     private static boolean isNormScale(String name) {

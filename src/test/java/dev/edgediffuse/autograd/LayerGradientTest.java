@@ -109,4 +109,13 @@ class LayerGradientTest {
         report("add per batch", new GradientCheck(() -> Ops.addPerBatch(new FeatureMap(a, 2, 3, 2, 4), t).data())
                 .with("a", a).with("t", t).run());
     }
+
+    @Test
+    void tokenPooling() {
+        float[] x = random(2 * 5 * 4, 18, 1f), row = random(4, 19, 1f), first = random(2 * 4, 20, 1f);
+        report("token mean", new GradientCheck(() -> Ops.tokenMean(x, 2, 5, 4)).with("x", x).run());
+        report("add to rows", new GradientCheck(() -> Ops.addToRows(x, row)).with("x", x).with("row", row).run());
+        report("prepend token", new GradientCheck(() -> Ops.prependToken(first, x, 2, 5, 4))
+                .with("first", first).with("x", x).run());
+    }
 }

@@ -40,6 +40,21 @@ class ModelGradientTest {
     }
 
     @Test
+    void unetWithThePromptInItsTimeEmbedding() {
+        java.util.Map<String, Object> values = new java.util.LinkedHashMap<>(TINY.unet().values());
+        values.put("addition_embed_type", "text");
+        values.put("addition_embed_type_num_heads", 4);
+        dev.edgediffuse.nn.Config config = new dev.edgediffuse.nn.Config("tiny+text", values);
+        Parameters p = Parameters.initialize(RandomCheckpoint.unetTensors(config), new Rng(8));
+        UNet2DConditionModel unet = new UNet2DConditionModel(config, p.weights("unet"));
+        int tokens = 3, ctxDim = unet.crossAttentionDim();
+        float[] latents = random(2 * 8 * 8 * 4, 9), context = random(2 * tokens * ctxDim, 10);
+        float[] t = {17f, 801f};
+        report("unet + text time embedding", new GradientCheck(() -> unet.predict(new FeatureMap(latents, 2, 8, 8, 4), t, context, tokens).data())
+                .with(p.only("add_embedding.")).with("context", context).randomPerTensor(2).run());
+    }
+
+    @Test
     void textEncoder() {
         Parameters p = Parameters.initialize(RandomCheckpoint.textTensors(TINY.text()), new Rng(4));
         ClipTextModel clip = new ClipTextModel(TINY.text(), p.weights("text_encoder"));

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Tiny SD1-, SD2- and BK-SDM-shaped UNets against the torch reference of tools/goldens/unet.py. */
+/** Tiny SD1-, SD2-, BK-SDM-shaped and prompt-in-time-embedding UNets against the torch reference of tools/goldens/unet.py. */
 class UNetTest {
     /** Measured 0.7e-6 to 1.5e-6 relative (‖Δ‖∞/‖expected‖∞) on the three configs: fp32, different summation orders. */
     private static final double TOLERANCE = 1e-4;
@@ -77,6 +77,37 @@ class UNetTest {
     @Test
     void bkSdmTinyWithoutMidBlockMatchesTorch() {
         checkGolden("bk_tiny");
+    }
+
+    @Test
+    void promptPooledIntoTheTimeEmbeddingMatchesTorch() {
+        checkGolden("text_time_tiny");
+        Path d = dir("unet/text_time_tiny");
+        try (SafeTensors st = SafeTensors.open(d.resolve("diffusion_pytorch_model.safetensors"))) {
+            Map<String, Weight> zeroed = new LinkedHashMap<>(st.tensors());
+            String scale = "add_embedding.norm2.weight", shift = "add_embedding.norm2.bias";
+            zeroed.put(scale, Weight.ofFloats(scale, new float[64], 64));
+            zeroed.put(shift, Weight.ofFloats(shift, new float[64], 64));
+            double rel = dev.edgediffuse.testing.Goldens.relError(load("unet/text_time_tiny", "noise").data(),
+                    predict("text_time_tiny", zeroed, "zeroed").toNchw());
+            assertTrue(rel > 100 * TOLERANCE, "the pooled prompt must matter to the golden: " + rel);
+        }
+    }
+
+    @Test
+    void unsupportedAdditionEmbeddingIsAOneLineError() {
+        String base = """
+                {"block_out_channels": [16], "down_block_types": ["CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D"],
+                 "attention_head_dim": 2, "cross_attention_dim": 32, "norm_num_groups": 8, %s}""";
+        for (String[] c : new String[][]{{"\"addition_embed_type\": \"text_time\"", "addition_embed_type \"text_time\""},
+                {"\"addition_embed_type\": \"text\", \"addition_embed_type_num_heads\": 5", "addition_embed_type_num_heads 5"}}) {
+            Config config = Config.parse("unet/config.json", base.formatted(c[0]));
+            Map<String, int[]> names = new LinkedHashMap<>();
+            ModelFormatException e = assertThrows(ModelFormatException.class,
+                    () -> new UNet2DConditionModel(config, Weights.recording("unet", names)));
+            assertTrue(e.getMessage().startsWith("unet/config.json") && e.getMessage().contains(c[1]), e.getMessage());
+            assertEquals(1, e.getMessage().lines().count());
+        }
     }
 
     @Test
