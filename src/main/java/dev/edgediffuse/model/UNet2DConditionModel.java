@@ -37,6 +37,7 @@ public final class UNet2DConditionModel {
     public UNet2DConditionModel(Config config, Weights weights) {
         String src = config.source();
         rejectUnsupported(config);
+        boolean promptInTimeEmbedding = additionEmbedType(config) != null;
         int[] channels = config.getInts("block_out_channels");
         int n = channels.length;
         String[] downTypes = config.getStrings("down_block_types"), upTypes = config.getStrings("up_block_types");
@@ -102,7 +103,7 @@ public final class UNet2DConditionModel {
         this.convNormOut = new GroupNorm(weights, "conv_norm_out", channels[0], groups, eps);
         this.convOut = new Conv(weights, "conv_out", channels[0], outChannels, 3, 1, 1);
         // built last, so a config without it lists (and a trainer initializes) the other tensors in the same order
-        this.textTimeEmbedding = additionEmbedType(config) == null ? null : new TextTimeEmbedding(weights.scope("add_embedding"),
+        this.textTimeEmbedding = !promptInTimeEmbedding ? null : new TextTimeEmbedding(weights.scope("add_embedding"),
                 src, crossAttentionDim, timeDim, config.getInt("addition_embed_type_num_heads", 64));
     }
 
@@ -193,7 +194,6 @@ public final class UNet2DConditionModel {
         if (!config.getString("resnet_time_scale_shift", "default").equals("default")) {
             throw new ModelFormatException(src + ": resnet_time_scale_shift must be \"default\"");
         }
-        additionEmbedType(config);
         for (String key : new String[]{"class_embed_type", "num_class_embeds", "encoder_hid_dim",
                 "time_cond_proj_dim"}) {
             if (config.has(key)) throw new ModelFormatException(src + ": " + key + " is not supported");
