@@ -51,6 +51,14 @@ CONFIGS = {
         "flip_sin_to_cos": True, "freq_shift": 0,
         "addition_embed_type": "text", "addition_embed_type_num_heads": 4,
     },
+    # a ResNet count per stage (diffusers takes a list for layers_per_block; each up stage has one more)
+    "per_stage_tiny": {
+        "block_out_channels": [16, 32, 32], "layers_per_block": [1, 2, 1],
+        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+        "attention_head_dim": 2, "use_linear_projection": False,
+        "flip_sin_to_cos": True, "freq_shift": 0,
+    },
 }
 COMMON = {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "cross_attention_dim": 32,
           "norm_num_groups": 8, "norm_eps": 1e-5, "act_fn": "silu", "upcast_attention": False,
@@ -69,6 +77,7 @@ class Plan:
         ch = cfg["block_out_channels"]
         n = len(ch)
         self.heads = as_list(cfg.get("num_attention_heads") or cfg["attention_head_dim"], n)
+        self.resnets = as_list(cfg["layers_per_block"], n)
         self.layers = as_list(cfg.get("transformer_layers_per_block", 1), n)
         self.temb = ch[0] * 4
         self.has_mid = cfg.get("mid_block_type", "UNetMidBlock2DCrossAttn") is not None
@@ -115,13 +124,13 @@ def make_weights(cfg, plan):
         lin(name + ".proj_out", c, c, conv1x1=not linear)
 
     ch = cfg["block_out_channels"]
-    lpb = cfg["layers_per_block"]
+    lpb = plan.resnets
     conv("conv_in", cfg["in_channels"], ch[0])
     lin("time_embedding.linear_1", ch[0], plan.temb); lin("time_embedding.linear_2", plan.temb, plan.temb)
     out_c = ch[0]
     for i, t in enumerate(cfg["down_block_types"]):
         in_c, out_c = out_c, ch[i]
-        for j in range(lpb):
+        for j in range(lpb[i]):
             resnet(f"down_blocks.{i}.resnets.{j}", in_c if j == 0 else out_c, out_c)
             if t == "CrossAttnDownBlock2D":
                 transformer(f"down_blocks.{i}.attentions.{j}", out_c, plan.layers[i])
@@ -136,8 +145,8 @@ def make_weights(cfg, plan):
     prev = rch[0]
     for i, t in enumerate(cfg["up_block_types"]):
         out_c, in_c = rch[i], rch[min(i + 1, len(ch) - 1)]
-        for j in range(lpb + 1):
-            skip = in_c if j == lpb else out_c
+        for j in range(lpb[len(ch) - 1 - i] + 1):
+            skip = in_c if j == lpb[len(ch) - 1 - i] else out_c
             resnet(f"up_blocks.{i}.resnets.{j}", (prev if j == 0 else out_c) + skip, out_c)
             if t == "CrossAttnUpBlock2D":
                 transformer(f"up_blocks.{i}.attentions.{j}", out_c, rlayers[i])
@@ -239,7 +248,7 @@ def forward(cfg, plan, w, x, t, ctx):
         return y + residual
 
     ch = cfg["block_out_channels"]
-    lpb = cfg["layers_per_block"]
+    lpb = plan.resnets
     temb = timestep_embedding(t, ch[0], cfg["flip_sin_to_cos"], cfg["freq_shift"])
     emb = linear("time_embedding.linear_2", F.silu(linear("time_embedding.linear_1", temb)))
     if cfg.get("addition_embed_type") == "text":
@@ -247,7 +256,7 @@ def forward(cfg, plan, w, x, t, ctx):
     h = conv("conv_in", x)
     skips = [h]
     for i, typ in enumerate(cfg["down_block_types"]):
-        for j in range(lpb):
+        for j in range(lpb[i]):
             h = resnet(f"down_blocks.{i}.resnets.{j}", h, emb)
             if typ == "CrossAttnDownBlock2D":
                 h = transformer(f"down_blocks.{i}.attentions.{j}", h, plan.heads[i], plan.layers[i])
@@ -261,7 +270,7 @@ def forward(cfg, plan, w, x, t, ctx):
         h = resnet("mid_block.resnets.1", h, emb)
     rheads, rlayers = list(reversed(plan.heads)), list(reversed(plan.layers))
     for i, typ in enumerate(cfg["up_block_types"]):
-        for j in range(lpb + 1):
+        for j in range(lpb[len(ch) - 1 - i] + 1):
             h = torch.cat([h, skips.pop()], dim=1)
             h = resnet(f"up_blocks.{i}.resnets.{j}", h, emb)
             if typ == "CrossAttnUpBlock2D":
@@ -275,7 +284,7 @@ def forward(cfg, plan, w, x, t, ctx):
 def ldm_names(cfg, plan, weights):
     """Original-name → diffusers-name for every tensor, by walking the LDM openaimodel module order."""
     ch = cfg["block_out_channels"]
-    lpb = cfg["layers_per_block"]
+    lpb = plan.resnets
     prefixes = {"time_embed.0": "time_embedding.linear_1", "time_embed.2": "time_embedding.linear_2",
                 "input_blocks.0.0": "conv_in", "out.0": "conv_norm_out", "out.2": "conv_out"}
     resnet_parts = {"in_layers.0": "norm1", "in_layers.2": "conv1", "emb_layers.1": "time_emb_proj",
@@ -287,7 +296,7 @@ def ldm_names(cfg, plan, weights):
 
     block = 1
     for i, typ in enumerate(cfg["down_block_types"]):
-        for j in range(lpb):
+        for j in range(lpb[i]):
             add_resnet(f"input_blocks.{block}.0", f"down_blocks.{i}.resnets.{j}")
             if typ == "CrossAttnDownBlock2D":
                 prefixes[f"input_blocks.{block}.1"] = f"down_blocks.{i}.attentions.{j}"
@@ -301,13 +310,13 @@ def ldm_names(cfg, plan, weights):
         add_resnet("middle_block.2", "mid_block.resnets.1")
     block = 0
     for i, typ in enumerate(cfg["up_block_types"]):
-        for j in range(lpb + 1):
+        for j in range(lpb[len(ch) - 1 - i] + 1):
             add_resnet(f"output_blocks.{block}.0", f"up_blocks.{i}.resnets.{j}")
             nxt = 1
             if typ == "CrossAttnUpBlock2D":
                 prefixes[f"output_blocks.{block}.1"] = f"up_blocks.{i}.attentions.{j}"
                 nxt = 2
-            if j == lpb and i < len(ch) - 1:
+            if j == lpb[len(ch) - 1 - i] and i < len(ch) - 1:
                 prefixes[f"output_blocks.{block}.{nxt}.conv"] = f"up_blocks.{i}.upsamplers.0.conv"
             block += 1
     inverse = {}

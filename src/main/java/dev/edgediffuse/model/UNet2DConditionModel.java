@@ -14,7 +14,8 @@ import java.util.List;
 /**
  * The conditional denoising UNet of Stable Diffusion, built from a diffusers unet/config.json and weights under
  * diffusers names. One class covers SD1.x, SD2.x (per-block head counts, linear projections) and BK-SDM students
- * (fewer ResNets per stage, no mid block, fewer stages). Activations stay channels-last throughout.
+ * (fewer ResNets per stage, no mid block, fewer stages); {@code layers_per_block} may be one count or one per stage,
+ * as diffusers allows. Activations stay channels-last throughout.
  *
  * <p>Like diffusers, {@code attention_head_dim} (or {@code num_attention_heads} when set) is the number of heads
  * per block; the head width is channels / heads (SD1: 8 heads everywhere; SD2: [5,10,20,20] heads of 64).
@@ -54,7 +55,7 @@ public final class UNet2DConditionModel {
         if (midType != null && !midType.equals(MID)) {
             throw new ModelFormatException(src + ": mid_block_type \"" + midType + "\" is not supported (only " + MID + " or null)");
         }
-        int layers = config.getInt("layers_per_block", 2);
+        int[] layers = layersPerBlock(config, n);
         int[] heads = config.has("num_attention_heads") ? config.getInts("num_attention_heads", n)
                 : config.getInts("attention_head_dim", n);
         int[] transformerLayers = config.has("transformer_layers_per_block")
@@ -81,7 +82,7 @@ public final class UNet2DConditionModel {
                     crossAttentionDim, groups, eps);
             boolean last = i == n - 1;
             downBlocks[i] = new DownBlock(weights.scope("down_blocks." + i), i == 0 ? channels[0] : channels[i - 1],
-                    channels[i], layers, shape, !last, padding);
+                    channels[i], layers[i], shape, !last, padding);
             if (!last) factor *= 2;
         }
         this.downFactor = factor;
@@ -96,7 +97,7 @@ public final class UNet2DConditionModel {
             BlockShape shape = new BlockShape(upAttention[i] ? heads[level] : 0, transformerLayers[level], timeDim,
                     crossAttentionDim, groups, eps);
             int skipIn = channels[Math.max(level - 1, 0)];
-            upBlocks[i] = new UpBlock(weights.scope("up_blocks." + i), previous, skipIn, channels[level], layers + 1,
+            upBlocks[i] = new UpBlock(weights.scope("up_blocks." + i), previous, skipIn, channels[level], layers[level] + 1,
                     shape, i < n - 1);
             previous = channels[level];
         }
@@ -161,6 +162,18 @@ public final class UNet2DConditionModel {
             throw new IllegalArgumentException("context has " + context.length + " values, expected " + b + "x"
                     + contextTokens + "x" + crossAttentionDim);
         }
+    }
+
+    /** ResNets per down stage (its up stage has one more): one count for all, or one per stage as diffusers allows. */
+    static int[] layersPerBlock(Config config, int stages) {
+        int[] layers = config.has("layers_per_block") ? config.getInts("layers_per_block", stages) : filled(stages, 2);
+        if (layers.length != stages) {
+            throw new ModelFormatException(config.source() + ": layers_per_block needs " + stages + " entries, one per block_out_channels");
+        }
+        for (int l : layers) {
+            if (l < 1) throw new ModelFormatException(config.source() + ": layers_per_block entries must be at least 1, got " + l);
+        }
+        return layers;
     }
 
     /** "text" (diffusers' TextTimeEmbedding) or null; other addition embeddings need inputs this runtime has no way to pass. */

@@ -28,7 +28,7 @@ public final class UNetOriginalNames {
      */
     public static Map<String, String> originalToDiffusers(Config unetConfig) {
         int stages = unetConfig.getInts("block_out_channels").length;
-        int layers = unetConfig.getInt("layers_per_block", 2);
+        int[] layers = UNet2DConditionModel.layersPerBlock(unetConfig, stages);
         String[] downTypes = unetConfig.getStrings("down_block_types"), upTypes = unetConfig.getStrings("up_block_types");
         Map<String, String> map = new LinkedHashMap<>();
         map.put("time_embed.0", "time_embedding.linear_1");
@@ -40,7 +40,7 @@ public final class UNetOriginalNames {
         int block = 1;
         for (int i = 0; i < stages; i++) {
             boolean attention = downTypes[i].startsWith("CrossAttn");
-            for (int j = 0; j < layers; j++, block++) {
+            for (int j = 0; j < layers[i]; j++, block++) {
                 putResnet(map, "input_blocks." + block + ".0", "down_blocks." + i + ".resnets." + j);
                 if (attention) map.put("input_blocks." + block + ".1", "down_blocks." + i + ".attentions." + j);
             }
@@ -53,10 +53,11 @@ public final class UNetOriginalNames {
         block = 0;
         for (int i = 0; i < stages; i++) {
             boolean attention = upTypes[i].startsWith("CrossAttn");
-            for (int j = 0; j <= layers; j++, block++) {
+            int resnets = layers[stages - 1 - i] + 1;
+            for (int j = 0; j < resnets; j++, block++) {
                 putResnet(map, "output_blocks." + block + ".0", "up_blocks." + i + ".resnets." + j);
                 if (attention) map.put("output_blocks." + block + ".1", "up_blocks." + i + ".attentions." + j);
-                if (j == layers && i < stages - 1) {
+                if (j == resnets - 1 && i < stages - 1) {
                     map.put("output_blocks." + block + "." + (attention ? 2 : 1) + ".conv",
                             "up_blocks." + i + ".upsamplers.0.conv");
                 }

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Tiny SD1-, SD2-, BK-SDM-shaped and prompt-in-time-embedding UNets against the torch reference of tools/goldens/unet.py. */
+/** Tiny SD1-, SD2-, BK-SDM-shaped, per-stage-depth and prompt-in-time-embedding UNets against the torch reference of tools/goldens/unet.py. */
 class UNetTest {
     /** Measured 0.7e-6 to 1.5e-6 relative (‖Δ‖∞/‖expected‖∞) on the three configs: fp32, different summation orders. */
     private static final double TOLERANCE = 1e-4;
@@ -80,6 +80,11 @@ class UNetTest {
     }
 
     @Test
+    void aResnetCountPerStageMatchesTorch() {
+        checkGolden("per_stage_tiny");
+    }
+
+    @Test
     void promptPooledIntoTheTimeEmbeddingMatchesTorch() {
         checkGolden("text_time_tiny");
         Path d = dir("unet/text_time_tiny");
@@ -95,11 +100,12 @@ class UNetTest {
     }
 
     @Test
-    void unsupportedAdditionEmbeddingIsAOneLineError() {
+    void unsupportedConfigValuesAreOneLineErrors() {
         String base = """
                 {"block_out_channels": [16], "down_block_types": ["CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D"],
                  "attention_head_dim": 2, "cross_attention_dim": 32, "norm_num_groups": 8, %s}""";
         for (String[] c : new String[][]{{"\"addition_embed_type\": \"text_time\"", "addition_embed_type \"text_time\""},
+                {"\"layers_per_block\": [1, 2]", "layers_per_block needs 1 entries"}, {"\"layers_per_block\": 0", "at least 1, got 0"},
                 {"\"addition_embed_type\": \"text\", \"addition_embed_type_num_heads\": 5", "addition_embed_type_num_heads 5"}}) {
             Config config = Config.parse("unet/config.json", base.formatted(c[0]));
             Map<String, int[]> names = new LinkedHashMap<>();
@@ -112,7 +118,7 @@ class UNetTest {
 
     @Test
     void singleFileNamesGiveTheSameModel() {
-        for (String name : new String[]{"sd1_tiny", "sd2_tiny", "bk_tiny"}) {
+        for (String name : new String[]{"sd1_tiny", "sd2_tiny", "bk_tiny", "per_stage_tiny"}) {
             Path d = dir("unet/" + name);
             Config config = Config.read(d.resolve("config.json"));
             @SuppressWarnings("unchecked")
@@ -130,7 +136,7 @@ class UNetTest {
 
                 Map<String, Weight> renamed = UNetOriginalNames.rename(singleFile, config, "single.safetensors");
                 assertEquals(st.tensors().keySet(), renamed.keySet(), name + ": renamed tensors");
-                if (name.equals("sd1_tiny")) {
+                if (name.equals("sd1_tiny") || name.equals("per_stage_tiny")) {
                     float[] viaDiffusers = predict(name, st.tensors(), "diffusers").data();
                     float[] viaOriginal = predict(name, renamed, "single").data();
                     assertArrayEquals(viaDiffusers, viaOriginal, name + ": same output from original names");
