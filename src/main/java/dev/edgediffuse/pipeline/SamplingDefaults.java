@@ -17,8 +17,9 @@ import java.util.Map;
  */
 public record SamplingDefaults(int steps, float cfg, int cfgMaxTimestep, String scheduler) {
     public static final String FILE = "sampling_defaults.json";
-    private static final java.util.List<String> KEYS = java.util.List.of("steps", "cfg_scale", "cfg_max_timestep", "scheduler");
     public static final SamplingDefaults STANDARD = new SamplingDefaults(20, 7.5f, GenerateRequest.ALL_TIMESTEPS, "euler_a");
+    /** The keys the file may hold: those {@link #toJson} writes. */
+    private static final java.util.Set<String> KEYS = STANDARD.toJson().keySet();
 
     /** The defaults of a model path: a diffusers folder's (see {@link #of}); a single file has {@link #STANDARD}. */
     public static SamplingDefaults forModel(Path model) {

@@ -3,12 +3,16 @@ package dev.edgediffuse.autograd;
 import dev.edgediffuse.model.AutoencoderKL;
 import dev.edgediffuse.model.ClipTextModel;
 import dev.edgediffuse.model.UNet2DConditionModel;
+import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -41,10 +45,10 @@ class ModelGradientTest {
 
     @Test
     void unetWithThePromptInItsTimeEmbedding() {
-        java.util.Map<String, Object> values = new java.util.LinkedHashMap<>(TINY.unet().values());
+        Map<String, Object> values = new LinkedHashMap<>(TINY.unet().values());
         values.put("addition_embed_type", "text");
         values.put("addition_embed_type_num_heads", 4);
-        dev.edgediffuse.nn.Config config = new dev.edgediffuse.nn.Config("tiny+text", values);
+        Config config = new Config("tiny+text", values);
         Parameters p = Parameters.initialize(RandomCheckpoint.unetTensors(config), new Rng(8));
         UNet2DConditionModel unet = new UNet2DConditionModel(config, p.weights("unet"));
         int tokens = 3, ctxDim = unet.crossAttentionDim();

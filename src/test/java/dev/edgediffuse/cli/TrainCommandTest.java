@@ -1,6 +1,7 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.format.Json;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.train.Recipe;
@@ -37,7 +38,7 @@ class TrainCommandTest {
     /** The settings of each stage a trained model's recipe.json records. */
     @SuppressWarnings("unchecked")
     private static Map<String, Object> stagesOf(Path model) throws IOException {
-        Object stages = dev.edgediffuse.format.Json.parseObject(Files.readString(model.resolve("recipe.json")), "recipe.json").get("stages");
+        Object stages = Json.parseObject(Files.readString(model.resolve("recipe.json")), "recipe.json").get("stages");
         return (Map<String, Object>) stages;
     }
 
