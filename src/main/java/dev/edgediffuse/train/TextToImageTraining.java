@@ -179,21 +179,28 @@ public final class TextToImageTraining {
         if (recipe.diffusionFinetune() != null) provenance.put("diffusion_finetune_steps", recipe.diffusionFinetune().steps());
         provenance.put("config", recipe.config());
         if (recipe.perChannelLatents()) provenance.put("latent_normalization", "per_channel");
-        provenance.put("stages", stagesRun(pretrainedVae != null, pretrainedDiffusion != null));
+        provenance.put("stages", stagesRun(pretrainedVae != null, pretrainedDiffusion != null, emaDecay));
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         replace(tmp, out);
         log.println("wrote " + out);
     }
 
-    /** Every setting of each stage this run trained, under its recipe key (loss weights included, not only steps). */
-    private Map<String, Object> stagesRun(boolean vaeGiven, boolean diffusionGiven) {
+    /**
+     * Every setting of each stage this run trained, under its recipe key (loss weights included, not only steps); the
+     * diffusion stage's ema is the decay of the weights in this folder (an ema_alternatives model has its own).
+     */
+    private Map<String, Object> stagesRun(boolean vaeGiven, boolean diffusionGiven, double emaDecay) {
         Map<String, Object> stages = new LinkedHashMap<>();
         if (!vaeGiven) {
             stages.put("vae", recipe.vae().toJson());
             if (recipe.decoder() != null) stages.put("decoder", recipe.decoder().toJson());
             if (recipe.decoderAdversarial() != null) stages.put("decoder_adversarial", recipe.decoderAdversarial().toJson());
         }
-        if (!diffusionGiven) stages.put("diffusion", recipe.diffusion().toJson());
+        if (!diffusionGiven) {
+            Map<String, Object> diffusion = recipe.diffusion().toJson();
+            diffusion.put("ema", emaDecay);
+            stages.put("diffusion", diffusion);
+        }
         if (recipe.diffusionFinetune() != null) stages.put("diffusion_finetune", recipe.diffusionFinetune().toJson());
         return stages;
     }

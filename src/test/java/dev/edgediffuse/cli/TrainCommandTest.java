@@ -105,6 +105,8 @@ class TrainCommandTest {
             assertFalse(java.util.Arrays.equals(Files.readAllBytes(third.resolve(f)), Files.readAllBytes(thirdAlt.resolve(f))), f);
         }
         assertTrue(Files.readString(thirdAlt.resolve("recipe.json")).contains("\"diffusion_ema\":0.1"));
+        assertEquals(0.1, ((Number) ((Map<?, ?>) stagesOf(thirdAlt).get("diffusion")).get("ema")).doubleValue(),
+                "an alternative model records its own decay among the stage's settings too");
         assertTrue(Files.readString(third.resolve("recipe.json")).contains("\"diffusion_ema\":0.999"));
         assertEquals(0, run("generate", "--model", thirdAlt.toString(), "--prompt", "a photo of a sneaker", "--steps", "2",
                 "--width", "32", "--height", "32", "--out", tmp.resolve("y.png").toString(), "--quiet").code());
