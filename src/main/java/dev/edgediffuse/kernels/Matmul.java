@@ -27,34 +27,44 @@ public final class Matmul {
     private static final ThreadLocal<float[][]> TN_SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[0], new float[0]});
 
     /**
+     * Fixed lanes of the chunked reduction in {@link #tn}: lane l sums chunks l, l + LANES, ... and the lanes' sums
+     * are added in lane order, whatever the thread count, so a training run writes the same bits on one core as on
+     * many. Two lanes keep the sums of the 2-thread build that trained the shipped model.
+     */
+    private static final int LANES = 2;
+
+    /**
      * A[k][m]ᵀ · B[k][n]: the reduction runs over the shared leading dimension (rows of activations, often tens of
-     * thousands, as in weight gradients). It is cut into cache-sized chunks spread over the threads, each thread
-     * summing its chunks' products, then the per-thread sums are added.
+     * thousands, as in weight gradients). It is cut into cache-sized chunks summed in {@link #LANES} fixed lanes;
+     * beyond two threads each lane's rows of the product are split over more tasks, which leaves every element's
+     * sum as it is.
      */
     public static float[] tn(float[] a, int k, int m, float[] b, int n) {
         int chunks = (k + REDUCTION_CHUNK - 1) / REDUCTION_CHUNK;
-        int tasks = Math.min(chunks, Parallel.threads());
         Flops.add((long) m * k * n);
-        if (tasks == 1) return tnOneChunk(a, k, m, b, n);
-        float[][] partial = new float[tasks][];
-        Parallel.forEach(tasks, t -> {
-            float[] acc = new float[m * n]; // each task's own: the partial sums are added after all tasks finish
+        if (chunks == 1) return tnOneChunk(a, k, m, b, n);
+        int lanes = Math.min(chunks, LANES);
+        int rowBlocks = Math.max(1, Math.min(Parallel.threads() / lanes, (m + Gemm.MR - 1) / Gemm.MR));
+        int blockRows = ((m + rowBlocks - 1) / rowBlocks + Gemm.MR - 1) / Gemm.MR * Gemm.MR;
+        float[][] partial = new float[lanes][m * n]; // each lane's own: added in lane order after all tasks finish
+        Parallel.forEach(lanes * rowBlocks, task -> {
+            int lane = task % lanes, i0 = Math.min(m, task / lanes * blockRows), i1 = Math.min(m, i0 + blockRows);
+            if (i0 == i1) return;
             float[][] scratch = TN_SCRATCH.get();
             if (scratch[0].length < m * n) scratch[0] = new float[m * n];
             if (scratch[1].length < m * REDUCTION_CHUNK) scratch[1] = new float[m * REDUCTION_CHUNK];
-            float[] c = scratch[0], at = scratch[1]; // rewritten whole for every chunk, so reused across calls
-            for (int ch = t; ch < chunks; ch += tasks) {
+            float[] c = scratch[0], at = scratch[1], acc = partial[lane]; // scratch rewritten for every chunk, so reused
+            for (int ch = lane; ch < chunks; ch += lanes) {
                 int r0 = ch * REDUCTION_CHUNK, len = Math.min(REDUCTION_CHUNK, k - r0);
-                transposeRows(a, m, r0, len, at);
+                transposeRows(a, m, i0, i1, r0, len, at);
                 StridedPanels panels = new StridedPanels(b, r0 * n, n, 1, len, n);
                 float[] packed = Gemm.pack(panels);
-                Gemm.rows(at, 0, len, 0, m, packed, len, n, 0, panels.panels(), null, c, 0, n);
-                for (int i = 0; i < acc.length; i++) acc[i] += c[i];
+                Gemm.rows(at, 0, len, i0, i1, packed, len, n, 0, panels.panels(), null, c, 0, n);
+                for (int i = i0 * n; i < i1 * n; i++) acc[i] += c[i];
             }
-            partial[t] = acc;
         });
         float[] out = partial[0];
-        for (int t = 1; t < tasks; t++) for (int i = 0; i < out.length; i++) out[i] += partial[t][i];
+        for (int l = 1; l < lanes; l++) for (int i = 0; i < out.length; i++) out[i] += partial[l][i];
         return out;
     }
 
@@ -66,7 +76,7 @@ public final class Matmul {
      */
     private static float[] tnOneChunk(float[] a, int k, int m, float[] b, int n) {
         float[] at = new float[m * k], c = new float[m * n];
-        transposeRows(a, m, 0, k, at);
+        transposeRows(a, m, 0, m, 0, k, at);
         StridedPanels panels = new StridedPanels(b, 0, n, 1, k, n);
         float[] packed = Gemm.pack(panels);
         int blocks = (m + Gemm.MR - 1) / Gemm.MR;
@@ -76,11 +86,14 @@ public final class Matmul {
         return c;
     }
 
-    /** Rows [r0, r0 + len) of a [·][m] matrix into at[m][len], 16 rows at a time so reads and writes both stay in cache. */
-    private static void transposeRows(float[] a, int m, int r0, int len, float[] at) {
+    /**
+     * Rows [r0, r0 + len) of a [·][m] matrix into at[m][len], columns [i0, i1) only, 16 rows at a time so reads and
+     * writes both stay in cache.
+     */
+    private static void transposeRows(float[] a, int m, int i0, int i1, int r0, int len, float[] at) {
         for (int rb = 0; rb < len; rb += 16) {
             int re = Math.min(len, rb + 16);
-            for (int i = 0; i < m; i++) {
+            for (int i = i0; i < i1; i++) {
                 int dst = i * len;
                 for (int r = rb; r < re; r++) at[dst + r] = a[(r0 + r) * m + i];
             }

@@ -2,6 +2,7 @@ package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.format.Json;
+import dev.edgediffuse.kernels.Parallel;
 import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.train.Recipe;
@@ -123,6 +124,28 @@ class TrainCommandTest {
         GenerateCommandTest.Run noVae = run("train", "--recipe", r.toString(), "--vae", tmp.toString(), "--out", tmp.resolve("x").toString());
         assertEquals(2, noVae.code(), noVae.err());
         assertTrue(noVae.err().contains("--vae") && noVae.err().contains("vae/config.json") && noVae.err().lines().count() == 1, noVae.err());
+    }
+
+    @Test
+    void aRunWritesTheSameFilesOnOneThreadAsOnTwo(@TempDir Path tmp) throws IOException {
+        assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
+        Path r = Files.writeString(tmp.resolve("r.json"), recipe("tiny"));
+        Path[] models = {tmp.resolve("two-threads"), tmp.resolve("one-thread")};
+        int threads = Parallel.threads();
+        try {
+            for (int i = 0; i < 2; i++) {
+                Parallel.setThreads(2 - i);
+                GenerateCommandTest.Run run = run("train", "--recipe", r.toString(), "--out", models[i].toString());
+                assertEquals(0, run.code(), run.err());
+            }
+        } finally {
+            Parallel.setThreads(threads);
+        }
+        // every stage: the autoencoder's weight gradients reduce over thousands of pixel rows, in chunks the threads share
+        for (String f : new String[]{"vae/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.safetensors",
+                "text_encoder/model.safetensors"}) {
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(models[0].resolve(f)), Files.readAllBytes(models[1].resolve(f))), f);
+        }
     }
 
     @Test

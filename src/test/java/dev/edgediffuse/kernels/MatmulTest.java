@@ -50,6 +50,29 @@ class MatmulTest {
         }
     }
 
+    @Test
+    void aChunkedReductionGivesTheSameBitsOnAnyNumberOfThreads() {
+        Random r = new Random(13);
+        int k = 1100, m = 50, n = 20; // five chunks (the last partial): two lanes of three and two; 50 rows, not whole blocks
+        float[] at = random(r, k * m), b = random(r, k * n);
+        double[] want = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                for (int p = 0; p < k; p++) want[i * n + j] += (double) at[p * m + i] * b[p * n + j];
+        int before = Parallel.threads();
+        try {
+            Parallel.setThreads(2);
+            float[] two = Matmul.tn(at, k, m, b, n);
+            assertClose(want, two, "tn on 2 threads");
+            for (int threads : new int[]{1, 3, 4, 8}) {
+                Parallel.setThreads(threads);
+                assertArrayEquals(two, Matmul.tn(at, k, m, b, n), "the same sums in the same order on " + threads + " threads");
+            }
+        } finally {
+            Parallel.setThreads(before);
+        }
+    }
+
     private static float[] random(Random r, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
