@@ -35,9 +35,9 @@ public final class Matmul {
 
     /**
      * A[k][m]ᵀ · B[k][n]: the reduction runs over the shared leading dimension (rows of activations, often tens of
-     * thousands, as in weight gradients). It is cut into cache-sized chunks summed in {@link #LANES} fixed lanes;
-     * beyond two threads each lane's rows of the product are split over more tasks, which leaves every element's
-     * sum as it is.
+     * thousands, as in weight gradients). It is cut into cache-sized chunks summed in {@link #LANES} fixed lanes.
+     * With more threads than lanes, each lane's rows of the product are split over further tasks (each packs the
+     * chunk's panels of B itself), which leaves every element's sum as it is.
      */
     public static float[] tn(float[] a, int k, int m, float[] b, int n) {
         int chunks = (k + REDUCTION_CHUNK - 1) / REDUCTION_CHUNK;
