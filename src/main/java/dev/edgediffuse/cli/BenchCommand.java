@@ -1,5 +1,7 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.compress.Converter;
 import dev.edgediffuse.compress.FormatPlan;
 import dev.edgediffuse.compress.Quantizer;
@@ -12,9 +14,7 @@ import dev.edgediffuse.kernels.WeightPanels;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
 import dev.edgediffuse.pipeline.Memory;
-import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.Pipeline;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
 

@@ -1,5 +1,7 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.eval.EvalPlan;
 import dev.edgediffuse.eval.EvalReport;
@@ -8,10 +10,8 @@ import dev.edgediffuse.eval.PipelineGenerator;
 import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.format.Png;
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.pipeline.BuiltInModel;
+import dev.edgediffuse.model.classifier.FashionClassifier;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.io.PrintStream;

@@ -1,13 +1,13 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.format.Images;
 import dev.edgediffuse.format.Npy;
 import dev.edgediffuse.format.Png;
-import dev.edgediffuse.pipeline.BuiltInModel;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
-import dev.edgediffuse.pipeline.Images;
 import dev.edgediffuse.pipeline.Pipeline;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.io.PrintStream;

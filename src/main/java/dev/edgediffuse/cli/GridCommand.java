@@ -1,15 +1,15 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.Captions;
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.format.Images;
 import dev.edgediffuse.format.Png;
-import dev.edgediffuse.nn.FeatureMap;
-import dev.edgediffuse.pipeline.BuiltInModel;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.Images;
 import dev.edgediffuse.pipeline.Pipeline;
-import dev.edgediffuse.pipeline.Progress;
-import dev.edgediffuse.pipeline.SamplingDefaults;
+import dev.edgediffuse.progress.Progress;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -55,7 +55,7 @@ final class GridCommand {
                     .withScheduler(a.get("--scheduler", d.scheduler())).withSize(a.getInt("--width", size), a.getInt("--height", size));
             int w = base.width() * zoom, h = base.height() * zoom, cols = seeds, rows = prompts.size();
             byte[] grid = new byte[cols * w * rows * h * 3];
-            Progress progress = new Progress(err, "grid rows", rows);
+            Progress progress = Progress.steps(err, "grid rows", rows);
             for (int r = 0; r < rows; r++) {
                 List<GenerateRequest> row = new java.util.ArrayList<>();
                 for (int s = 0; s < cols; s++) {

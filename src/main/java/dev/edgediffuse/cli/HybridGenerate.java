@@ -1,12 +1,12 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.format.Images;
 import dev.edgediffuse.format.Npy;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.hybrid.HybridClient;
 import dev.edgediffuse.hybrid.HybridGenerator;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.Images;
 import dev.edgediffuse.pipeline.Pipeline;
 
 import javax.net.ssl.SSLContext;

@@ -1,7 +1,7 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.server.EdgeServer;
-import dev.edgediffuse.server.LoadTest;
+import dev.edgediffuse.server.LoadGenerator;
 
 import java.io.PrintStream;
 import java.net.URI;
@@ -43,7 +43,7 @@ final class LoadtestCommand {
         if (!List.of("txt2img", "openai", "hybrid").contains(endpoint)) throw new Args.UsageException("--endpoint must be txt2img, openai or hybrid");
         if (a.has("--url") == a.has("--model")) throw new Args.UsageException("give either --url or --model");
         if (a.has("--threads")) dev.edgediffuse.kernels.Parallel.setThreads(a.getInt("--threads", 1));
-        LoadTest.Plan plan = new LoadTest.Plan(endpoint, clients, requests, steps, a.getInt("--split", Math.max(1, steps / 2)),
+        LoadGenerator.Plan plan = new LoadGenerator.Plan(endpoint, clients, requests, steps, a.getInt("--split", Math.max(1, steps / 2)),
                 a.getInt("--width", 64), a.getInt("--height", 64), Duration.ofSeconds(a.getInt("--timeout", 300)));
         EdgeServer server = null;
         try {
@@ -51,7 +51,7 @@ final class LoadtestCommand {
             String key;
             if (a.has("--url")) {
                 url = URI.create(a.get("--url", ""));
-                if (url.getHost() == null || !LoadTest.isLoopback(url.getHost())) {
+                if (url.getHost() == null || !LoadGenerator.isLoopback(url.getHost())) {
                     throw new Args.UsageException("--url must point at a loopback address (127.0.0.1, ::1, localhost)");
                 }
                 key = HybridGenerate.apiKey(a);
@@ -62,7 +62,7 @@ final class LoadtestCommand {
                 url = server.uri();
                 err.println("loadtest: started a server on " + url);
             }
-            LoadTest.Report r = LoadTest.run(url, key, plan);
+            LoadGenerator.Report r = LoadGenerator.run(url, key, plan);
             out.println(r.summary());
             return r.failures() == 0 ? 0 : 1;
         } finally {

@@ -1,8 +1,8 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.FashionClassifierConfig;
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
+import dev.edgediffuse.model.classifier.FashionClassifierConfig;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.train.ClassifierTrainer;
 

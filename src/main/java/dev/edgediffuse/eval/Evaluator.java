@@ -1,8 +1,9 @@
 package dev.edgediffuse.eval;
 
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.progress.Progress;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -68,7 +69,7 @@ public final class Evaluator {
         int gridW = 0, gridH = 0;
         double genSeconds = 0;
         int batch = Math.max(1, model.preferredBatch());
-        ProgressLine bar = new ProgressLine(progress, "generate", n, "img");
+        Progress bar = Progress.items(progress, "generate", n, "img");
         for (int start = 0; start < n; start += batch) {
             List<EvalPlan.Job> jobs = plan.jobs().subList(start, Math.min(n, start + batch));
             long t = System.nanoTime();

@@ -1,6 +1,6 @@
 package dev.edgediffuse.eval;
 
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.util.List;
 

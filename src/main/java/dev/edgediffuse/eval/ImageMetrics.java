@@ -1,6 +1,6 @@
 package dev.edgediffuse.eval;
 
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /**
  * Fidelity of an image to a reference, both in [0, 1]: PSNR, and SSIM with the usual 11×11 Gaussian window

@@ -1,10 +1,10 @@
 package dev.edgediffuse.eval;
 
-import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

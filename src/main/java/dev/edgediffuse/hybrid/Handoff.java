@@ -1,6 +1,6 @@
 package dev.edgediffuse.hybrid;
 
-import dev.edgediffuse.model.LatentScaling;
+import dev.edgediffuse.model.vae.LatentScaling;
 import dev.edgediffuse.scheduler.SchedulerState;
 
 import java.io.ByteArrayInputStream;

@@ -4,7 +4,7 @@ import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
-import dev.edgediffuse.pipeline.Progress;
+import dev.edgediffuse.progress.Progress;
 
 import java.io.PrintStream;
 import java.security.SecureRandom;
@@ -83,7 +83,7 @@ public final class HybridGenerator {
 
     private static void run(Denoiser device, DenoiseSession s, PrintStream progress) {
         int first = s.nextStep();
-        Progress bar = new Progress(progress, "denoise", s.totalSteps() - first);
+        Progress bar = Progress.steps(progress, "denoise", s.totalSteps() - first);
         while (!s.done()) {
             device.step(List.of(s));
             bar.step(s.nextStep() - first);

@@ -5,6 +5,7 @@ import dev.edgediffuse.kernels.Conv2d;
 import dev.edgediffuse.kernels.ConvGrad;
 import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.kernels.WeightPanels;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /** A 2-D convolution layer with bias (PyTorch weight layout [out][in][kh][kw]) on channels-last maps. */
 public final class Conv {

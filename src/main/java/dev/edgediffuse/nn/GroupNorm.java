@@ -3,6 +3,7 @@ package dev.edgediffuse.nn;
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.kernels.NormGrad;
 import dev.edgediffuse.kernels.Norms;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /** GroupNorm with affine parameters, optionally followed by SiLU in the same pass. */
 public final class GroupNorm {

@@ -7,6 +7,7 @@ import dev.edgediffuse.kernels.Attention;
 import dev.edgediffuse.kernels.AttentionGrad;
 import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.tensor.Buffers;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /**
  * The parameter-free operations model code composes between layers, each differentiable. For inference they work

@@ -1,6 +1,7 @@
 package dev.edgediffuse.nn;
 
 import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /** Differentiable pooling ops (in the manner of {@link Ops}): they record their backward while a {@link Tape} is active. */
 public final class Pooling {

@@ -1,16 +1,18 @@
 package dev.edgediffuse.pipeline;
 
-import dev.edgediffuse.model.ClipTextModel;
-import dev.edgediffuse.model.ImageAutoencoder;
-import dev.edgediffuse.model.LatentScaling;
-import dev.edgediffuse.model.UNet2DConditionModel;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.checkpoint.Checkpoint;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.vae.ImageAutoencoder;
+import dev.edgediffuse.model.vae.LatentScaling;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.SchedulerState;
 import dev.edgediffuse.scheduler.Schedulers;
+import dev.edgediffuse.tensor.Buffers;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
-import dev.edgediffuse.tensor.Buffers;
 
 import java.nio.file.Path;
 import java.util.List;

@@ -1,6 +1,7 @@
 package dev.edgediffuse.pipeline;
 
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /**
  * One text-to-image (or image-to-image) job. {@code initLatents} (NCHW [1][4][h/8][w/8], unscaled unit noise as
@@ -12,7 +13,7 @@ import dev.edgediffuse.nn.FeatureMap;
 public record GenerateRequest(String prompt, String negativePrompt, int steps, float cfg, int cfgMaxTimestep, String scheduler,
                               long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength) {
     /** {@link #cfgMaxTimestep} that guides every step. */
-    public static final int ALL_TIMESTEPS = 1000;
+    public static final int ALL_TIMESTEPS = SamplingDefaults.ALL_TIMESTEPS;
 
     public static GenerateRequest of(String prompt) {
         return new GenerateRequest(prompt, "", 20, 7.5f, ALL_TIMESTEPS, "euler_a", 0, 512, 512, null, null, 1f);

@@ -1,6 +1,6 @@
 package dev.edgediffuse.pipeline;
 
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /** The image (channels-last, [-1, 1]), the final latents (NCHW, as diffusers returns them) and where time went. */
 public record GenerateResult(FeatureMap image, float[] latentsNchw, int[] latentShape, Timings timings) {

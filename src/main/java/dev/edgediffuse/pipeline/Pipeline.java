@@ -1,17 +1,20 @@
 package dev.edgediffuse.pipeline;
 
+import dev.edgediffuse.checkpoint.Checkpoint;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.Flops;
 import dev.edgediffuse.kernels.WarmUp;
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.model.ClipTextModel;
-import dev.edgediffuse.model.ImageAutoencoder;
-import dev.edgediffuse.model.UNet2DConditionModel;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.vae.AutoencoderKL;
+import dev.edgediffuse.model.vae.ImageAutoencoder;
+import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.scheduler.LcmScheduler;
 import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.Schedulers;
 import dev.edgediffuse.tensor.Buffers;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tensor.Residency;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
@@ -179,7 +182,7 @@ public final class Pipeline implements AutoCloseable {
         long unetMacs0 = Flops.macs();
         double[] stepSeconds = new double[steps];
         long[] stepAllocated = new long[steps];
-        Progress bar = new Progress(progress, "denoise", steps);
+        Progress bar = Progress.steps(progress, "denoise", steps);
         for (int i = start; i < timesteps.length; i++) {
             long ts = System.nanoTime(), allocated = Memory.allocatedBytes();
             float[] scaled = scheduler.scaleModelInput(latents, i);

@@ -1,6 +1,6 @@
 package dev.edgediffuse.scheduler;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 
 /**
  * DDIM with η = 0 (deterministic). Defaults as diffusers' DDIMScheduler: leading spacing, set_alpha_to_one true,

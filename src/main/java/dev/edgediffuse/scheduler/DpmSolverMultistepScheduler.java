@@ -1,6 +1,6 @@
 package dev.edgediffuse.scheduler;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 
 /**
  * DPM-Solver++ multistep (data prediction), orders 1 and 2 with the midpoint (default) or heun second-order

@@ -1,6 +1,6 @@
 package dev.edgediffuse.scheduler;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 
 /**
  * Euler ancestral (k-diffusion's sample_euler_ancestral, η = 1): an Euler step down to σ_down, then fresh noise

@@ -1,6 +1,6 @@
 package dev.edgediffuse.scheduler;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 
 /**
  * Euler (k-diffusion's sample_euler without churn) in σ space. Defaults as diffusers' EulerDiscreteScheduler:

@@ -1,6 +1,6 @@
 package dev.edgediffuse.scheduler;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 
 /**
  * Latent Consistency Model multistep sampling (diffusers' LCMScheduler): timesteps picked from the

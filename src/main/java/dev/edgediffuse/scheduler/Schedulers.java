@@ -1,6 +1,6 @@
 package dev.edgediffuse.scheduler;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,9 +1,9 @@
 package dev.edgediffuse.server;
 
+import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.hybrid.Handoff;
 import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;

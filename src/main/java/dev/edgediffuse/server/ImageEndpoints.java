@@ -1,10 +1,10 @@
 package dev.edgediffuse.server;
 
+import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.format.Images;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.Images;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;

@@ -18,7 +18,7 @@ final class Job {
     final long deadlineNanos;
     final CompletableFuture<Job> done = new CompletableFuture<>();
     DenoiseSession session;
-    dev.edgediffuse.nn.FeatureMap image;
+    dev.edgediffuse.tensor.FeatureMap image;
     double finishedSeconds;
     private volatile String cancelReason;
 

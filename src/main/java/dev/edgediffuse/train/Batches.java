@@ -1,7 +1,7 @@
 package dev.edgediffuse.train;
 
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /**
  * Fixed-size batches drawn without replacement, epoch after epoch, each epoch in its own order derived from

@@ -2,12 +2,12 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.eval.ProgressLine;
 import dev.edgediffuse.format.AtomicFiles;
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.model.FashionClassifierConfig;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.model.classifier.FashionClassifierConfig;
+import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.tensor.DType;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -114,7 +114,7 @@ public final class ClassifierTrainer {
                 config.toJson(), params.count(), n, settings.epochs(), perEpoch, settings.batch(), settings));
 
         double[] losses = new double[settings.epochs()], accuracies = new double[settings.epochs()];
-        ProgressLine bar = new ProgressLine(progress, "train", total * settings.batch(), "img");
+        Progress bar = Progress.items(progress, "train", total * settings.batch(), "img");
         long step = 0;
         int b = settings.batch();
         float[] batchImages = new float[b * FashionMnist.SIZE * FashionMnist.SIZE];

@@ -2,8 +2,8 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.vae.AutoencoderKL;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.util.Map;
 

@@ -2,9 +2,9 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.data.Captions;
-import dev.edgediffuse.model.ClipTextModel;
-import dev.edgediffuse.model.UNet2DConditionModel;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
 /**

@@ -2,9 +2,9 @@ package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.model.FashionClassifierConfig;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.model.classifier.FashionClassifierConfig;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,9 +1,9 @@
 package dev.edgediffuse.train;
 
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.model.LatentScaling;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.vae.AutoencoderKL;
+import dev.edgediffuse.model.vae.LatentScaling;
+import dev.edgediffuse.tensor.FeatureMap;
 
 import java.io.PrintStream;
 

@@ -1,9 +1,9 @@
 package dev.edgediffuse.train;
 
+import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.format.Config;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.ModelFormatException;
-import dev.edgediffuse.nn.Config;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 
 import java.io.IOException;
 import java.nio.file.Files;

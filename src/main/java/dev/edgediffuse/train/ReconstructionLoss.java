@@ -1,6 +1,6 @@
 package dev.edgediffuse.train;
 
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tensor.FeatureMap;
 
 /**
  * The autoencoder's reconstruction loss on NHWC images: mean L1 of the pixels plus {@code edgeWeight} × mean L1 of

@@ -1,17 +1,17 @@
 package dev.edgediffuse.train;
 
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
+import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.format.AtomicFiles;
+import dev.edgediffuse.format.Config;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.ModelFormatException;
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.model.ClipTextModel;
-import dev.edgediffuse.model.LatentScaling;
-import dev.edgediffuse.model.UNet2DConditionModel;
-import dev.edgediffuse.nn.Config;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
-import dev.edgediffuse.pipeline.SamplingDefaults;
+import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.vae.AutoencoderKL;
+import dev.edgediffuse.model.vae.LatentScaling;
 import dev.edgediffuse.scheduler.NoiseSchedule;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tokenizer.ClipTokenizer;

@@ -1,11 +1,11 @@
 package dev.edgediffuse.autograd;
 
 import dev.edgediffuse.nn.Conv;
-import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.LayerNorm;
 import dev.edgediffuse.nn.Linear;
 import dev.edgediffuse.nn.Ops;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.Test;

@@ -1,12 +1,12 @@
 package dev.edgediffuse.autograd;
 
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.model.ClipTextModel;
-import dev.edgediffuse.model.UNet2DConditionModel;
-import dev.edgediffuse.nn.Config;
-import dev.edgediffuse.nn.FeatureMap;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
+import dev.edgediffuse.format.Config;
+import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.vae.AutoencoderKL;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.Test;

@@ -1,9 +1,9 @@
 package dev.edgediffuse.autograd;
 
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.model.FashionClassifierConfig;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.model.classifier.FashionClassifierConfig;
 import dev.edgediffuse.nn.Pooling;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.Test;

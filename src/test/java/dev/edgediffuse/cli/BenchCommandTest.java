@@ -1,8 +1,8 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.format.Json;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

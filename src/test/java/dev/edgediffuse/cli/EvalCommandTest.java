@@ -1,9 +1,9 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.format.Json;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;

@@ -1,10 +1,10 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.format.Config;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.kernels.Parallel;
-import dev.edgediffuse.nn.Config;
-import dev.edgediffuse.pipeline.SamplingDefaults;
 import dev.edgediffuse.train.Recipe;
 import dev.edgediffuse.train.TextToImageTraining;
 import org.junit.jupiter.api.Test;

@@ -1,11 +1,11 @@
 package dev.edgediffuse.eval;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.format.Json;
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.model.FashionClassifierConfig;
-import dev.edgediffuse.nn.FeatureMap;
-import dev.edgediffuse.pipeline.BuiltInModel;
+import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.model.classifier.FashionClassifierConfig;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.Assumptions;

@@ -50,7 +50,7 @@ class MetricsTest {
         float[] point = new float[9 * 9];
         java.util.Arrays.fill(point, -1f);
         point[4 * 9 + 4] = 1f; // one white pixel (value 2 above the black background)
-        var img = new dev.edgediffuse.nn.FeatureMap(point, 1, 9, 9, 1);
+        var img = new dev.edgediffuse.tensor.FeatureMap(point, 1, 9, 9, 1);
         float[] b = ImageMetrics.gaussianBlur8Bit(img, 1.0).data();
         double z = 0;
         for (int i = -3; i <= 3; i++) z += Math.exp(-i * i / 2.0);
@@ -62,6 +62,6 @@ class MetricsTest {
         float[] flat = new float[9 * 9];
         java.util.Arrays.fill(flat, 0.2f);
         for (float v : ImageMetrics.gaussianBlur8Bit(img.with(flat), 0.5).data()) assertEquals(0.2f, v, 1.0 / 255);
-        assertThrows(IllegalArgumentException.class, () -> ImageMetrics.gaussianBlur8Bit(new dev.edgediffuse.nn.FeatureMap(new float[27], 1, 3, 3, 3), 1));
+        assertThrows(IllegalArgumentException.class, () -> ImageMetrics.gaussianBlur8Bit(new dev.edgediffuse.tensor.FeatureMap(new float[27], 1, 3, 3, 3), 1));
     }
 }

@@ -1,11 +1,11 @@
 package dev.edgediffuse.eval;
 
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.pipeline.GenerateRequest;
-import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.Pipeline;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
+import dev.edgediffuse.tensor.FeatureMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,7 +1,7 @@
 package dev.edgediffuse.kernels;
 
 import dev.edgediffuse.format.Npy;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tensor.Weight;
 import org.junit.jupiter.api.Test;
 

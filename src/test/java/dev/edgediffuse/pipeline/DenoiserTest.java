@@ -1,9 +1,11 @@
 package dev.edgediffuse.pipeline;
 
-import dev.edgediffuse.nn.FeatureMap;
-
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.scheduler.SchedulerState;
 import dev.edgediffuse.tensor.DType;
+import dev.edgediffuse.tensor.FeatureMap;
+
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

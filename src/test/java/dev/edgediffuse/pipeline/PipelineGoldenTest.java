@@ -2,8 +2,8 @@ package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.Npy;
-import dev.edgediffuse.nn.FeatureMap;
 import dev.edgediffuse.scheduler.NoiseSource;
+import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.testing.Goldens;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -1,7 +1,7 @@
 package dev.edgediffuse.scheduler;
 
+import dev.edgediffuse.format.Config;
 import dev.edgediffuse.format.Npy;
-import dev.edgediffuse.nn.Config;
 import dev.edgediffuse.testing.Goldens;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,9 +1,9 @@
 package dev.edgediffuse.server;
 
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.pipeline.Denoiser;
-import dev.edgediffuse.pipeline.ModelConfigs;
 import dev.edgediffuse.pipeline.Pipeline;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 
 import java.io.ByteArrayOutputStream;

@@ -1,7 +1,7 @@
 package dev.edgediffuse.testing;
 
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.tensor.DType;
 
 import java.io.IOException;

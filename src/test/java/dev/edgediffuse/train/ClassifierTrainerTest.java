@@ -1,10 +1,10 @@
 package dev.edgediffuse.train;
 
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.FashionClassifier;
-import dev.edgediffuse.model.FashionClassifierConfig;
-import dev.edgediffuse.nn.FeatureMap;
+import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.model.classifier.FashionClassifierConfig;
 import dev.edgediffuse.tensor.DType;
+import dev.edgediffuse.tensor.FeatureMap;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,6 +1,6 @@
 package dev.edgediffuse.train;
 
-import dev.edgediffuse.nn.Config;
+import dev.edgediffuse.format.Config;
 import dev.edgediffuse.scheduler.NoiseSchedule;
 import org.junit.jupiter.api.Test;
 

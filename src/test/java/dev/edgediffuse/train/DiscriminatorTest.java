@@ -1,10 +1,10 @@
 package dev.edgediffuse.train;
 
 import dev.edgediffuse.autograd.Tape;
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.model.vae.AutoencoderKL;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,11 +1,11 @@
 package dev.edgediffuse.train;
 
+import dev.edgediffuse.checkpoint.ModelConfigs;
+import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.data.FashionMnist;
-import dev.edgediffuse.model.AutoencoderKL;
-import dev.edgediffuse.model.LatentScaling;
-import dev.edgediffuse.nn.Config;
-import dev.edgediffuse.pipeline.ModelConfigs;
-import dev.edgediffuse.pipeline.RandomCheckpoint;
+import dev.edgediffuse.format.Config;
+import dev.edgediffuse.model.vae.AutoencoderKL;
+import dev.edgediffuse.model.vae.LatentScaling;
 import org.junit.jupiter.api.Test;
 
 import java.util.LinkedHashMap;

@@ -1,0 +1,10 @@
+package dev.edgediffuse.model.unet;
+
+/**
+ * What every block of one UNet call sees besides the feature map.
+ *
+ * @param siluTemb      SiLU of the time embedding, [batch][timeDim] (each ResNet projects it)
+ * @param context       text encoder states, [batch][contextTokens][crossAttentionDim]
+ * @param contextTokens tokens per batch item in {@code context}
+ */
+record Conditioning(float[] siluTemb, float[] context, int contextTokens) {}

@@ -1,0 +1,38 @@
+package dev.edgediffuse.model.unet;
+
+import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
+import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.Buffers;
+
+/** Multi-head attention with bias-free to_q/to_k/to_v and a biased to_out.0 (diffusers' Attention, attn1 or attn2). */
+final class CrossAttention {
+    private final Linear toQ, toK, toV, toOut;
+    private final int heads, headDim;
+
+    CrossAttention(Weights w, int channels, int contextDim, int heads) {
+        if (channels % heads != 0) {
+            throw new IllegalArgumentException(channels + " channels do not split into " + heads + " heads");
+        }
+        this.toQ = new Linear(w, "to_q", channels, channels, false);
+        this.toK = new Linear(w, "to_k", contextDim, channels, false);
+        this.toV = new Linear(w, "to_v", contextDim, channels, false);
+        this.toOut = new Linear(w, "to_out.0", channels, channels, true);
+        this.heads = heads;
+        this.headDim = channels / heads;
+    }
+
+    /** x [batch][tq][channels] attends over kv [batch][tk][contextDim]; returns [batch][tq][channels]. */
+    float[] forward(float[] x, int batch, int tq, float[] kv, int tk) {
+        float[] q = toQ.forward(x, batch * tq);
+        float[] k = toK.forward(kv, batch * tk);
+        float[] v = toV.forward(kv, batch * tk);
+        float[] a = Ops.attend(q, k, v, batch, tq, tk, heads, headDim, false);
+        Buffers.give(q);
+        Buffers.give(k);
+        Buffers.give(v);
+        float[] out = toOut.forward(a, batch * tq);
+        Buffers.give(a);
+        return out;
+    }
+}

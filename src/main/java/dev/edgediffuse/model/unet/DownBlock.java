@@ -1,0 +1,48 @@
+package dev.edgediffuse.model.unet;
+
+import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.FeatureMap;
+
+import java.util.List;
+
+/**
+ * CrossAttnDownBlock2D (ResNet + transformer pairs) or DownBlock2D (ResNets only), then an optional stride-2
+ * downsampler. Every layer's output is kept as a skip connection for the up path.
+ */
+final class DownBlock {
+    private final ResnetBlock[] resnets;
+    private final SpatialTransformer[] attentions;
+    private final Downsample downsample;
+
+    DownBlock(Weights w, int in, int out, int layers, BlockShape shape, boolean downsample, int downsamplePadding) {
+        this.resnets = new ResnetBlock[layers];
+        this.attentions = new SpatialTransformer[shape.hasAttention() ? layers : 0];
+        for (int j = 0; j < layers; j++) {
+            resnets[j] = new ResnetBlock(w.scope("resnets." + j), j == 0 ? in : out, out, shape.timeDim(),
+                    shape.groups(), shape.eps());
+            if (shape.hasAttention()) {
+                attentions[j] = new SpatialTransformer(w.scope("attentions." + j), out, shape.heads(),
+                        shape.transformerLayers(), shape.contextDim(), shape.groups());
+            }
+        }
+        this.downsample = downsample ? new Downsample(w.scope("downsamplers.0"), out, downsamplePadding) : null;
+    }
+
+    boolean downsamples() {
+        return downsample != null;
+    }
+
+    FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
+        for (int j = 0; j < resnets.length; j++) {
+            // x is a skip connection already (kept for the up path); the resnet's output is not when attention follows
+            x = resnets[j].forward(x, cond.siluTemb());
+            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond.context(), cond.contextTokens()));
+            skips.add(x);
+        }
+        if (downsample != null) {
+            x = downsample.forward(x);
+            skips.add(x);
+        }
+        return x;
+    }
+}

@@ -1,0 +1,44 @@
+package dev.edgediffuse.model.unet;
+
+import dev.edgediffuse.nn.Conv;
+import dev.edgediffuse.nn.GroupNorm;
+import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
+import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.Buffers;
+import dev.edgediffuse.tensor.FeatureMap;
+
+/**
+ * diffusers' ResnetBlock2D: GroupNorm+SiLU → 3×3 conv → + projected SiLU(time embedding) → GroupNorm+SiLU → 3×3 conv,
+ * added to the input (through a 1×1 conv_shortcut when the channel count changes).
+ */
+final class ResnetBlock {
+    private final GroupNorm norm1, norm2;
+    private final Conv conv1, conv2;
+    private final Linear timeEmbProj;
+    private final Linear shortcut;
+    final int in, out;
+
+    ResnetBlock(Weights w, int in, int out, int timeDim, int groups, double eps) {
+        this.in = in;
+        this.out = out;
+        this.norm1 = new GroupNorm(w, "norm1", in, groups, eps);
+        this.conv1 = new Conv(w, "conv1", in, out, 3, 1, 1);
+        this.timeEmbProj = new Linear(w, "time_emb_proj", timeDim, out, true);
+        this.norm2 = new GroupNorm(w, "norm2", out, groups, eps);
+        this.conv2 = new Conv(w, "conv2", out, out, 3, 1, 1);
+        this.shortcut = in != out ? new Linear(w, "conv_shortcut", in, out, true) : null;
+    }
+
+    /** @param siluTemb SiLU of the time embedding, [batch][timeDim] */
+    FeatureMap forward(FeatureMap x, float[] siluTemb) {
+        FeatureMap h1 = Ops.addPerBatch(conv1.forward(norm1, true, x), timeEmbProj.forward(siluTemb, x.batch()));
+        FeatureMap h = conv2.forward(norm2, true, h1);
+        Buffers.give(h1.data());
+        if (shortcut == null) return h.with(Ops.add(h.data(), x.data()));
+        float[] skip = shortcut.forward(x.data(), x.batch() * x.pixels());
+        float[] out = Ops.add(h.data(), skip);
+        Buffers.give(skip);
+        return h.with(out);
+    }
+}

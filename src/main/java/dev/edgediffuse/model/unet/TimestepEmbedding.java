@@ -1,0 +1,48 @@
+package dev.edgediffuse.model.unet;
+
+import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.Ops;
+import dev.edgediffuse.nn.Weights;
+
+/**
+ * Sinusoidal features of a (possibly fractional) timestep followed by the Linear–SiLU–Linear MLP
+ * (diffusers' Timesteps + TimestepEmbedding, weights time_embedding.linear_1/2).
+ */
+final class TimestepEmbedding {
+    private final int features;
+    private final boolean flipSinToCos;
+    private final float freqShift;
+    private final Linear linear1, linear2;
+
+    TimestepEmbedding(Weights w, int features, int embeddingDim, boolean flipSinToCos, double freqShift) {
+        this.features = features;
+        this.flipSinToCos = flipSinToCos;
+        this.freqShift = (float) freqShift;
+        this.linear1 = new Linear(w, "linear_1", features, embeddingDim, true);
+        this.linear2 = new Linear(w, "linear_2", embeddingDim, embeddingDim, true);
+    }
+
+    /** [batch][embeddingDim] for one timestep per batch item. */
+    float[] forward(float[] timesteps) {
+        float[] h = Ops.silu(linear1.forward(sinusoids(timesteps), timesteps.length));
+        return linear2.forward(h, timesteps.length);
+    }
+
+    /** sin/cos of t·10000^(−k/(half−shift)), in float32 like the reference; cos first when flipped. */
+    float[] sinusoids(float[] timesteps) {
+        int half = features / 2;
+        float[] out = new float[timesteps.length * features];
+        float logPeriod = (float) -Math.log(10000);
+        for (int k = 0; k < half; k++) {
+            float freq = (float) Math.exp((logPeriod * k) / (half - freqShift));
+            for (int b = 0; b < timesteps.length; b++) {
+                float arg = timesteps[b] * freq;
+                float sin = (float) Math.sin(arg), cos = (float) Math.cos(arg);
+                int row = b * features;
+                out[row + k] = flipSinToCos ? cos : sin;
+                out[row + half + k] = flipSinToCos ? sin : cos;
+            }
+        }
+        return out;
+    }
+}

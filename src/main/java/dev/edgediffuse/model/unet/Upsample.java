@@ -1,0 +1,18 @@
+package dev.edgediffuse.model.unet;
+
+import dev.edgediffuse.nn.Conv;
+import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.FeatureMap;
+
+/** Doubles the resolution by nearest-neighbour repetition, then a 3×3 convolution (upsamplers.0.conv). */
+final class Upsample {
+    private final Conv conv;
+
+    Upsample(Weights w, int channels) {
+        this.conv = new Conv(w, "conv", channels, channels, 3, 1, 1);
+    }
+
+    FeatureMap forward(FeatureMap x) {
+        return conv.forwardUpsampled(x);
+    }
+}

@@ -1,0 +1,30 @@
+package dev.edgediffuse.model.vae;
+
+import dev.edgediffuse.nn.Conv;
+import dev.edgediffuse.nn.Weights;
+import dev.edgediffuse.tensor.FeatureMap;
+
+/** TAESD's block: relu(conv.4(relu(conv.2(relu(conv.0(x))))) + skip(x)), skip a bias-free 1×1 conv when channels change. */
+final class TinyBlock {
+    private final Conv c0, c2, c4, skip;
+
+    TinyBlock(Weights w, int in, int out) {
+        c0 = new Conv(w, "conv.0", in, out, 3, 1, 1);
+        c2 = new Conv(w, "conv.2", out, out, 3, 1, 1);
+        c4 = new Conv(w, "conv.4", out, out, 3, 1, 1);
+        skip = in != out ? Conv.withoutBias(w, "skip", in, out, 1, 1, 0) : null;
+    }
+
+    FeatureMap forward(FeatureMap x) {
+        FeatureMap h = c4.forward(relu(c2.forward(relu(c0.forward(x)))));
+        float[] y = h.data(), s = (skip == null ? x : skip.forward(x)).data();
+        for (int i = 0; i < y.length; i++) y[i] = Math.max(0f, y[i] + s[i]);
+        return h;
+    }
+
+    static FeatureMap relu(FeatureMap x) {
+        float[] d = x.data();
+        for (int i = 0; i < d.length; i++) d[i] = Math.max(0f, d[i]);
+        return x;
+    }
+}

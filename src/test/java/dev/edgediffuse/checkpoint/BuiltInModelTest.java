@@ -1,0 +1,67 @@
+package dev.edgediffuse.checkpoint;
+
+import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.tensor.FeatureMap;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The shipped EdgeDiffuse-Mini unpacks, loads like any diffusers folder and draws distinct, non-blank images. */
+class BuiltInModelTest {
+    @Test
+    void unpacksLoadsAndGenerates() {
+        Path dir = BuiltInModel.path(null);
+        assertTrue(Files.isRegularFile(dir.resolve("unet/diffusion_pytorch_model.safetensors")));
+        try (Pipeline p = Pipeline.load(dir)) {
+            assertEquals(32, p.defaultImageSize());
+            GenerateRequest base = GenerateRequest.of("").withSize(32, 32).withSteps(20).withScheduler("ddim").withCfg(5f);
+            FeatureMap images = p.generateBatch(List.of(base.withSeed(1).withPrompt("a photo of a trouser"),
+                    base.withSeed(1).withPrompt("a photo of a bag")));
+            float[] d = images.data();
+            int half = d.length / 2;
+            double contrast = 0, differ = 0;
+            for (int i = 0; i < half; i++) {
+                contrast = Math.max(contrast, Math.abs(d[i] - d[0]));
+                differ += Math.abs(d[i] - d[half + i]) / half;
+            }
+            // a real garment on a dark background spans most of [-1, 1]; different prompts give different pictures
+            assertTrue(contrast > 1.0, "image 0 is nearly flat: " + contrast);
+            assertTrue(differ > 0.05, "prompts barely change the image: " + differ);
+        }
+    }
+
+    @Test
+    void aTruncatedCopyInTheCacheIsReplacedAndAnIntactOneKept(@TempDir Path cache) throws IOException {
+        Path dir = BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null);
+        Path weights = dir.resolve("model.safetensors");
+        byte[] original = Files.readAllBytes(weights);
+        Files.write(weights, Arrays.copyOf(original, 100));
+        assertEquals(dir, BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null));
+        assertArrayEquals(original, Files.readAllBytes(weights), "the truncated file is unpacked again");
+        byte[] sameSize = original.clone();
+        sameSize[sameSize.length - 1] ^= 1; // as retrained weights of the same shapes would differ
+        Files.write(weights, sameSize);
+        BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null);
+        assertArrayEquals(original, Files.readAllBytes(weights), "a copy of the same size but other content is unpacked again");
+
+        FileTime old = FileTime.fromMillis(1_000_000_000_000L);
+        Files.setLastModifiedTime(weights, old);
+        BuiltInModel.FASHION_CLASSIFIER.unpack(cache, null);
+        assertEquals(old, Files.getLastModifiedTime(weights), "an intact copy is used as it is");
+        try (Stream<Path> left = Files.list(cache.resolve("edgediffuse"))) {
+            assertEquals(List.of(dir), left.toList(), "no temporary or stale folders left behind");
+        }
+    }
+}
