@@ -61,7 +61,7 @@ public final class PipelineGenerator implements ImageGenerator {
     public List<FeatureMap> generate(List<EvalPlan.Job> jobs) {
         List<DenoiseSession> sessions = new ArrayList<>(jobs.size());
         for (EvalPlan.Job j : jobs) sessions.add(denoiser.start(request(j)));
-        while (!sessions.isEmpty() && !sessions.getFirst().done()) denoiser.step(sessions);
+        denoiser.run(sessions, null);
         List<FeatureMap> images = new ArrayList<>(sessions.size());
         for (DenoiseSession s : sessions) images.add(denoiser.decode(s));
         return images;

@@ -4,7 +4,6 @@ import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
-import dev.edgediffuse.progress.Progress;
 
 import java.io.PrintStream;
 import java.security.SecureRandom;
@@ -66,7 +65,7 @@ public final class HybridGenerator {
             } catch (IllegalArgumentException | IllegalStateException e) {
                 throw new HybridFailure("cannot continue the server's state: " + e.getMessage());
             }
-            run(device, s, progress);
+            device.run(List.of(s), progress);
             GenerateResult r = device.finish(s);
             double deviceSeconds = (System.nanoTime() - t) / 1e9;
             double network = Math.max(0, reply.roundTripSeconds() - h.serverSeconds());
@@ -76,18 +75,9 @@ public final class HybridGenerator {
         }
         long t = System.nanoTime();
         DenoiseSession s = device.start(req);
-        run(device, s, progress);
+        device.run(List.of(s), progress);
         GenerateResult r = device.finish(s);
         return new Outcome(r, failure, 0, req.steps(), 0, 0, (System.nanoTime() - t) / 1e9);
-    }
-
-    private static void run(Denoiser device, DenoiseSession s, PrintStream progress) {
-        int first = s.nextStep();
-        Progress bar = Progress.steps(progress, "denoise", s.totalSteps() - first);
-        while (!s.done()) {
-            device.step(List.of(s));
-            bar.step(s.nextStep() - first);
-        }
     }
 
     /** The payload must answer this very request; anything else is treated as garbage. */

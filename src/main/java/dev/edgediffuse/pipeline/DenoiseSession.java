@@ -1,29 +1,38 @@
 package dev.edgediffuse.pipeline;
 
+import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.SchedulerState;
 
 import java.util.Arrays;
 import java.util.Random;
 
-/** One request in flight through a {@link Denoiser}: its prompt embeddings, scheduler, latents and noise stream. */
+/**
+ * One request in flight through a {@link Denoiser}: its prompt embeddings, scheduler, latents, noise stream and the
+ * time and work its steps took. Created by {@link Denoiser#start} or {@link Denoiser#resume}, advanced by
+ * {@link Denoiser#step}, turned into an image by {@link Denoiser#finish}.
+ */
 public final class DenoiseSession {
     /** java.util.Random Gaussians, counted so another machine can fast-forward to the same point of the stream. */
-    static final class Gaussian {
-        private final Random random;
+    static final class Gaussian extends Random {
         private long drawn;
 
         Gaussian(long seed) {
-            random = new Random(seed);
+            super(seed);
+        }
+
+        @Override
+        public synchronized double nextGaussian() {
+            drawn++;
+            return super.nextGaussian();
         }
 
         float next() {
-            drawn++;
-            return (float) random.nextGaussian();
+            return (float) nextGaussian();
         }
 
         void skip(long count) {
-            for (long i = 0; i < count; i++) next();
+            for (long i = 0; i < count; i++) nextGaussian();
         }
     }
 
@@ -32,16 +41,29 @@ public final class DenoiseSession {
     final int contextTokens;
     final Scheduler scheduler;
     final int lc, lh, lw;
-    final double textSeconds;
     private final Gaussian rng;
-    private final double[] stepSeconds;
+    /** What stochastic schedulers draw each step: the seeded stream, or a caller's replacement. */
+    private final NoiseSource stepNoise;
     private final int firstStep;
     float[] latents;
     int nextStep;
-    double vaeSeconds;
+    final Work work;
+
+    /** Seconds, MACs and allocated bytes of each stage; a batched UNet call is shared by its sessions' rows. */
+    static final class Work {
+        double loadSeconds, textSeconds, encodeSeconds, vaeSeconds;
+        long textMacs, unetMacs, vaeMacs;
+        final double[] stepSeconds;
+        final long[] stepAllocated;
+
+        Work(int steps) {
+            stepSeconds = new double[steps];
+            stepAllocated = new long[steps];
+        }
+    }
 
     DenoiseSession(GenerateRequest request, float[] context, int contextTokens, Scheduler scheduler, float[] latents,
-                   int[] shape, Gaussian rng, double textSeconds) {
+                   int[] shape, Gaussian rng, NoiseSource stepNoise, int firstStep, Work work) {
         this.request = request;
         this.context = context;
         this.contextTokens = contextTokens;
@@ -51,10 +73,12 @@ public final class DenoiseSession {
         this.lh = shape[1];
         this.lw = shape[2];
         this.rng = rng;
-        this.textSeconds = textSeconds;
-        this.nextStep = scheduler.state().nextStep();
-        this.firstStep = nextStep;
-        this.stepSeconds = new double[scheduler.numSteps()];
+        this.stepNoise = stepNoise != null ? stepNoise : (out, step) -> {
+            for (int k = 0; k < out.length; k++) out[k] = rng.next();
+        };
+        this.firstStep = firstStep;
+        this.nextStep = firstStep;
+        this.work = work;
     }
 
     public GenerateRequest request() {
@@ -64,6 +88,11 @@ public final class DenoiseSession {
     /** Index of the next step to run (0-based); equals {@link #totalSteps()} when done. */
     public int nextStep() {
         return nextStep;
+    }
+
+    /** The step this session started at: 0, an img2img start, or where a resumed run was handed over. */
+    public int firstStep() {
+        return firstStep;
     }
 
     public int totalSteps() {
@@ -76,12 +105,17 @@ public final class DenoiseSession {
 
     /** Prompt-embedding rows of this session: 2 with guidance ([uncond, cond]), else 1. */
     public int rows() {
-        return request.guided() ? 2 : 1;
+        return request.contextRows();
+    }
+
+    /** The timestep the next step passes to the UNet. */
+    float nextTimestep() {
+        return scheduler.timesteps()[nextStep];
     }
 
     /** UNet rows the next step takes: 1 (cond only) at a step outside the request's guidance interval. */
     int stepRows() {
-        return request.guidedAt(scheduler.timesteps()[nextStep]) ? 2 : 1;
+        return request.guidedAt(nextTimestep()) ? 2 : 1;
     }
 
     int latentSize() {
@@ -116,29 +150,30 @@ public final class DenoiseSession {
         return scheduler.state();
     }
 
-    /** How many Gaussian values the noise stream has given so far (initial noise plus per-step noise). */
+    /** How many Gaussian values the noise stream has given so far (initial noise, VAE sampling, per-step noise). */
     public long noiseDraws() {
         return rng.drawn;
     }
 
     public double textSeconds() {
-        return textSeconds;
+        return work.textSeconds;
     }
 
     /** Seconds of the steps this session ran (not those run elsewhere before a resume). */
     public double[] stepSeconds() {
-        return Arrays.copyOfRange(stepSeconds, firstStep, nextStep);
+        return Arrays.copyOfRange(work.stepSeconds, firstStep, nextStep);
     }
 
-    void advance(float[] eps, double seconds) {
+    /** Applies the guided model output of the current step, with its share of the call's time and work. */
+    void advance(float[] eps, double seconds, long allocated, long macs) {
         int i = nextStep;
-        latents = scheduler.step(eps, i, latents, (out, step) -> {
-            for (int k = 0; k < out.length; k++) out[k] = rng.next();
-        });
+        latents = scheduler.step(eps, i, latents, stepNoise);
         for (float v : latents) {
             if (!Float.isFinite(v)) throw new IllegalStateException("latents became NaN/infinite at step " + (i + 1));
         }
-        stepSeconds[i] = seconds;
+        work.stepSeconds[i] = seconds;
+        work.stepAllocated[i] = allocated;
+        work.unetMacs += macs;
         nextStep = i + 1;
     }
 }

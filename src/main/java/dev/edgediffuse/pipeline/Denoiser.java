@@ -2,10 +2,15 @@ package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.checkpoint.Checkpoint;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.kernels.Flops;
 import dev.edgediffuse.model.clip.ClipTextModel;
 import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.vae.AutoencoderKL;
 import dev.edgediffuse.model.vae.ImageAutoencoder;
 import dev.edgediffuse.model.vae.LatentScaling;
+import dev.edgediffuse.progress.Progress;
+import dev.edgediffuse.scheduler.LcmScheduler;
+import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.SchedulerState;
 import dev.edgediffuse.scheduler.Schedulers;
@@ -13,44 +18,71 @@ import dev.edgediffuse.tensor.Buffers;
 import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 
-
+import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The txt2img phases of {@link Pipeline#generate} one at a time, so that denoising can be split between machines
- * (hybrid) and several requests can share UNet calls (server batching): {@link #start} (text encoder, scheduler,
- * seeded latents) → {@link #step} for steps [from, to) → {@link #decode}. For the same request the result is bitwise
- * the one {@code Pipeline.generate} gives: same operations, same order, same noise stream.
+ * The one denoising loop, in phases: {@link #start} (prompt encoding, scheduler, seeded or given latents, img2img
+ * encoding) → {@link #step} for any number of sessions at once (one UNet call, classifier-free guidance, the
+ * scheduler's step, a finite check) → {@link #finish} (VAE decode and timings). {@link Pipeline#generate}, batches,
+ * the server's batcher and hybrid runs all drive it, so a request gives the same bits whichever way it runs.
+ * Same semantics as diffusers' StableDiffusionPipeline / Img2ImgPipeline.
  */
 public final class Denoiser implements AutoCloseable {
+    /** Low-memory decode above 256 px: 288-pixel tiles overlapping by 64 (2×2 tiles at 512², 1.27× the work). */
+    private static final AutoencoderKL.Tiling LOW_MEMORY_TILING = new AutoencoderKL.Tiling(32, 36, 8);
+
+    /**
+     * Replaces a run's seeded random draws, to replay a reference run (e.g. diffusers with a torch generator):
+     * {@code stepNoise} fills the per-step noise of stochastic schedulers (Euler ancestral, LCM) in NCHW order
+     * [1][c][h][w] as torch lays it out, for the scheduler's step index; {@code posteriorMean} makes img2img encode
+     * with the VAE posterior mean instead of a sample (diffusers' {@code sample_mode="argmax"}). A null
+     * {@code stepNoise} keeps the seeded stream.
+     */
+    public record Noise(NoiseSource stepNoise, boolean posteriorMean) {
+        public static final Noise SEEDED = new Noise(null, false);
+    }
+
     private final Checkpoint checkpoint;
     private final Checkpoint.Vae vaeOverride;
     private final ClipTokenizer tokenizer;
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final ImageAutoencoder vae;
+    private final double loadSeconds;
+    private boolean closed;
 
-    private Denoiser(Checkpoint checkpoint, Checkpoint.Vae vaeOverride) {
+    private Denoiser(Checkpoint checkpoint, Checkpoint.Vae vaeOverride, long loadStartNanos) {
         this.checkpoint = checkpoint;
         this.vaeOverride = vaeOverride;
         this.tokenizer = checkpoint.tokenizerDir == null ? ClipTokenizer.builtIn() : ClipTokenizer.load(checkpoint.tokenizerDir);
         this.textEncoder = new ClipTextModel(checkpoint.textConfig, checkpoint.text);
         this.unet = new UNet2DConditionModel(checkpoint.unetConfig, checkpoint.unet);
         this.vae = vaeOverride != null ? vaeOverride.model() : ImageAutoencoder.create(checkpoint.vaeConfig, checkpoint.vae);
+        this.loadSeconds = (System.nanoTime() - loadStartNanos) / 1e9;
     }
 
     public static Denoiser load(Path path, Pipeline.Options options) {
+        long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
         Checkpoint.Vae v = null;
         try {
             if (options.vaeDir() != null) v = Checkpoint.openVae(options.vaeDir());
-            return new Denoiser(cp, v);
+            Denoiser d = new Denoiser(cp, v, t0);
+            if (options.lowMemory() && d.vae instanceof AutoencoderKL kl) kl.setTiling(LOW_MEMORY_TILING);
+            return d;
         } catch (RuntimeException e) {
             cp.close();
             if (v != null) v.close();
             throw e;
         }
+    }
+
+    /** Prefetches the weight files (model open → first step without page-fault stalls). */
+    void prefetch() {
+        checkpoint.prefetch();
     }
 
     public String modelName() {
@@ -62,8 +94,9 @@ public final class Denoiser implements AutoCloseable {
         return checkpoint.samplingDefaults;
     }
 
+    /** The UNet's native image size in pixels (sample_size × the VAE's scale, as diffusers). */
     public int defaultImageSize() {
-        return checkpoint.unetConfig.getInt("sample_size", 64) * vae.downscale(); // as diffusers: sample_size × VAE scale
+        return checkpoint.unetConfig.getInt("sample_size", 64) * vae.downscale();
     }
 
     public int contextDim() {
@@ -93,7 +126,7 @@ public final class Denoiser implements AutoCloseable {
         }
     }
 
-    /** Encodes [negative, prompt] (or [prompt] without guidance) as Pipeline does. */
+    /** Encodes [negative, prompt] (or [prompt] without guidance): the rows a session's UNet calls attend to. */
     public float[] encodePrompt(GenerateRequest req) {
         int[][] ids = req.guided()
                 ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(req.prompt())}
@@ -101,32 +134,47 @@ public final class Denoiser implements AutoCloseable {
         return textEncoder.encode(ids);
     }
 
-    /** Step 0 of a txt2img request: text encoded, scheduler set, latents = seeded (or given) noise × init sigma. */
     public DenoiseSession start(GenerateRequest req) {
+        return start(req, Noise.SEEDED);
+    }
+
+    /**
+     * Step 0 of a request: the prompt encoded; txt2img latents = seeded (or given) noise × the initial sigma; img2img
+     * latents = the encoded image noised to the strength's first step.
+     */
+    public DenoiseSession start(GenerateRequest req, Noise overrides) {
         req.validate();
-        if (req.initImage() != null) throw new IllegalArgumentException("img2img is not supported here (txt2img only)");
-        long t = System.nanoTime();
-        float[] context = encodePrompt(req);
-        double textSeconds = (System.nanoTime() - t) / 1e9;
-        Scheduler s = scheduler(req.scheduler());
-        s.setTimesteps(req.steps());
+        if (overrides == null) overrides = Noise.SEEDED;
+        DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
+        work.loadSeconds = loadSeconds;
+        float[] context = encodePromptTimed(req, work);
+        Scheduler scheduler = scheduler(req.scheduler());
+        scheduler.setTimesteps(req.steps());
         int[] shape = latentShape(req);
-        int n = shape[0] * shape[1] * shape[2];
+        int lc = shape[0], lh = shape[1], lw = shape[2], n = lc * lh * lw;
         DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
+        float[] noise = req.initLatents() != null ? initLatents(req.initLatents(), lc, lh, lw) : gaussian(rng, n);
+        int first = 0;
         float[] latents;
-        if (req.initLatents() != null) {
-            if (req.initLatents().length != n) {
-                throw new IllegalArgumentException("--init-latents has " + req.initLatents().length + " values, expected shape [1, "
-                        + shape[0] + ", " + shape[1] + ", " + shape[2] + "] for this size");
+        if (req.initImage() != null) {
+            FeatureMap img = req.initImage();
+            if (img.width() != req.width() || img.height() != req.height()) {
+                throw new IllegalArgumentException("--init-image is " + img.width() + "x" + img.height()
+                        + " but --width/--height ask for " + req.width() + "x" + req.height());
             }
-            latents = FeatureMap.fromNchw(req.initLatents(), 1, shape[0], shape[1], shape[2]).data();
+            long t = System.nanoTime();
+            float[] x0 = (overrides.posteriorMean() ? vae.encodeMean(img) : vae.encode(img, rng)).data();
+            work.encodeSeconds = (System.nanoTime() - t) / 1e9;
+            if (scheduler instanceof LcmScheduler lcm) lcm.setTimesteps(req.steps(), req.strength());
+            first = scheduler.startIndexForStrength(req.strength());
+            latents = first >= scheduler.numSteps() ? x0 : scheduler.addNoise(x0, noise, first);
         } else {
-            latents = new float[n];
-            for (int i = 0; i < n; i++) latents[i] = rng.next();
+            latents = noise;
+            float sigma = scheduler.initNoiseSigma();
+            for (int i = 0; i < n; i++) latents[i] *= sigma;
         }
-        float sigma = s.initNoiseSigma();
-        for (int i = 0; i < n; i++) latents[i] *= sigma;
-        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, s, latents, shape, rng, textSeconds);
+        NoiseSource stepNoise = overrides.stepNoise() == null ? null : nchwToLatentLayout(overrides.stepNoise(), lc, lh, lw);
+        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, scheduler, latents, shape, rng, stepNoise, first, work);
     }
 
     /**
@@ -148,21 +196,28 @@ public final class Denoiser implements AutoCloseable {
             throw new IllegalArgumentException("latents have " + latentsChannelsLast.length + " values, expected "
                     + shape[0] * shape[1] * shape[2]);
         }
-        int rows = req.guided() ? 2 : 1;
-        long t = System.nanoTime();
+        DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
         if (context == null) {
-            context = encodePrompt(req);
-        } else if (context.length != rows * ClipTokenizer.MAX_LENGTH * contextDim()) {
+            context = encodePromptTimed(req, work);
+        } else if (context.length != req.contextRows() * ClipTokenizer.MAX_LENGTH * contextDim()) {
             throw new IllegalArgumentException("prompt embeddings have " + context.length + " values, this model needs "
-                    + rows * ClipTokenizer.MAX_LENGTH * contextDim());
+                    + req.contextRows() * ClipTokenizer.MAX_LENGTH * contextDim());
         }
-        double textSeconds = (System.nanoTime() - t) / 1e9;
         Scheduler s = scheduler(req.scheduler());
         s.setTimesteps(req.steps());
         s.restore(state);
         DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
         rng.skip(noiseDraws);
-        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng, textSeconds);
+        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng, null,
+                state.nextStep(), work);
+    }
+
+    private float[] encodePromptTimed(GenerateRequest req, DenoiseSession.Work work) {
+        long t = System.nanoTime(), macs = Flops.macs();
+        float[] context = encodePrompt(req);
+        work.textSeconds = (System.nanoTime() - t) / 1e9;
+        work.textMacs = Flops.macs() - macs;
+        return context;
     }
 
     /** [channels, height, width] of the latents for this request's size; checks the size multiple. */
@@ -176,19 +231,17 @@ public final class Denoiser implements AutoCloseable {
     }
 
     /**
-     * One denoising step for every session, through one UNet call ([uncond, cond] rows of each session in order).
-     * Sessions must share a latent size and not be done.
+     * One denoising step for every session, through one UNet call ([uncond, cond] rows of each session in order; a
+     * session outside its guidance interval adds its cond row only). Sessions must share a latent size and not be done.
      */
     public void step(List<DenoiseSession> sessions) {
         if (sessions.isEmpty()) return;
-        long t = System.nanoTime();
+        long t = System.nanoTime(), allocated = Memory.allocatedBytes(), macs = Flops.macs();
         DenoiseSession first = sessions.getFirst();
         int n = first.latentSize(), rows = 0, tokens = first.contextTokens;
         for (DenoiseSession s : sessions) {
             if (s.done()) throw new IllegalStateException("session already finished");
-            if (s.latentSize() != n || s.lh != first.lh || s.contextTokens != tokens) {
-                throw new IllegalArgumentException("sessions in one batch must share the latent size");
-            }
+            if (!s.sameSize(first)) throw new IllegalArgumentException("sessions in one batch must share the latent size");
             rows += s.stepRows();
         }
         int dim = contextDim();
@@ -196,7 +249,7 @@ public final class Denoiser implements AutoCloseable {
         int r = 0;
         for (DenoiseSession s : sessions) {
             float[] scaled = s.scheduler.scaleModelInput(s.latents, s.nextStep);
-            float timestep = s.scheduler.timesteps()[s.nextStep];
+            float timestep = s.nextTimestep();
             int skip = s.rows() - s.stepRows(); // an unguided step of a guided session: its cond row only
             System.arraycopy(s.context, skip * tokens * dim, ctx, r * tokens * dim, s.stepRows() * tokens * dim);
             for (int b = 0; b < s.stepRows(); b++, r++) {
@@ -206,18 +259,36 @@ public final class Denoiser implements AutoCloseable {
         }
         float[] pred = unet.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens).data();
         double seconds = (System.nanoTime() - t) / 1e9;
+        long callAllocated = Memory.allocatedBytes() - allocated, callMacs = Flops.macs() - macs;
         r = 0;
         for (DenoiseSession s : sessions) {
+            int stepRows = s.stepRows(), base = r * n;
             float[] eps = new float[n];
-            float cfg = s.request.cfg();
-            int base = r * n, stepRows = s.stepRows();
             if (stepRows == 2) {
+                float cfg = s.request.cfg();
                 for (int i = 0; i < n; i++) eps[i] = pred[base + i] + cfg * (pred[base + n + i] - pred[base + i]);
             } else {
                 System.arraycopy(pred, base, eps, 0, n);
             }
             r += stepRows;
-            s.advance(eps, seconds);
+            s.advance(eps, seconds, callAllocated * stepRows / rows, callMacs * stepRows / rows);
+        }
+    }
+
+    /**
+     * Steps the sessions (one latent size) together until each is done, a progress bar on {@code progress} when not
+     * null (for the first session's steps).
+     */
+    public void run(List<DenoiseSession> sessions, PrintStream progress) {
+        if (sessions.isEmpty()) return;
+        DenoiseSession first = sessions.getFirst();
+        Progress bar = Progress.steps(progress, "denoise", first.totalSteps() - first.firstStep());
+        List<DenoiseSession> active = new ArrayList<>(sessions);
+        while (true) {
+            active.removeIf(DenoiseSession::done);
+            if (active.isEmpty()) return;
+            step(active);
+            bar.step(first.nextStep() - first.firstStep());
         }
     }
 
@@ -228,23 +299,65 @@ public final class Denoiser implements AutoCloseable {
 
     /** VAE decode of the session's current latents: the image, channels-last in [-1, 1]. */
     public FeatureMap decode(DenoiseSession s) {
-        Buffers.clear(); // the UNet's reusable arrays are of no use to the VAE
-        long t = System.nanoTime();
-        FeatureMap image = vae.decode(new FeatureMap(s.latents.clone(), 1, s.lh, s.lw, s.lc));
-        s.vaeSeconds = (System.nanoTime() - t) / 1e9;
-        return image;
+        return decodeAll(List.of(s));
     }
 
-    /** Decodes and packages the result as Pipeline.generate does. */
+    /** One VAE call for the sessions' latents (all of one size): images [sessions][h][w][c] in [-1, 1]. */
+    public FeatureMap decodeAll(List<DenoiseSession> sessions) {
+        DenoiseSession first = sessions.getFirst();
+        int n = first.latentSize();
+        float[] all = new float[sessions.size() * n];
+        for (int b = 0; b < sessions.size(); b++) {
+            DenoiseSession s = sessions.get(b);
+            if (!s.sameSize(first)) throw new IllegalArgumentException("sessions decoded together must share the latent size");
+            System.arraycopy(s.latents, 0, all, b * n, n);
+        }
+        Buffers.clear(); // the UNet's reusable arrays are of no use to the VAE
+        long t = System.nanoTime(), macs = Flops.macs();
+        FeatureMap images = vae.decode(new FeatureMap(all, sessions.size(), first.lh, first.lw, first.lc));
+        double seconds = (System.nanoTime() - t) / 1e9;
+        long vaeMacs = (Flops.macs() - macs) / sessions.size();
+        for (DenoiseSession s : sessions) {
+            s.work.vaeSeconds = seconds;
+            s.work.vaeMacs = vaeMacs;
+        }
+        return images;
+    }
+
+    /** Decodes and packages the result: the image, the final latents (NCHW) and where time went. */
     public GenerateResult finish(DenoiseSession s) {
         FeatureMap image = decode(s);
         FeatureMap latentMap = new FeatureMap(s.latents.clone(), 1, s.lh, s.lw, s.lc);
-        // MACs are not attributed per request here: batched sessions share their UNet calls
-        var timings = new GenerateResult.Timings(0, s.textSeconds, s.stepSeconds(), s.vaeSeconds, 0, Memory.peakRss(), 0, 0, 0, new long[0]);
+        DenoiseSession.Work w = s.work;
+        int from = s.firstStep(), to = s.nextStep;
+        var timings = new GenerateResult.Timings(w.loadSeconds, w.textSeconds, java.util.Arrays.copyOfRange(w.stepSeconds, from, to),
+                w.vaeSeconds, w.encodeSeconds, Memory.peakRss(), w.textMacs, w.unetMacs, w.vaeMacs,
+                java.util.Arrays.copyOfRange(w.stepAllocated, from, to));
         return new GenerateResult(image, latentMap.toNchw(), new int[]{1, s.lc, s.lh, s.lw}, timings);
     }
 
-    private boolean closed;
+    private static float[] initLatents(float[] nchw, int c, int h, int w) {
+        if (nchw.length != c * h * w) {
+            throw new IllegalArgumentException("--init-latents has " + nchw.length + " values, expected shape [1, " + c + ", "
+                    + h + ", " + w + "] for this size");
+        }
+        return FeatureMap.fromNchw(nchw, 1, c, h, w).data();
+    }
+
+    /** Adapts an NCHW noise source to the channels-last latents the loop keeps. */
+    private static NoiseSource nchwToLatentLayout(NoiseSource nchw, int c, int h, int w) {
+        return (out, step) -> {
+            float[] buf = new float[out.length];
+            nchw.fill(buf, step);
+            System.arraycopy(FeatureMap.fromNchw(buf, 1, c, h, w).data(), 0, out, 0, out.length);
+        };
+    }
+
+    private static float[] gaussian(DenoiseSession.Gaussian rng, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = rng.next();
+        return v;
+    }
 
     @Override
     public synchronized void close() {

@@ -24,6 +24,11 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
         return cfg > 1f;
     }
 
+    /** Prompt-embedding rows the request needs: [negative, prompt] with guidance, else [prompt]. */
+    public int contextRows() {
+        return guided() ? 2 : 1;
+    }
+
     /** Whether the step at {@code timestep} is guided. */
     public boolean guidedAt(float timestep) {
         return guided() && timestep <= cfgMaxTimestep;

@@ -97,7 +97,7 @@ class PipelineGoldenTest {
         GenerateRequest req = request(scheduler).withInitLatents(Goldens.load(C, "init_latents").data());
         boolean noisy = scheduler.equals("euler_a") || scheduler.equals("lcm");
         NoiseSource steps = noisy ? replay(Goldens.load(C, scheduler + "_step_noise")) : NoiseSource.none();
-        GenerateResult r = pipeline.generate(req, null, new Pipeline.Noise(steps, false));
+        GenerateResult r = pipeline.generate(req, null, new Denoiser.Noise(steps, false));
         compare(scheduler, scheduler, r);
     }
 
@@ -110,7 +110,7 @@ class PipelineGoldenTest {
         GenerateRequest req = request((String) i2i.get("scheduler"))
                 .withInitLatents(Goldens.load(C, "img2img_noise").data())
                 .withInitImage(image, ((Number) i2i.get("strength")).floatValue());
-        GenerateResult r = pipeline.generate(req, null, new Pipeline.Noise(NoiseSource.none(), true));
+        GenerateResult r = pipeline.generate(req, null, new Denoiser.Noise(NoiseSource.none(), true));
         compare("img2img", "img2img", r);
     }
 }

@@ -73,7 +73,7 @@ class RecordedOutputsTest {
             put(out, "tiny/" + s + "/unguided", tiny.generate(tinyRequest(s, 12).withCfg(1f), null));
             put(out, "tiny/" + s + "/img2img", tiny.generate(tinyRequest(s, 13).withInitImage(pattern(64), 0.6f), null));
             // replayed per-step noise and the posterior mean, as the diffusers comparisons use them
-            Pipeline.Noise replay = new Pipeline.Noise((buf, step) -> {
+            Denoiser.Noise replay = new Denoiser.Noise((buf, step) -> {
                 for (int k = 0; k < buf.length; k++) buf[k] = (float) Math.cos(k * 0.11 + step);
             }, true);
             put(out, "tiny/" + s + "/img2img-replayed", tiny.generate(tinyRequest(s, 14).withInitImage(pattern(64), 0.8f), null, replay));
