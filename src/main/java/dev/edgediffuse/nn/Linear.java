@@ -1,48 +1,24 @@
 package dev.edgediffuse.nn;
 
-import dev.edgediffuse.autograd.Tape;
-import dev.edgediffuse.kernels.Gemm;
-import dev.edgediffuse.kernels.Matmul;
-import dev.edgediffuse.kernels.WeightPanels;
-import dev.edgediffuse.tensor.Buffers;
+/**
+ * A linear layer, y = x·Wᵀ (+ b) over rows of x, as model code sees it. Model code creates layers with
+ * {@link #of}, which asks the component's {@link LayerPolicy}: a compression pass decides, per layer name, whether
+ * the layer is plain ({@link DenseLinear}), carries a low-rank branch ({@link LowRankLinear}: LoRA, a quantized
+ * weight plus a 16-bit correction), simulates quantization, or observes its inputs — without model code knowing.
+ */
+public interface Linear {
+    int in();
 
-/** y = x·Wᵀ + b over rows of x; W stays in its mapped storage and is packed per call. */
-public final class Linear {
-    private final WeightPanels weight;
-    private final float[] bias;
-    /** The weight's own heap array when it is trainable, else null. */
-    private final float[] trainableWeight;
-    public final int in, out;
+    int out();
 
-    public Linear(Weights w, String name, int in, int out, boolean bias) {
-        this.weight = new WeightPanels(w.getSqueezable(name + ".weight", out, in));
-        this.bias = bias ? w.floats(name + ".bias", out) : null;
-        this.trainableWeight = weight.weight().heapArray();
-        this.in = in;
-        this.out = out;
-    }
-
-    /** x is [rows][in]; returns [rows][out]. */
-    public float[] forward(float[] x, int rows) {
-        float[] y = Buffers.take(rows * out);
-        Gemm.multiply(x, 0, in, rows, weight, bias, y, 0, out);
-        Tape.record(y, (t, dy) -> {
-            if (t.needs(x)) t.accumulateFresh(x, Matmul.nn(dy, rows, out, weightValues(), in));
-            if (t.needs(trainableWeight)) t.accumulateFresh(trainableWeight, Matmul.tn(dy, rows, out, x, in));
-            if (t.needs(bias)) t.accumulateFresh(bias, Matmul.columnSums(dy, rows, out));
-        }, x, trainableWeight, bias);
-        return y;
-    }
+    /** x is [rows][in]; returns [rows][out]. Differentiable while a tape records. */
+    float[] forward(float[] x, int rows);
 
     /** Rows [firstRow, firstRow + rows) of x without copying them out; inference only (nothing is recorded). */
-    public float[] forwardRows(float[] x, int firstRow, int rows) {
-        if (Tape.recording()) throw new IllegalStateException("forwardRows is not differentiable; use forward while recording");
-        float[] y = Buffers.take(rows * out);
-        Gemm.multiply(x, firstRow * in, in, rows, weight, bias, y, 0, out);
-        return y;
-    }
+    float[] forwardRows(float[] x, int firstRow, int rows);
 
-    private float[] weightValues() {
-        return trainableWeight != null ? trainableWeight : weight.weight().toFloats();
+    /** The layer {@code name} (relative to {@code w}'s scope) as the weights' layer policy builds it. */
+    static Linear of(Weights w, String name, int in, int out, boolean bias) {
+        return w.policy().linear(w, new LayerPolicy.LinearSpec(w.path(name), name, in, out, bias));
     }
 }

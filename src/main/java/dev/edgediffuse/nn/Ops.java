@@ -33,6 +33,22 @@ public final class Ops {
         return y;
     }
 
+    /** a + s·b (into a when not recording). */
+    public static float[] addScaled(float[] a, float[] b, float s) {
+        if (a.length != b.length) throw new IllegalArgumentException("cannot add " + a.length + " and " + b.length + " values");
+        float[] y = Tape.recording() ? a.clone() : a;
+        for (int i = 0; i < y.length; i++) y[i] += s * b[i];
+        Tape.record(y, (t, dy) -> {
+            t.accumulate(a, dy);
+            if (t.needs(b)) {
+                float[] db = new float[dy.length];
+                for (int i = 0; i < db.length; i++) db[i] = s * dy[i];
+                t.accumulateFresh(b, db);
+            }
+        }, a, b);
+        return y;
+    }
+
     public static float[] silu(float[] x) {
         if (!Tape.recording()) {
             Activations.silu(x);

@@ -16,16 +16,18 @@ public final class Weights {
     private final String prefix;
     /** When not null, lookups fabricate zero tensors of the expected shape and record them here (name → shape). */
     private final Map<String, int[]> recorder;
+    private final LayerPolicy policy;
 
     public Weights(String source, Map<String, Weight> all) {
-        this(source, all, "", null);
+        this(source, all, "", null, LayerPolicy.DENSE);
     }
 
-    private Weights(String source, Map<String, Weight> all, String prefix, Map<String, int[]> recorder) {
+    private Weights(String source, Map<String, Weight> all, String prefix, Map<String, int[]> recorder, LayerPolicy policy) {
         this.source = source;
         this.all = all;
         this.prefix = prefix;
         this.recorder = recorder;
+        this.policy = policy;
     }
 
     /**
@@ -34,12 +36,26 @@ public final class Weights {
      * present when they are biases and absent otherwise (no legacy aliases).
      */
     public static Weights recording(String source, Map<String, int[]> recorder) {
-        return new Weights(source, new java.util.HashMap<>(), "", recorder);
+        return new Weights(source, new java.util.HashMap<>(), "", recorder, LayerPolicy.DENSE);
     }
 
     /** A view whose names are relative to {@code name} (joined with a dot). */
     public Weights scope(String name) {
-        return new Weights(source, all, prefix + name + ".", recorder);
+        return new Weights(source, all, prefix + name + ".", recorder, policy);
+    }
+
+    /** The same tensors, with layers built by {@code policy} (see {@link Linear#of}). */
+    public Weights withPolicy(LayerPolicy policy) {
+        return new Weights(source, all, prefix, recorder, policy);
+    }
+
+    public LayerPolicy policy() {
+        return policy;
+    }
+
+    /** {@code name}'s full name within the component (the scope's prefix prepended). */
+    public String path(String name) {
+        return prefix + name;
     }
 
     public boolean has(String name) {

@@ -4,7 +4,10 @@ import dev.edgediffuse.nn.Conv;
 import dev.edgediffuse.nn.GroupNorm;
 import dev.edgediffuse.nn.LayerNorm;
 import dev.edgediffuse.nn.Linear;
+import dev.edgediffuse.nn.LowRankConv;
+import dev.edgediffuse.nn.LowRankLinear;
 import dev.edgediffuse.nn.Ops;
+import dev.edgediffuse.nn.Weights;
 import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.train.Parameters;
 import dev.edgediffuse.train.Rng;
@@ -37,9 +40,36 @@ class LayerGradientTest {
     @Test
     void linear() {
         Parameters p = params(Map.of("l.weight", new int[]{19, 7}, "l.bias", new int[]{19}), 1);
-        Linear l = new Linear(p.weights("t"), "l", 7, 19, true);
+        Linear l = Linear.of(p.weights("t"), "l", 7, 19, true);
         float[] x = random(5 * 7, 2, 1f);
         report("linear", new GradientCheck(() -> l.forward(x, 5)).with(p).with("x", x).run());
+    }
+
+    @Test
+    void lowRankBranches() {
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        shapes.put("l.weight", new int[]{9, 7});
+        shapes.put("l.bias", new int[]{9});
+        shapes.put("down.weight", new int[]{2, 7});
+        shapes.put("up.weight", new int[]{9, 2});
+        Parameters p = params(shapes, 7);
+        Weights w = p.weights("t");
+        Linear l = new LowRankLinear(Linear.of(w, "l", 7, 9, true), Linear.of(w, "down", 7, 2, false), Linear.of(w, "up", 2, 9, false), 0.6f);
+        float[] x = random(4 * 7, 8, 1f);
+        report("low-rank linear", new GradientCheck(() -> l.forward(x, 4)).with(p).with("x", x).run());
+
+        Map<String, int[]> convShapes = new LinkedHashMap<>();
+        convShapes.put("c.weight", new int[]{5, 3, 3, 3});
+        convShapes.put("c.bias", new int[]{5});
+        convShapes.put("down.weight", new int[]{2, 3, 3, 3});
+        convShapes.put("up.weight", new int[]{5, 2});
+        Parameters q = params(convShapes, 9);
+        Weights cw = q.weights("t");
+        int[] pads = {1, 1, 1, 1};
+        Conv c = new LowRankConv(Conv.of(cw, "c", 3, 5, 3, 1, pads), Conv.of(cw, "down", 3, 2, 3, 1, pads, false),
+                Linear.of(cw, "up", 2, 5, false), 1.5f);
+        float[] img = random(2 * 4 * 5 * 3, 10, 1f);
+        report("low-rank conv", new GradientCheck(() -> c.forward(new FeatureMap(img, 2, 4, 5, 3)).data()).with(q).with("x", img).run());
     }
 
     private static void conv(String what, int in, int out, int k, int stride, int[] pads, int h, int w) {
@@ -47,7 +77,7 @@ class LayerGradientTest {
         shapes.put("c.weight", new int[]{out, in, k, k});
         shapes.put("c.bias", new int[]{out});
         Parameters p = params(shapes, 3);
-        Conv c = new Conv(p.weights("t"), "c", in, out, k, stride, pads);
+        Conv c = Conv.of(p.weights("t"), "c", in, out, k, stride, pads);
         float[] x = random(2 * h * w * in, 4, 1f);
         report(what, new GradientCheck(() -> c.forward(new FeatureMap(x, 2, h, w, in)).data()).with(p).with("x", x).run());
     }

@@ -116,7 +116,7 @@ class TrainingLoopTest {
         shapes.put("l.weight", new int[]{3, 5});
         shapes.put("l.bias", new int[]{3});
         Parameters p = Parameters.initialize(shapes, new Rng(1));
-        Linear layer = new Linear(p.weights("t"), "l", 5, 3, true);
+        Linear layer = Linear.of(p.weights("t"), "l", 5, 3, true);
         float[] target = {0.5f, -1f, 2f, 0f, 1f, -0.5f, 1.5f, 0.25f, -2f, 1f, 0f, 0.75f, -1.25f, 0.5f, 2f};
         double[] losses = new double[2];
         TrainingLoop loop = new TrainingLoop("linear", p, new TrainingLoop.Settings(300, 16, 0.05, 10, 0.01, 0.0, 10, 0.9, 3600, 300),

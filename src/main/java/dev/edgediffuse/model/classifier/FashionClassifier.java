@@ -56,18 +56,18 @@ public final class FashionClassifier implements AutoCloseable {
         int[] ch = config.channels();
         int g = config.groups();
         double eps = config.eps();
-        convIn = new Conv(w, "conv_in", config.inChannels(), ch[0], 3, 1, 1);
+        convIn = Conv.of(w, "conv_in", config.inChannels(), ch[0], 3, 1, 1);
         for (int s = 0; s < ch.length; s++) {
-            if (s > 0) downs.add(new Conv(w, "stages." + s + ".downsample", ch[s - 1], ch[s], 3, 2, 1));
+            if (s > 0) downs.add(Conv.of(w, "stages." + s + ".downsample", ch[s - 1], ch[s], 3, 2, 1));
             for (int b = 0; b < config.blocks()[s]; b++) {
                 Weights bw = w.scope("stages." + s + ".blocks." + b);
-                blocks.add(new Block(s, new GroupNorm(bw, "norm1", ch[s], g, eps), new Conv(bw, "conv1", ch[s], ch[s], 3, 1, 1),
-                        new GroupNorm(bw, "norm2", ch[s], g, eps), new Conv(bw, "conv2", ch[s], ch[s], 3, 1, 1)));
+                blocks.add(new Block(s, new GroupNorm(bw, "norm1", ch[s], g, eps), Conv.of(bw, "conv1", ch[s], ch[s], 3, 1, 1),
+                        new GroupNorm(bw, "norm2", ch[s], g, eps), Conv.of(bw, "conv2", ch[s], ch[s], 3, 1, 1)));
             }
         }
         normOut = new GroupNorm(w, "norm_out", ch[ch.length - 1], g, eps);
-        hidden = config.hiddenDim() > 0 ? new Linear(w, "hidden", config.pooledDim(), config.hiddenDim(), true) : null;
-        head = new Linear(w, "head", config.featureDim(), config.numClasses(), true);
+        hidden = config.hiddenDim() > 0 ? Linear.of(w, "hidden", config.pooledDim(), config.hiddenDim(), true) : null;
+        head = Linear.of(w, "head", config.featureDim(), config.numClasses(), true);
     }
 
     /** The tensors (name → shape) a checkpoint of this architecture holds, in construction order. */

@@ -53,13 +53,13 @@ public final class ClipTextModel {
             Weights l = w.scope("encoder.layers." + i);
             blocks[i] = new Block(
                     new LayerNorm(l, "layer_norm1", hidden, eps),
-                    new Linear(l, "self_attn.q_proj", hidden, hidden, true),
-                    new Linear(l, "self_attn.k_proj", hidden, hidden, true),
-                    new Linear(l, "self_attn.v_proj", hidden, hidden, true),
-                    new Linear(l, "self_attn.out_proj", hidden, hidden, true),
+                    Linear.of(l, "self_attn.q_proj", hidden, hidden, true),
+                    Linear.of(l, "self_attn.k_proj", hidden, hidden, true),
+                    Linear.of(l, "self_attn.v_proj", hidden, hidden, true),
+                    Linear.of(l, "self_attn.out_proj", hidden, hidden, true),
                     new LayerNorm(l, "layer_norm2", hidden, eps),
-                    new Linear(l, "mlp.fc1", hidden, intermediate, true),
-                    new Linear(l, "mlp.fc2", intermediate, hidden, true));
+                    Linear.of(l, "mlp.fc1", hidden, intermediate, true),
+                    Linear.of(l, "mlp.fc2", intermediate, hidden, true));
         }
         finalNorm = new LayerNorm(w, "final_layer_norm", hidden, eps);
     }

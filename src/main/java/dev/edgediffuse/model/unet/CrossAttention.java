@@ -14,10 +14,10 @@ final class CrossAttention {
         if (channels % heads != 0) {
             throw new IllegalArgumentException(channels + " channels do not split into " + heads + " heads");
         }
-        this.toQ = new Linear(w, "to_q", channels, channels, false);
-        this.toK = new Linear(w, "to_k", contextDim, channels, false);
-        this.toV = new Linear(w, "to_v", contextDim, channels, false);
-        this.toOut = new Linear(w, "to_out.0", channels, channels, true);
+        this.toQ = Linear.of(w, "to_q", channels, channels, false);
+        this.toK = Linear.of(w, "to_k", contextDim, channels, false);
+        this.toV = Linear.of(w, "to_v", contextDim, channels, false);
+        this.toOut = Linear.of(w, "to_out.0", channels, channels, true);
         this.heads = heads;
         this.headDim = channels / heads;
     }

@@ -9,7 +9,7 @@ final class Downsample {
     private final Conv conv;
 
     Downsample(Weights w, int channels, int padding) {
-        this.conv = new Conv(w, "conv", channels, channels, 3, 2, padding);
+        this.conv = Conv.of(w, "conv", channels, channels, 3, 2, padding);
     }
 
     FeatureMap forward(FeatureMap x) {

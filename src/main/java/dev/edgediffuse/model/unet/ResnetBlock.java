@@ -23,11 +23,11 @@ final class ResnetBlock {
         this.in = in;
         this.out = out;
         this.norm1 = new GroupNorm(w, "norm1", in, groups, eps);
-        this.conv1 = new Conv(w, "conv1", in, out, 3, 1, 1);
-        this.timeEmbProj = new Linear(w, "time_emb_proj", timeDim, out, true);
+        this.conv1 = Conv.of(w, "conv1", in, out, 3, 1, 1);
+        this.timeEmbProj = Linear.of(w, "time_emb_proj", timeDim, out, true);
         this.norm2 = new GroupNorm(w, "norm2", out, groups, eps);
-        this.conv2 = new Conv(w, "conv2", out, out, 3, 1, 1);
-        this.shortcut = in != out ? new Linear(w, "conv_shortcut", in, out, true) : null;
+        this.conv2 = Conv.of(w, "conv2", out, out, 3, 1, 1);
+        this.shortcut = in != out ? Linear.of(w, "conv_shortcut", in, out, true) : null;
     }
 
     /** @param siluTemb SiLU of the time embedding, [batch][timeDim] */

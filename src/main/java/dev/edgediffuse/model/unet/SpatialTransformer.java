@@ -20,12 +20,12 @@ final class SpatialTransformer {
 
     SpatialTransformer(Weights w, int channels, int heads, int layers, int contextDim, int groups) {
         this.norm = new GroupNorm(w, "norm", channels, groups, NORM_EPS);
-        this.projIn = new Linear(w, "proj_in", channels, channels, true);
+        this.projIn = Linear.of(w, "proj_in", channels, channels, true);
         this.blocks = new TransformerBlock[layers];
         for (int k = 0; k < layers; k++) {
             blocks[k] = new TransformerBlock(w.scope("transformer_blocks." + k), channels, contextDim, heads);
         }
-        this.projOut = new Linear(w, "proj_out", channels, channels, true);
+        this.projOut = Linear.of(w, "proj_out", channels, channels, true);
     }
 
     FeatureMap forward(FeatureMap x, float[] context, int contextTokens) {

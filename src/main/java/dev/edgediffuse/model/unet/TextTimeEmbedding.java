@@ -27,10 +27,10 @@ final class TextTimeEmbedding {
         this.heads = heads;
         this.norm1 = new LayerNorm(w, "norm1", encoderDim, 1e-5);
         this.positional = w.floats("pool.positional_embedding", 1, encoderDim);
-        this.toQ = new Linear(w, "pool.q_proj", encoderDim, encoderDim, true);
-        this.toK = new Linear(w, "pool.k_proj", encoderDim, encoderDim, true);
-        this.toV = new Linear(w, "pool.v_proj", encoderDim, encoderDim, true);
-        this.proj = new Linear(w, "proj", encoderDim, timeDim, true);
+        this.toQ = Linear.of(w, "pool.q_proj", encoderDim, encoderDim, true);
+        this.toK = Linear.of(w, "pool.k_proj", encoderDim, encoderDim, true);
+        this.toV = Linear.of(w, "pool.v_proj", encoderDim, encoderDim, true);
+        this.proj = Linear.of(w, "proj", encoderDim, timeDim, true);
         this.norm2 = new LayerNorm(w, "norm2", timeDim, 1e-5);
     }
 

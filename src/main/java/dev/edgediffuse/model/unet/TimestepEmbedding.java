@@ -18,8 +18,8 @@ final class TimestepEmbedding {
         this.features = features;
         this.flipSinToCos = flipSinToCos;
         this.freqShift = (float) freqShift;
-        this.linear1 = new Linear(w, "linear_1", features, embeddingDim, true);
-        this.linear2 = new Linear(w, "linear_2", embeddingDim, embeddingDim, true);
+        this.linear1 = Linear.of(w, "linear_1", features, embeddingDim, true);
+        this.linear2 = Linear.of(w, "linear_2", embeddingDim, embeddingDim, true);
     }
 
     /** [batch][embeddingDim] for one timestep per batch item. */

@@ -27,8 +27,8 @@ final class TransformerBlock {
         this.norm2 = new LayerNorm(w, "norm2", channels, LAYER_NORM_EPS);
         this.crossAttention = new CrossAttention(w.scope("attn2"), channels, contextDim, heads);
         this.norm3 = new LayerNorm(w, "norm3", channels, LAYER_NORM_EPS);
-        this.ffIn = new Linear(w, "ff.net.0.proj", channels, 2 * ffInner, true);
-        this.ffOut = new Linear(w, "ff.net.2", ffInner, channels, true);
+        this.ffIn = Linear.of(w, "ff.net.0.proj", channels, 2 * ffInner, true);
+        this.ffOut = Linear.of(w, "ff.net.2", ffInner, channels, true);
     }
 
     /** Feed-forward hidden floats held at once (16 MiB): at 512² SD1.5's whole 4096-token GEGLU would be 126 MB. */

@@ -70,7 +70,7 @@ public final class UNet2DConditionModel {
         double eps = config.getDouble("norm_eps", 1e-5);
         int timeDim = config.getInt("time_embedding_dim", 4 * channels[0]);
 
-        this.convIn = new Conv(weights, "conv_in", inChannels, channels[0], 3, 1, 1);
+        this.convIn = Conv.of(weights, "conv_in", inChannels, channels[0], 3, 1, 1);
         this.timeEmbedding = new TimestepEmbedding(weights.scope("time_embedding"), channels[0], timeDim,
                 config.getBool("flip_sin_to_cos", true), config.getDouble("freq_shift", 0));
 
@@ -102,7 +102,7 @@ public final class UNet2DConditionModel {
             previous = channels[level];
         }
         this.convNormOut = new GroupNorm(weights, "conv_norm_out", channels[0], groups, eps);
-        this.convOut = new Conv(weights, "conv_out", channels[0], outChannels, 3, 1, 1);
+        this.convOut = Conv.of(weights, "conv_out", channels[0], outChannels, 3, 1, 1);
         // built last, so a config without it lists (and a trainer initializes) the other tensors in the same order
         this.textTimeEmbedding = !promptInTimeEmbedding ? null : new TextTimeEmbedding(weights.scope("add_embedding"),
                 src, crossAttentionDim, timeDim, config.getInt("addition_embed_type_num_heads", 64));

@@ -9,7 +9,7 @@ final class Upsample {
     private final Conv conv;
 
     Upsample(Weights w, int channels) {
-        this.conv = new Conv(w, "conv", channels, channels, 3, 1, 1);
+        this.conv = Conv.of(w, "conv", channels, channels, 3, 1, 1);
     }
 
     FeatureMap forward(FeatureMap x) {

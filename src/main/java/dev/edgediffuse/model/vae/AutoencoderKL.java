@@ -59,9 +59,9 @@ public final class AutoencoderKL implements ImageAutoencoder {
         encoder = new VaeEncoder(weights.scope("encoder"), inChannels, channels, layers, groups, 2 * latentChannels, midAttention);
         decoder = new VaeDecoder(weights.scope("decoder"), latentChannels, channels, layers, groups, outChannels, midAttention);
         quantConv = config.getBool("use_quant_conv", true)
-                ? new Conv(weights, "quant_conv", 2 * latentChannels, 2 * latentChannels, 1, 1, 0) : null;
+                ? Conv.of(weights, "quant_conv", 2 * latentChannels, 2 * latentChannels, 1, 1, 0) : null;
         postQuantConv = config.getBool("use_post_quant_conv", true)
-                ? new Conv(weights, "post_quant_conv", latentChannels, latentChannels, 1, 1, 0) : null;
+                ? Conv.of(weights, "post_quant_conv", latentChannels, latentChannels, 1, 1, 0) : null;
     }
 
     private static void checkBlockTypes(Config config, String key, String expected) {

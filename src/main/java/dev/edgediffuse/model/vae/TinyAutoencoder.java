@@ -67,7 +67,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         int prev = inChannels;
         for (int i = 0; i < ch.length; i++) {
             String name = String.valueOf(layers.size());
-            Conv conv = i == 0 ? new Conv(w, name, prev, ch[i], 3, 1, 1) : Conv.withoutBias(w, name, prev, ch[i], 3, 2, 1);
+            Conv conv = i == 0 ? Conv.of(w, name, prev, ch[i], 3, 1, 1) : Conv.withoutBias(w, name, prev, ch[i], 3, 2, 1);
             layers.add(conv::forward);
             for (int b = 0; b < blocks[i]; b++) {
                 TinyBlock block = new TinyBlock(w.scope(String.valueOf(layers.size())), ch[i], ch[i]);
@@ -75,14 +75,14 @@ public final class TinyAutoencoder implements ImageAutoencoder {
             }
             prev = ch[i];
         }
-        Conv out = new Conv(w, String.valueOf(layers.size()), prev, latentChannels, 3, 1, 1);
+        Conv out = Conv.of(w, String.valueOf(layers.size()), prev, latentChannels, 3, 1, 1);
         layers.add(out::forward);
         return layers;
     }
 
     private List<UnaryOperator<FeatureMap>> buildDecoder(Weights w, int[] ch, int[] blocks, int outChannels) {
         List<UnaryOperator<FeatureMap>> layers = new ArrayList<>();
-        Conv in = new Conv(w, "0", latentChannels, ch[0], 3, 1, 1);
+        Conv in = Conv.of(w, "0", latentChannels, ch[0], 3, 1, 1);
         layers.add(in::forward);
         layers.add(TinyBlock::relu);
         int prev = ch[0];
@@ -94,7 +94,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
             }
             if (!last) layers.add(Ops::upsample2x);
             String name = String.valueOf(layers.size());
-            Conv conv = last ? new Conv(w, name, ch[i], outChannels, 3, 1, 1) : Conv.withoutBias(w, name, ch[i], ch[i], 3, 1, 1);
+            Conv conv = last ? Conv.of(w, name, ch[i], outChannels, 3, 1, 1) : Conv.withoutBias(w, name, ch[i], ch[i], 3, 1, 1);
             layers.add(conv::forward);
             prev = ch[i];
         }

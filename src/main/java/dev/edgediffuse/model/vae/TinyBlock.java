@@ -9,9 +9,9 @@ final class TinyBlock {
     private final Conv c0, c2, c4, skip;
 
     TinyBlock(Weights w, int in, int out) {
-        c0 = new Conv(w, "conv.0", in, out, 3, 1, 1);
-        c2 = new Conv(w, "conv.2", out, out, 3, 1, 1);
-        c4 = new Conv(w, "conv.4", out, out, 3, 1, 1);
+        c0 = Conv.of(w, "conv.0", in, out, 3, 1, 1);
+        c2 = Conv.of(w, "conv.2", out, out, 3, 1, 1);
+        c4 = Conv.of(w, "conv.4", out, out, 3, 1, 1);
         skip = in != out ? Conv.withoutBias(w, "skip", in, out, 1, 1, 0) : null;
     }
 

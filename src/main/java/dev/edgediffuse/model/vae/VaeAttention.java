@@ -20,10 +20,10 @@ final class VaeAttention {
         this.channels = channels;
         norm = new GroupNorm(w, "group_norm", channels, groups, VaeResnetBlock.EPS);
         boolean legacy = !w.has("to_q.weight") && w.has("query.weight");
-        q = new Linear(w, legacy ? "query" : "to_q", channels, channels, true);
-        k = new Linear(w, legacy ? "key" : "to_k", channels, channels, true);
-        v = new Linear(w, legacy ? "value" : "to_v", channels, channels, true);
-        out = new Linear(w, legacy ? "proj_attn" : "to_out.0", channels, channels, true);
+        q = Linear.of(w, legacy ? "query" : "to_q", channels, channels, true);
+        k = Linear.of(w, legacy ? "key" : "to_k", channels, channels, true);
+        v = Linear.of(w, legacy ? "value" : "to_v", channels, channels, true);
+        out = Linear.of(w, legacy ? "proj_attn" : "to_out.0", channels, channels, true);
     }
 
     FeatureMap forward(FeatureMap x) {

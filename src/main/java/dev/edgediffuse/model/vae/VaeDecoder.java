@@ -20,7 +20,7 @@ final class VaeDecoder {
 
     VaeDecoder(Weights w, int latentChannels, int[] channels, int layers, int groups, int outChannels, boolean midAttention) {
         int n = channels.length, deepest = channels[n - 1];
-        convIn = new Conv(w, "conv_in", latentChannels, deepest, 3, 1, 1);
+        convIn = Conv.of(w, "conv_in", latentChannels, deepest, 3, 1, 1);
         mid = new VaeMidBlock(w.scope("mid_block"), deepest, groups, midAttention);
         resnets = new VaeResnetBlock[n][layers + 1];
         upsamplers = new Conv[n];
@@ -31,11 +31,11 @@ final class VaeDecoder {
             for (int j = 0; j <= layers; j++) {
                 resnets[i][j] = new VaeResnetBlock(block.scope("resnets." + j), j == 0 ? prev : out, out, groups);
             }
-            if (i < n - 1) upsamplers[i] = new Conv(block, "upsamplers.0.conv", out, out, 3, 1, 1);
+            if (i < n - 1) upsamplers[i] = Conv.of(block, "upsamplers.0.conv", out, out, 3, 1, 1);
             prev = out;
         }
         normOut = new GroupNorm(w, "conv_norm_out", channels[0], groups, VaeResnetBlock.EPS);
-        convOut = new Conv(w, "conv_out", channels[0], outChannels, 3, 1, 1);
+        convOut = Conv.of(w, "conv_out", channels[0], outChannels, 3, 1, 1);
     }
 
     FeatureMap forward(FeatureMap z) {

@@ -18,7 +18,7 @@ final class VaeEncoder {
     private final GroupNorm normOut;
 
     VaeEncoder(Weights w, int inChannels, int[] channels, int layers, int groups, int outChannels, boolean midAttention) {
-        convIn = new Conv(w, "conv_in", inChannels, channels[0], 3, 1, 1);
+        convIn = Conv.of(w, "conv_in", inChannels, channels[0], 3, 1, 1);
         resnets = new VaeResnetBlock[channels.length][layers];
         downsamplers = new Conv[channels.length];
         int prev = channels[0];
@@ -28,14 +28,14 @@ final class VaeEncoder {
                 resnets[i][j] = new VaeResnetBlock(block.scope("resnets." + j), j == 0 ? prev : channels[i], channels[i], groups);
             }
             if (i < channels.length - 1) {
-                downsamplers[i] = new Conv(block, "downsamplers.0.conv", channels[i], channels[i], 3, 2, new int[]{0, 1, 0, 1});
+                downsamplers[i] = Conv.of(block, "downsamplers.0.conv", channels[i], channels[i], 3, 2, new int[]{0, 1, 0, 1});
             }
             prev = channels[i];
         }
         int deepest = channels[channels.length - 1];
         mid = new VaeMidBlock(w.scope("mid_block"), deepest, groups, midAttention);
         normOut = new GroupNorm(w, "conv_norm_out", deepest, groups, VaeResnetBlock.EPS);
-        convOut = new Conv(w, "conv_out", deepest, outChannels, 3, 1, 1);
+        convOut = Conv.of(w, "conv_out", deepest, outChannels, 3, 1, 1);
     }
 
     FeatureMap forward(FeatureMap x) {

@@ -18,10 +18,10 @@ final class VaeResnetBlock {
 
     VaeResnetBlock(Weights w, int in, int out, int groups) {
         norm1 = new GroupNorm(w, "norm1", in, groups, EPS);
-        conv1 = new Conv(w, "conv1", in, out, 3, 1, 1);
+        conv1 = Conv.of(w, "conv1", in, out, 3, 1, 1);
         norm2 = new GroupNorm(w, "norm2", out, groups, EPS);
-        conv2 = new Conv(w, "conv2", out, out, 3, 1, 1);
-        shortcut = in != out ? new Conv(w, "conv_shortcut", in, out, 1, 1, 0) : null;
+        conv2 = Conv.of(w, "conv2", out, out, 3, 1, 1);
+        shortcut = in != out ? Conv.of(w, "conv_shortcut", in, out, 1, 1, 0) : null;
     }
 
     FeatureMap forward(FeatureMap x) {
