@@ -59,6 +59,14 @@ CONFIGS = {
         "attention_head_dim": 2, "use_linear_projection": False,
         "flip_sin_to_cos": True, "freq_shift": 0,
     },
+    # LCM's extra timestep condition (time_cond_proj_dim): the guidance-scale embedding added to the sinusoids
+    "lcm_tiny": {
+        "block_out_channels": [16, 32], "layers_per_block": 1,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "attention_head_dim": 2, "use_linear_projection": False,
+        "flip_sin_to_cos": True, "freq_shift": 0, "time_cond_proj_dim": 12,
+    },
 }
 COMMON = {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "cross_attention_dim": 32,
           "norm_num_groups": 8, "norm_eps": 1e-5, "act_fn": "silu", "upcast_attention": False,
@@ -161,6 +169,8 @@ def make_weights(cfg, plan):
         for proj in ("q_proj", "k_proj", "v_proj"):
             lin("add_embedding.pool." + proj, d, d)
         lin("add_embedding.proj", d, plan.temb); norm("add_embedding.norm2", plan.temb)
+    if cfg.get("time_cond_proj_dim"):
+        lin("time_embedding.cond_proj", cfg["time_cond_proj_dim"], cfg["block_out_channels"][0], bias=False)
     return w
 
 
@@ -174,7 +184,7 @@ def timestep_embedding(t, dim, flip, shift):
     return emb
 
 
-def forward(cfg, plan, w, x, t, ctx):
+def forward(cfg, plan, w, x, t, ctx, cond=None):
     groups, eps = cfg["norm_num_groups"], cfg["norm_eps"]
 
     def linear(name, h, bias=True):
@@ -250,6 +260,8 @@ def forward(cfg, plan, w, x, t, ctx):
     ch = cfg["block_out_channels"]
     lpb = plan.resnets
     temb = timestep_embedding(t, ch[0], cfg["flip_sin_to_cos"], cfg["freq_shift"])
+    if cond is not None:  # diffusers' TimestepEmbedding: sample + cond_proj(condition), before linear_1
+        temb = temb + linear("time_embedding.cond_proj", cond, bias=False)
     emb = linear("time_embedding.linear_2", F.silu(linear("time_embedding.linear_1", temb)))
     if cfg.get("addition_embed_type") == "text":
         emb = emb + text_time_embedding(ctx)
@@ -344,10 +356,13 @@ def main(only=None):
         x = torch.randn(2, 4, 8, 8)
         t = torch.tensor([999.0, 432.7])
         ctx = torch.randn(2, 7, 32)
+        cond = torch.randn(2, cfg["time_cond_proj_dim"]) if cfg.get("time_cond_proj_dim") else None
         with torch.no_grad():
-            y = forward(cfg, plan, w, x, t, ctx)
+            y = forward(cfg, plan, w, x, t, ctx, cond)
         save(comp, "latents", x); save(comp, "timesteps", t); save(comp, "context", ctx); save(comp, "noise", y)
-        if "addition_embed_type" not in cfg:  # the original (LDM) layout has no such module
+        if cond is not None:
+            save(comp, "timestep_cond", cond)
+        if "addition_embed_type" not in cfg and "time_cond_proj_dim" not in cfg:  # the original (LDM) layout has no such module
             with open(os.path.join(d, "ldm_names.json"), "w") as f:
                 json.dump(ldm_names(cfg, plan, w), f, indent=1, sort_keys=True)
         print(name, len(w), "tensors", sum(v.numel() for v in w.values()), "params, |out| max",

@@ -49,6 +49,37 @@ public final class Tape implements AutoCloseable {
         return ACTIVE.get();
     }
 
+    /**
+     * A scope in which this thread records nothing, for a model that only gives targets (a distillation teacher, an
+     * EMA target network) while a student's tape records: its ops run the fused, in-place inference path and keep no
+     * activations. Recording resumes when the scope closes. Does nothing when no tape records.
+     */
+    public static NoGradient noGradient() {
+        Tape t = ACTIVE.get();
+        if (t != null) {
+            ACTIVE.remove();
+            Buffers.setEnabled(true);
+        }
+        return new NoGradient(t);
+    }
+
+    /** The scope {@link #noGradient()} opens. */
+    public static final class NoGradient implements AutoCloseable {
+        private final Tape suspended;
+
+        private NoGradient(Tape suspended) {
+            this.suspended = suspended;
+        }
+
+        @Override
+        public void close() {
+            if (suspended == null) return;
+            if (ACTIVE.get() != null) throw new IllegalStateException("a tape began inside a no-gradient scope and is still recording");
+            Buffers.setEnabled(false);
+            ACTIVE.set(suspended);
+        }
+    }
+
     /** Whether ops must not work in place because a tape may need their inputs later. */
     public static boolean recording() {
         return ACTIVE.get() != null;
@@ -68,6 +99,11 @@ public final class Tape implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /** How many steps have been recorded and not yet replayed. */
+    public int size() {
+        return steps.size();
     }
 
     /** Whether a gradient should be computed for x (a trainable parameter, or downstream of one). */

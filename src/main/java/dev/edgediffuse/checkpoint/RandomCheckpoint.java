@@ -12,7 +12,6 @@ import dev.edgediffuse.tensor.DType;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -54,28 +53,11 @@ public final class RandomCheckpoint {
     public static void writeSingleFile(Path file, ModelConfigs configs, DType dtype, long seed) throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
         Map<String, int[]> unet = unetTensors(configs.unet());
-        Map<String, String> unetModules = invert(UNetOriginalNames.originalToDiffusers(configs.unet()));
-        Map<String, String> unetNames = new HashMap<>();
-        for (String name : unet.keySet()) unetNames.put(name, byLongestModule(unetModules, name));
-        add(w, unet, unetNames, UNetOriginalNames.PREFIX, dtype, seed);
-        add(w, vaeTensors(configs.vae()), invert(VaeOriginalNames.originalToDiffusers(configs.vae())), "first_stage_model.", dtype, seed + 1);
-        add(w, textTensors(configs.text()), Map.of(), "cond_stage_model.transformer.", dtype, seed + 2);
+        add(w, unet, CheckpointWriter.originalUnetNames(configs.unet(), unet.keySet()), UNetOriginalNames.PREFIX, dtype, seed);
+        add(w, vaeTensors(configs.vae()), CheckpointWriter.invert(VaeOriginalNames.originalToDiffusers(configs.vae())),
+                Checkpoint.VAE_PREFIX, dtype, seed + 1);
+        add(w, textTensors(configs.text()), Map.of(), Checkpoint.TEXT_PREFIX, dtype, seed + 2);
         w.write(file);
-    }
-
-    /** Renames {@code name} by the longest module prefix found in {@code modules}. */
-    private static String byLongestModule(Map<String, String> modules, String name) {
-        for (int dot = name.lastIndexOf('.'); dot > 0; dot = name.lastIndexOf('.', dot - 1)) {
-            String target = modules.get(name.substring(0, dot));
-            if (target != null) return target + name.substring(dot);
-        }
-        throw new IllegalStateException("no original name for UNet tensor " + name);
-    }
-
-    private static Map<String, String> invert(Map<String, String> m) {
-        Map<String, String> out = new HashMap<>();
-        m.forEach((orig, diff) -> out.put(diff, orig));
-        return out;
     }
 
     private static void write(Path file, Map<String, int[]> tensors, Map<String, String> rename, String prefix,

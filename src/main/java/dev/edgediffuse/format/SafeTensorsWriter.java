@@ -142,7 +142,7 @@ public final class SafeTensorsWriter {
     }
 
     /** Round-to-nearest-even conversion, as torch does. */
-    static short toBf16(float v) {
+    public static short toBf16(float v) {
         int bits = Float.floatToRawIntBits(v);
         if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x40);
         int rounding = 0x7FFF + ((bits >>> 16) & 1);

@@ -1,6 +1,7 @@
 package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.checkpoint.Checkpoint;
+import dev.edgediffuse.checkpoint.Component;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.Flops;
 import dev.edgediffuse.model.clip.ClipTextModel;
@@ -8,6 +9,7 @@ import dev.edgediffuse.model.unet.UNet2DConditionModel;
 import dev.edgediffuse.model.vae.AutoencoderKL;
 import dev.edgediffuse.model.vae.ImageAutoencoder;
 import dev.edgediffuse.model.vae.LatentScaling;
+import dev.edgediffuse.nn.LayerPolicy;
 import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.scheduler.LcmScheduler;
 import dev.edgediffuse.scheduler.NoiseSource;
@@ -45,39 +47,52 @@ public final class Denoiser implements AutoCloseable {
         public static final Noise SEEDED = new Noise(null, false);
     }
 
+    /** How each component's layers are built (the layer seam): plain, or with a pass's branches and observers. */
+    public record Layers(LayerPolicy unet, LayerPolicy text) {
+        public static final Layers DENSE = new Layers(LayerPolicy.DENSE, LayerPolicy.DENSE);
+    }
+
     private final Checkpoint checkpoint;
-    private final Checkpoint.Vae vaeOverride;
     private final ClipTokenizer tokenizer;
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final ImageAutoencoder vae;
     private final double loadSeconds;
+    /** Whether closing this closes the checkpoint's files (it opened them). */
+    private final boolean ownsCheckpoint;
     private boolean closed;
 
-    private Denoiser(Checkpoint checkpoint, Checkpoint.Vae vaeOverride, long loadStartNanos) {
+    private Denoiser(Checkpoint checkpoint, boolean ownsCheckpoint, boolean lowMemory, Layers layers, long loadStartNanos) {
         this.checkpoint = checkpoint;
-        this.vaeOverride = vaeOverride;
+        this.ownsCheckpoint = ownsCheckpoint;
         this.tokenizer = checkpoint.tokenizerDir == null ? ClipTokenizer.builtIn() : ClipTokenizer.load(checkpoint.tokenizerDir);
-        this.textEncoder = new ClipTextModel(checkpoint.textConfig, checkpoint.text);
-        this.unet = new UNet2DConditionModel(checkpoint.unetConfig, checkpoint.unet);
-        this.vae = vaeOverride != null ? vaeOverride.model() : ImageAutoencoder.create(checkpoint.vaeConfig, checkpoint.vae);
+        this.textEncoder = new ClipTextModel(checkpoint.text.config(), checkpoint.text.weights().withPolicy(layers.text()));
+        this.unet = new UNet2DConditionModel(checkpoint.unet.config(), checkpoint.unet.weights().withPolicy(layers.unet()));
+        Component vaeComponent = checkpoint.vaeOverride != null ? checkpoint.vaeOverride : checkpoint.vae;
+        this.vae = ImageAutoencoder.create(vaeComponent.config(), vaeComponent.weights());
+        if (lowMemory && vae instanceof AutoencoderKL kl) kl.setTiling(LOW_MEMORY_TILING);
         this.loadSeconds = (System.nanoTime() - loadStartNanos) / 1e9;
     }
 
+    /** Opens a diffusers folder or single file, with a replacement VAE folder when the options name one. */
     public static Denoiser load(Path path, Pipeline.Options options) {
         long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
-        Checkpoint.Vae v = null;
         try {
-            if (options.vaeDir() != null) v = Checkpoint.openVae(options.vaeDir());
-            Denoiser d = new Denoiser(cp, v, t0);
-            if (options.lowMemory() && d.vae instanceof AutoencoderKL kl) kl.setTiling(LOW_MEMORY_TILING);
-            return d;
+            if (options.vaeDir() != null) cp = cp.withVaeFolder(options.vaeDir());
+            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, t0);
         } catch (RuntimeException e) {
             cp.close();
-            if (v != null) v.close();
             throw e;
         }
+    }
+
+    /**
+     * A denoiser over a model in memory (no round trip through disk), its layers built by {@code layers}. The caller
+     * keeps the checkpoint (and closes it after this denoiser is done).
+     */
+    public static Denoiser open(Checkpoint checkpoint, boolean lowMemory, Layers layers) {
+        return new Denoiser(checkpoint, false, lowMemory, layers, System.nanoTime());
     }
 
     /** Prefetches the weight files (model open → first step without page-fault stalls). */
@@ -96,7 +111,7 @@ public final class Denoiser implements AutoCloseable {
 
     /** The UNet's native image size in pixels (sample_size × the VAE's scale, as diffusers). */
     public int defaultImageSize() {
-        return checkpoint.unetConfig.getInt("sample_size", 64) * vae.downscale();
+        return checkpoint.unet.config().getInt("sample_size", 64) * vae.downscale();
     }
 
     public int contextDim() {
@@ -105,7 +120,7 @@ public final class Denoiser implements AutoCloseable {
 
     /** How the UNet's latents relate to the model's own VAE (its config's map, whichever decoder is used). */
     public LatentScaling latentSpace() {
-        return LatentScaling.ofVae(checkpoint.vaeConfig, checkpoint.vaeConfig.getInt("latent_channels", 4));
+        return LatentScaling.ofVae(checkpoint.vae.config(), checkpoint.vae.config().getInt("latent_channels", 4));
     }
 
     public int latentChannels() {
@@ -363,7 +378,6 @@ public final class Denoiser implements AutoCloseable {
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        checkpoint.close();
-        if (vaeOverride != null) vaeOverride.close();
+        if (ownsCheckpoint) checkpoint.close();
     }
 }

@@ -1,5 +1,6 @@
 package dev.edgediffuse.pipeline;
 
+import dev.edgediffuse.checkpoint.Checkpoint;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.WarmUp;
 import dev.edgediffuse.tensor.FeatureMap;
@@ -43,6 +44,12 @@ public final class Pipeline implements AutoCloseable {
         Denoiser d = Denoiser.load(path, options);
         if (!Residency.releaseAfterUse()) d.prefetch();
         return new Pipeline(d);
+    }
+
+    /** A pipeline over a model in memory (see {@link Denoiser#open}); the caller keeps and closes the checkpoint. */
+    public static Pipeline open(Checkpoint checkpoint, boolean lowMemory, Denoiser.Layers layers) {
+        WarmUp.start();
+        return new Pipeline(Denoiser.open(checkpoint, lowMemory, layers));
     }
 
     /** The loop this pipeline runs, for step-by-step use. */

@@ -32,14 +32,21 @@ final class DownBlock {
         return downsample != null;
     }
 
-    FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
+    /** Skip connections this block adds (one per layer, one for the downsampler). */
+    int skipConnections() {
+        return resnets.length + (downsample != null ? 1 : 0);
+    }
+
+    /** Runs the block's layers while fewer than {@code maxSkips} skip connections exist (all of them in a full call). */
+    FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips, int maxSkips) {
         for (int j = 0; j < resnets.length; j++) {
+            if (skips.size() >= maxSkips) return x;
             // x is a skip connection already (kept for the up path); the resnet's output is not when attention follows
             x = resnets[j].forward(x, cond.siluTemb());
-            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond.context(), cond.contextTokens()));
+            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond));
             skips.add(x);
         }
-        if (downsample != null) {
+        if (downsample != null && skips.size() < maxSkips) {
             x = downsample.forward(x);
             skips.add(x);
         }

@@ -18,7 +18,7 @@ final class MidBlock {
     FeatureMap forward(FeatureMap x, Conditioning cond) {
         // the incoming x is the last skip connection; what the mid block makes is read once
         x = first.forward(x, cond.siluTemb());
-        x = x.consumedBy(attention.forward(x, cond.context(), cond.contextTokens()));
+        x = x.consumedBy(attention.forward(x, cond));
         return x.consumedBy(second.forward(x, cond.siluTemb()));
     }
 }

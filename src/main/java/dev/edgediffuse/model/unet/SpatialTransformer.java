@@ -28,12 +28,12 @@ final class SpatialTransformer {
         this.projOut = Linear.of(w, "proj_out", channels, channels, true);
     }
 
-    FeatureMap forward(FeatureMap x, float[] context, int contextTokens) {
+    FeatureMap forward(FeatureMap x, Conditioning cond) {
         int rows = x.batch() * x.pixels();
         float[] normed = norm.forward(x, false).data();
         float[] h = projIn.forward(normed, rows);
         Buffers.give(normed);
-        for (TransformerBlock block : blocks) h = block.forward(h, x.batch(), x.pixels(), context, contextTokens);
+        for (TransformerBlock block : blocks) h = block.forward(h, x.batch(), x.height(), x.width(), cond);
         float[] out = projOut.forward(h, rows);
         Buffers.give(h);
         return x.with(Ops.add(out, x.data()));

@@ -13,18 +13,24 @@ final class TimestepEmbedding {
     private final boolean flipSinToCos;
     private final float freqShift;
     private final Linear linear1, linear2;
+    /** cond_proj: an extra condition (LCM's guidance embedding) projected onto the sinusoids, or null. */
+    private final Linear condProj;
 
-    TimestepEmbedding(Weights w, int features, int embeddingDim, boolean flipSinToCos, double freqShift) {
+    /** @param condDim time_cond_proj_dim, 0 when the UNet has none */
+    TimestepEmbedding(Weights w, int features, int embeddingDim, boolean flipSinToCos, double freqShift, int condDim) {
         this.features = features;
         this.flipSinToCos = flipSinToCos;
         this.freqShift = (float) freqShift;
         this.linear1 = Linear.of(w, "linear_1", features, embeddingDim, true);
         this.linear2 = Linear.of(w, "linear_2", embeddingDim, embeddingDim, true);
+        this.condProj = condDim > 0 ? Linear.of(w, "cond_proj", condDim, features, false) : null;
     }
 
-    /** [batch][embeddingDim] for one timestep per batch item. */
-    float[] forward(float[] timesteps) {
-        float[] h = Ops.silu(linear1.forward(sinusoids(timesteps), timesteps.length));
+    /** [batch][embeddingDim] for one timestep per batch item; {@code condition} [batch][condDim] or null. */
+    float[] forward(float[] timesteps, float[] condition) {
+        float[] s = sinusoids(timesteps);
+        if (condition != null) s = Ops.add(s, condProj.forward(condition, timesteps.length));
+        float[] h = Ops.silu(linear1.forward(s, timesteps.length));
         return linear2.forward(h, timesteps.length);
     }
 

@@ -34,12 +34,15 @@ final class TransformerBlock {
     /** Feed-forward hidden floats held at once (16 MiB): at 512² SD1.5's whole 4096-token GEGLU would be 126 MB. */
     private static final int FF_FLOATS = 1 << 22;
 
-    /** x [batch][tokens][channels] → the updated stream (x itself when not recording gradients). */
-    float[] forward(float[] x, int batch, int tokens, float[] context, int contextTokens) {
-        return forward(x, batch, tokens, context, contextTokens, Math.max(64, FF_FLOATS / (3 * ffInner)));
+    /** x [batch][h·w][channels] → the updated stream (x itself when not recording gradients). */
+    float[] forward(float[] x, int batch, int h, int w, Conditioning cond) {
+        TokenMerge.Merge m = cond.tokenMerge() == null ? null
+                : cond.tokenMerge().plan(x, batch, h, w, channels, Math.max(1, cond.latentHeight() / h));
+        if (m != null) return forwardMerged(x, batch, h * w, cond, m);
+        return forward(x, batch, h * w, cond.context(), cond.contextTokens(), Math.max(64, FF_FLOATS / (3 * ffInner)));
     }
 
-    /** As above, the feed-forward running {@code ffRows} rows at a time (rows are independent: same bits). */
+    /** As above without merging, the feed-forward running {@code ffRows} rows at a time (rows are independent: same bits). */
     float[] forward(float[] x, int batch, int tokens, float[] context, int contextTokens, int ffRows) {
         int rows = batch * tokens;
         float[] n = norm1.forward(x, rows);
@@ -58,6 +61,38 @@ final class TransformerBlock {
             Buffers.give(hidden);
             Activations.addInPlace(x, r0 * channels, y);
             Buffers.give(y);
+        }
+        Buffers.give(n);
+        return x;
+    }
+
+    /**
+     * tomesd's patched block: each chosen module runs on the merged tokens of its normalized input and its output is
+     * unmerged back onto every token before the residual add, x = unmerge(module(merge(norm(x)))) + x.
+     */
+    private float[] forwardMerged(float[] x, int batch, int tokens, Conditioning cond, TokenMerge.Merge m) {
+        int rows = batch * tokens;
+        TokenMerge how = cond.tokenMerge();
+        float[] n = norm1.forward(x, rows);
+        if (how.selfAttention()) {
+            float[] merged = m.merge(n, channels);
+            x = addConsumed(x, m.unmerge(selfAttention.forward(merged, batch, m.tokens(), merged, m.tokens()), channels));
+        } else {
+            x = addConsumed(x, selfAttention.forward(n, batch, tokens, n, tokens));
+        }
+        Buffers.give(n);
+        n = norm2.forward(x, rows);
+        x = addConsumed(x, how.crossAttention()
+                ? m.unmerge(crossAttention.forward(m.merge(n, channels), batch, m.tokens(), cond.context(), cond.contextTokens()), channels)
+                : crossAttention.forward(n, batch, tokens, cond.context(), cond.contextTokens()));
+        Buffers.give(n);
+        n = norm3.forward(x, rows);
+        if (how.feedForward()) {
+            int mergedRows = batch * m.tokens();
+            float[] merged = m.merge(n, channels);
+            x = addConsumed(x, m.unmerge(ffOut.forward(Ops.geglu(ffIn.forward(merged, mergedRows), mergedRows, ffInner), mergedRows), channels));
+        } else {
+            x = addConsumed(x, ffOut.forward(Ops.geglu(ffIn.forward(n, rows), rows, ffInner), rows));
         }
         Buffers.give(n);
         return x;

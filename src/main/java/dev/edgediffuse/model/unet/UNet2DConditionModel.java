@@ -25,7 +25,7 @@ public final class UNet2DConditionModel {
     private static final String CROSS_UP = "CrossAttnUpBlock2D", UP = "UpBlock2D";
     private static final String MID = "UNetMidBlock2DCrossAttn";
 
-    private final int inChannels, outChannels, crossAttentionDim, downFactor;
+    private final int inChannels, outChannels, crossAttentionDim, downFactor, skipConnections, timeCondDim;
     private final Conv convIn, convOut;
     private final TimestepEmbedding timeEmbedding;
     /** The pooled prompt added to the time embedding (addition_embed_type "text"), or null. */
@@ -70,9 +70,10 @@ public final class UNet2DConditionModel {
         double eps = config.getDouble("norm_eps", 1e-5);
         int timeDim = config.getInt("time_embedding_dim", 4 * channels[0]);
 
+        this.timeCondDim = config.getInt("time_cond_proj_dim", 0);
         this.convIn = Conv.of(weights, "conv_in", inChannels, channels[0], 3, 1, 1);
         this.timeEmbedding = new TimestepEmbedding(weights.scope("time_embedding"), channels[0], timeDim,
-                config.getBool("flip_sin_to_cos", true), config.getDouble("freq_shift", 0));
+                config.getBool("flip_sin_to_cos", true), config.getDouble("freq_shift", 0), timeCondDim);
 
         this.downBlocks = new DownBlock[n];
         int padding = config.getInt("downsample_padding", 1);
@@ -86,6 +87,9 @@ public final class UNet2DConditionModel {
             if (!last) factor *= 2;
         }
         this.downFactor = factor;
+        int skips = 1;
+        for (DownBlock b : downBlocks) skips += b.skipConnections();
+        this.skipConnections = skips;
 
         this.midBlock = midType == null ? null : new MidBlock(weights.scope("mid_block"), channels[n - 1],
                 new BlockShape(heads[n - 1], transformerLayers[n - 1], timeDim, crossAttentionDim, groups, eps));
@@ -121,6 +125,16 @@ public final class UNet2DConditionModel {
         return downFactor;
     }
 
+    /** The skip connections a full call keeps for the up path (conv_in's output, one per down layer and downsampler). */
+    public int skipConnections() {
+        return skipConnections;
+    }
+
+    /** The width of the extra timestep condition (time_cond_proj_dim, LCM's guidance embedding), 0 when none. */
+    public int timeCondDim() {
+        return timeCondDim;
+    }
+
     /**
      * The noise (or v) prediction for a batch.
      *
@@ -131,23 +145,54 @@ public final class UNet2DConditionModel {
      * @return [batch][h][w][out_channels], channels-last
      */
     public FeatureMap predict(FeatureMap latents, float[] timesteps, float[] context, int contextTokens) {
-        checkInputs(latents, timesteps, context, contextTokens);
-        float[] emb = timeEmbedding.forward(timesteps);
+        return predict(latents, timesteps, context, contextTokens, UNetHooks.NONE);
+    }
+
+    /** As above, with this call's hooks: an extra timestep condition, feature taps, a feature cache, token merging. */
+    public FeatureMap predict(FeatureMap latents, float[] timesteps, float[] context, int contextTokens, UNetHooks hooks) {
+        checkInputs(latents, timesteps, context, contextTokens, hooks);
+        float[] emb = timeEmbedding.forward(timesteps, hooks.timestepCond());
         if (textTimeEmbedding != null) emb = Ops.add(emb, textTimeEmbedding.forward(context, latents.batch(), contextTokens));
         float[] siluTemb = Ops.silu(emb);
-        Conditioning cond = new Conditioning(siluTemb, context, contextTokens);
+        Conditioning cond = new Conditioning(siluTemb, context, contextTokens, hooks.tokenMerge(), latents.height());
+        FeatureTaps taps = hooks.taps();
+        boolean shallow = hooks.cache() != null && hooks.reuseCache();
+        int maxSkips = shallow ? hooks.cache().shallowSkips() : Integer.MAX_VALUE;
 
         FeatureMap x = convIn.forward(latents);
         List<FeatureMap> skips = new ArrayList<>();
         skips.add(x);
-        for (DownBlock block : downBlocks) x = block.forward(x, cond, skips);
-        if (midBlock != null) x = midBlock.forward(x, cond);
-        for (UpBlock block : upBlocks) x = block.forward(x, cond, skips);
+        tap(taps, "conv_in", x);
+        for (int i = 0; i < downBlocks.length && skips.size() < maxSkips; i++) {
+            x = downBlocks[i].forward(x, cond, skips, maxSkips);
+            if (skips.size() < maxSkips) tap(taps, "down_blocks." + i, x);
+        }
+        if (midBlock != null && !shallow) {
+            x = midBlock.forward(x, cond);
+            tap(taps, "mid_block", x);
+        }
+        UpPath path = new UpPath(skipConnections, hooks.cache(), shallow, latents.batch());
+        for (int i = 0; i < upBlocks.length; i++) {
+            x = upBlocks[i].forward(x, cond, skips, path);
+            if (!path.beforeCut()) tap(taps, "up_blocks." + i, x);
+        }
         return x.consumedBy(convOut.forward(convNormOut, true, x));
     }
 
-    private void checkInputs(FeatureMap latents, float[] timesteps, float[] context, int contextTokens) {
+    private static void tap(FeatureTaps taps, String name, FeatureMap x) {
+        if (taps != null) taps.offer(name, x);
+    }
+
+    private void checkInputs(FeatureMap latents, float[] timesteps, float[] context, int contextTokens, UNetHooks hooks) {
         int b = latents.batch();
+        if (hooks.timestepCond() != null && (timeCondDim == 0 || hooks.timestepCond().length != (long) b * timeCondDim)) {
+            throw new IllegalArgumentException(timeCondDim == 0 ? "this UNet takes no timestep condition (no time_cond_proj_dim)"
+                    : "timestep condition has " + hooks.timestepCond().length + " values, expected " + b + "x" + timeCondDim);
+        }
+        if (hooks.cache() != null && hooks.cache().shallowSkips() > skipConnections) {
+            throw new IllegalArgumentException("the feature cache cuts after " + hooks.cache().shallowSkips()
+                    + " skip connections; this UNet has " + skipConnections);
+        }
         if (latents.channels() != inChannels) {
             throw new IllegalArgumentException("UNet expects " + inChannels + " latent channels, got " + latents.channels());
         }
@@ -207,8 +252,7 @@ public final class UNet2DConditionModel {
         if (!config.getString("resnet_time_scale_shift", "default").equals("default")) {
             throw new ModelFormatException(src + ": resnet_time_scale_shift must be \"default\"");
         }
-        for (String key : new String[]{"class_embed_type", "num_class_embeds", "encoder_hid_dim",
-                "time_cond_proj_dim"}) {
+        for (String key : new String[]{"class_embed_type", "num_class_embeds", "encoder_hid_dim"}) {
             if (config.has(key)) throw new ModelFormatException(src + ": " + key + " is not supported");
         }
         if (config.getInt("conv_in_kernel", 3) != 3 || config.getInt("conv_out_kernel", 3) != 3) {

@@ -35,16 +35,19 @@ final class UpBlock {
         this.upsample = upsample ? new Upsample(w.scope("upsamplers.0"), out) : null;
     }
 
-    /** Consumes skips from the end of {@code skips}. */
-    FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips) {
+    /** Consumes skips from the end of {@code skips}; {@code path} says where the cache's cut is and what to do there. */
+    FeatureMap forward(FeatureMap x, Conditioning cond, List<FeatureMap> skips, UpPath path) {
         for (int j = 0; j < resnets.length; j++) {
+            // in a full call this layer would pop skip connection number path.remaining - 1
+            if (path.skipsLayer()) continue;
+            x = path.atLayer(x);
             // every map here is read once: the incoming x, the skip (the same array as x where a UNet has no mid block)
             FeatureMap skip = skips.removeLast(), joined = Ops.concat(x, skip);
             if (skip.data() != x.data()) skip.consumedBy(joined);
             x = x.consumedBy(joined);
             x = x.consumedBy(resnets[j].forward(x, cond.siluTemb()));
-            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond.context(), cond.contextTokens()));
+            if (attentions.length > 0) x = x.consumedBy(attentions[j].forward(x, cond));
         }
-        return upsample == null ? x : x.consumedBy(upsample.forward(x));
+        return upsample == null || path.beforeCut() ? x : x.consumedBy(upsample.forward(x));
     }
 }
