@@ -123,12 +123,13 @@ def merge_word(symbols):
     return symbols
 
 
-def tokenize(prompt):
+def tokenize(prompt, specials=SPECIALS):
+    """Ids without BOS/EOS. Every special token (SD2's pad token "!" too) is cut out of the raw prompt first, as
+    transformers' CLIPTokenizer splits on its added tokens: an SD2 prompt's literal "!" becomes id 0, not "!</w>"."""
     ids = []
-    # literal special tokens are cut out of the raw prompt first
     pieces, rest = [], prompt
     while True:
-        at = [(rest.find(s), s) for s in SPECIALS if rest.find(s) >= 0]
+        at = [(rest.find(s), s) for s in specials if rest.find(s) >= 0]
         if not at:
             pieces.append(rest)
             break
@@ -136,7 +137,7 @@ def tokenize(prompt):
         pieces += [rest[:pos], s]
         rest = rest[pos + len(s):]
     for piece in pieces:
-        if piece in SPECIALS:
+        if piece in specials:
             ids.append(VOCAB[piece])
             continue
         for word in pre_split(clean(piece)):
@@ -149,10 +150,11 @@ def tokenize(prompt):
     return ids
 
 
-def encode(prompt, pad_id):
-    body = tokenize(prompt)[:75]
+def encode(prompt, pad):
+    """77 ids padded with the pad token; a pad token other than EOS (SD2's "!") is special in the prompt too."""
+    body = tokenize(prompt, SPECIALS + (pad,) if pad not in SPECIALS else SPECIALS)[:75]
     ids = [VOCAB["<|startoftext|>"]] + body + [VOCAB["<|endoftext|>"]]
-    return ids + [pad_id] * (77 - len(ids))
+    return ids + [VOCAB[pad]] * (77 - len(ids))
 
 
 PROMPTS = [
@@ -170,6 +172,7 @@ PROMPTS = [
     "\u039f\u0394\u039f\u03a3 Stra\u00dfe \u0130stanbul",
     "!!!'s (parentheses) [brackets] {braces} <angle> #hash @at $dollar % ...",
     "a\u00a0b\u3000c\u200bd\x00e\ufffdf\x0bg",
+    "wow!! a cat! hello ! world!",
 ]
 
 if __name__ == "__main__":
@@ -178,8 +181,8 @@ if __name__ == "__main__":
     unpadded = [tokenize(p) for p in PROMPTS]
     with open(os.path.join(d, "prompts.json"), "w", encoding="utf-8") as f:
         json.dump({"prompts": PROMPTS, "tokens": unpadded}, f, ensure_ascii=True, indent=0)
-    np.save(os.path.join(d, "tokens_sd1.npy"), np.array([encode(p, VOCAB["<|endoftext|>"]) for p in PROMPTS], np.int32))
-    np.save(os.path.join(d, "tokens_sd2.npy"), np.array([encode(p, VOCAB["!"]) for p in PROMPTS], np.int32))
+    np.save(os.path.join(d, "tokens_sd1.npy"), np.array([encode(p, "<|endoftext|>") for p in PROMPTS], np.int32))
+    np.save(os.path.join(d, "tokens_sd2.npy"), np.array([encode(p, "!") for p in PROMPTS], np.int32))
     for p, ids in zip(PROMPTS, unpadded):
         print(len(ids), repr(p)[:60], ids[:12])
 

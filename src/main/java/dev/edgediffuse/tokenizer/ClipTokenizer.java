@@ -32,7 +32,6 @@ public final class ClipTokenizer {
     private static final String RESOURCES = "/dev/edgediffuse/tokenizer/";
     /** Merges past this line are unused by CLIP (its vocabulary is 256 bytes ×2 + merges + 2 specials = 49408). */
     private static final int MERGE_COUNT = 49152 - 256 - 2;
-    private static final Pattern SPECIAL = Pattern.compile(Pattern.quote(BOS) + "|" + Pattern.quote(EOS));
     private static final Pattern PRE_SPLIT = Pattern.compile(
             "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
             Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE);
@@ -44,13 +43,21 @@ public final class ClipTokenizer {
     private final Map<String, Integer> mergeRanks;
     private final Map<String, int[]> wordCache = new ConcurrentHashMap<>();
     private final int bosId, eosId, padId;
+    /**
+     * The special tokens cut out of a prompt before anything else, as transformers' tokenizer splits on its added
+     * tokens: BOS, EOS and the pad token — so where SD2 pads with "!", a literal "!" in a prompt is the pad id 0,
+     * not the word "!</w>", exactly as diffusers encodes it.
+     */
+    private final Pattern special;
 
-    private ClipTokenizer(Map<String, Integer> vocab, Map<String, Integer> mergeRanks, int padId) {
+    private ClipTokenizer(Map<String, Integer> vocab, Map<String, Integer> mergeRanks, String pad) {
         this.vocab = vocab;
         this.mergeRanks = mergeRanks;
         this.bosId = vocab.get(BOS);
         this.eosId = vocab.get(EOS);
-        this.padId = padId;
+        this.padId = vocab.get(pad);
+        this.special = Pattern.compile(java.util.stream.Stream.of(BOS, EOS, pad).distinct().map(Pattern::quote)
+                .collect(java.util.stream.Collectors.joining("|")));
     }
 
     /** The SD 1.x vocabulary shipped with EdgeDiffuse (OpenAI CLIP, MIT), padding with {@code <|endoftext|>}. */
@@ -106,9 +113,8 @@ public final class ClipTokenizer {
         String pad = padToken(configJson, dirName + "/tokenizer_config.json");
         if (pad == null) pad = padToken(specialJson, dirName + "/special_tokens_map.json");
         if (pad == null) pad = EOS;
-        Integer padId = vocab.get(pad);
-        if (padId == null) throw new ModelFormatException(dirName + ": pad token \"" + pad + "\" is not in the vocabulary");
-        return new ClipTokenizer(vocab, ranks, padId);
+        if (!vocab.containsKey(pad)) throw new ModelFormatException(dirName + ": pad token \"" + pad + "\" is not in the vocabulary");
+        return new ClipTokenizer(vocab, ranks, pad);
     }
 
     /** pad_token as a plain string or as an AddedToken object {"content": …}; null when absent. */
@@ -149,7 +155,7 @@ public final class ClipTokenizer {
     public int[] tokenize(String prompt) {
         List<Integer> out = new ArrayList<>();
         // Literal special tokens are cut out first and kept whole (as transformers' added-token split does).
-        Matcher special = SPECIAL.matcher(prompt);
+        Matcher special = this.special.matcher(prompt);
         int from = 0;
         while (special.find()) {
             tokenizeText(prompt.substring(from, special.start()), out);
