@@ -10,7 +10,7 @@ import java.util.List;
 import static dev.edgediffuse.cli.GenerateCommandTest.run;
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The command line itself, from the option declarations: help, version and one-line usage errors. */
+/** The command line itself, from the option declarations: help, version, completion and one-line usage errors. */
 class MainTest {
     private static void assertUsageError(Run r, String expected) {
         assertEquals(2, r.code(), r.err());
@@ -94,5 +94,18 @@ class MainTest {
         ParseResult generate = cli.parseArgs("generate", "--prompt", "-hot dog", "--steps", "3", "--steps=4").subcommand();
         assertEquals("-hot dog", generate.matchedOptionValue("--prompt", null), "a value may start with -");
         assertEquals("4", generate.matchedOptionValue("--steps", null));
+    }
+
+    @Test
+    void bashCompletionComesFromTheSameDeclarations() {
+        Run r = run("completion");
+        assertEquals(0, r.code(), r.err());
+        String script = r.out();
+        assertTrue(script.contains("complete -F _complete_edgediffuse") && script.contains("edgediffuse"), script.substring(0, 300));
+        for (String word : List.of("generate", "make-random", "train-classifier", "completion", "--prompt", "--negative-prompt",
+                "--weights", "--layer", "--no-default-keep", "dpmpp_2m_karras")) {
+            assertTrue(script.contains(word), "the script mentions " + word);
+        }
+        assertTrue(script.contains("(\"mini\") # --model values"), "--model completes the built-in models' names");
     }
 }
