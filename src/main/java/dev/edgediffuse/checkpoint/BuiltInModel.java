@@ -1,5 +1,7 @@
 package dev.edgediffuse.checkpoint;
 
+import dev.edgediffuse.format.ModelFormatException;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -11,12 +13,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.zip.CRC32;
 
 /**
  * A model folder that ships inside the jar and is unpacked once into the user's cache, because weights are
- * memory-mapped from a file. {@link #MINI} is used when no --model is given: EdgeDiffuse-Mini, a small Stable
- * Diffusion (same components, diffusers layout) trained here on Fashion-MNIST by
+ * memory-mapped from a file. The text-to-image ones have short names ({@link #names()}) that every command's --model
+ * and every server request's model take. {@link #MINI} ("mini") is used when no --model is given: EdgeDiffuse-Mini, a
+ * small Stable Diffusion (same components, diffusers layout) trained here on Fashion-MNIST by
  * {@code edgediffuse train --recipe recipes/mini.json}. {@link #FASHION_CLASSIFIER} is the evaluator's yardstick,
  * trained by {@code edgediffuse train-classifier}.
  */
@@ -27,6 +33,35 @@ public record BuiltInModel(String name, String resource, List<String> files) {
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors"));
     public static final BuiltInModel FASHION_CLASSIFIER = new BuiltInModel("fashion-classifier-v1",
             "/dev/edgediffuse/models/fashion-classifier/", List.of("config.json", "model.safetensors", "train.log"));
+
+    /** The built-in model used when a command is given no --model. */
+    public static final String DEFAULT = "mini";
+
+    /** The built-in text-to-image models by their short names: one entry per model. */
+    private static final SortedMap<String, BuiltInModel> BY_NAME = new TreeMap<>(Map.of(DEFAULT, MINI));
+
+    /** The short names of the built-in text-to-image models, sorted. */
+    public static List<String> names() {
+        return List.copyOf(BY_NAME.keySet());
+    }
+
+    /** The built-in text-to-image model with this short name, or null. */
+    public static BuiltInModel named(String name) {
+        return BY_NAME.get(name);
+    }
+
+    /**
+     * A model as a command or request names it: an existing file or folder as it is, else a built-in model's short
+     * name, unpacked on first use (so a folder called "mini" in the working directory wins over the built-in).
+     */
+    public static Path resolve(String model, PrintStream log) {
+        Path path = Path.of(model);
+        if (Files.exists(path)) return path;
+        BuiltInModel builtIn = named(model);
+        if (builtIn != null) return builtIn.unpack(log);
+        throw new ModelFormatException(model + ": model not found (expected a diffusers folder, a .safetensors file or a "
+                + "built-in model: " + String.join(", ", names()) + ")");
+    }
 
     /** The folder of the built-in EdgeDiffuse-Mini. */
     public static Path path(PrintStream log) {

@@ -1,5 +1,6 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.checkpoint.ModelConfigs;
 import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.compress.Converter;
@@ -17,10 +18,12 @@ import dev.edgediffuse.pipeline.Memory;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,103 +31,97 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * edgediffuse bench: per-stage seconds, GFLOP (from the kernels' MAC counts), GFLOP/s and peak RSS for SD1.5-size
  * runs, next to this machine's own GEMM ceiling measured in the same process.
  */
-final class BenchCommand {
-    static final String HELP = """
-            usage: edgediffuse bench [options]
-              --model DIR|FILE   checkpoint to run (default: a random-weight SD1.5-size checkpoint made on the fly)
-              --dtype D          weights of the generated checkpoint: f32 | f16 | bf16 (default f16)
-              --weights FORMAT   convert the model first (as edgediffuse convert --weights FORMAT): q8 | q8_32 | q4_32 ...
-              --sizes LIST       image sizes, e.g. 256,512 (default 256,512)
-              --steps N          denoising steps per size, the first being warm-up (default 3)
-              --threads N        worker threads (default: all cores)
-              --low-memory       as generate --low-memory: the VAE decodes in tiles (the launcher then picks a 280 MB heap)
-              --json             one JSON object on stdout instead of the table""";
+@Command(name = "bench", sortOptions = false,
+        description = "per-stage seconds, GFLOP/s and peak memory at SD1.5 size, against this machine's GEMM ceiling")
+final class BenchCommand extends CliCommand {
+    @Option(names = "--model", paramLabel = "DIR|FILE|NAME", completionCandidates = ModelOption.BuiltInNames.class,
+            description = "checkpoint to run, or a built-in model: ${COMPLETION-CANDIDATES} (default: a random-weight SD1.5-size "
+                    + "checkpoint made on the fly)")
+    private String model;
 
-    private BenchCommand() {}
+    @Mixin
+    private DTypeOption dtype;
 
-    static int run(List<String> argv, PrintStream out, PrintStream err) {
-        if (argv.contains("--help")) {
-            out.println(HELP);
-            return 0;
-        }
-        Args a = new Args(argv, Set.of("--model", "--dtype", "--sizes", "--steps", "--threads", "--weights"), Set.of("--json", "--low-memory"));
+    @Option(names = "--weights", paramLabel = "FORMAT", description = "convert the model first (as edgediffuse convert --weights FORMAT): q8 | q8_32 | q4_32 ...")
+    private String weights;
+
+    @Option(names = "--sizes", paramLabel = "LIST", split = ",", hideParamSyntax = true, defaultValue = "256,512",
+            description = "image sizes, e.g. 256,512 (default ${DEFAULT-VALUE})")
+    private int[] sizes;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "3", description = "denoising steps per size, the first being warm-up (default ${DEFAULT-VALUE})")
+    private int steps;
+
+    @Mixin
+    private LoadOptions load;
+
+    @Mixin
+    private ThreadsOption threads;
+
+    @Option(names = "--json", description = "one JSON object on stdout instead of the table")
+    private boolean json;
+
+    @Override
+    int run(PrintStream out, PrintStream err) throws IOException {
         DType convertTo = null;
-        if (a.has("--weights")) {
-            convertTo = FormatPlan.parseFormat(a.get("--weights", ""));
-            if (convertTo == null) throw new Args.UsageException("--weights must be one of " + FormatPlan.formatNames());
+        if (weights != null) {
+            convertTo = FormatPlan.parseFormat(weights);
+            if (convertTo == null) throw new UsageException("--weights must be one of " + FormatPlan.formatNames());
         }
-        if (a.has("--threads")) Parallel.setThreads(a.getInt("--threads", 1));
-        int steps = a.getInt("--steps", 3);
-        if (steps < 2) throw new Args.UsageException("--steps must be >= 2 (the first step is warm-up)");
-        int[] sizes = Arrays.stream(a.get("--sizes", "256,512").split(",")).mapToInt(s -> {
-            try {
-                return Integer.parseInt(s.trim());
-            } catch (NumberFormatException e) {
-                throw new Args.UsageException("--sizes must be a comma-separated list of integers");
-            }
-        }).toArray();
+        threads.apply();
+        if (steps < 2) throw new UsageException("--steps must be >= 2 (the first step is warm-up)");
         Path tmp = null;
         try {
-            Path model = a.path("--model");
-            if (model == null) {
+            Path modelPath;
+            if (model != null) {
+                modelPath = BuiltInModel.resolve(model, err);
+            } else {
                 tmp = Files.createTempDirectory("edgediffuse-bench");
                 err.println("writing a random-weight SD1.5 checkpoint to " + tmp + " ...");
-                RandomCheckpoint.writeFolder(tmp.resolve("random"), ModelConfigs.builtIn("sd15"), dtypeOf(a.get("--dtype", "f16")), 0);
-                model = tmp.resolve("random");
+                modelPath = tmp.resolve("random");
+                RandomCheckpoint.writeFolder(modelPath, ModelConfigs.builtIn("sd15"), dtype.dtype(), 0);
             }
             if (convertTo != null) {
                 if (tmp == null) tmp = Files.createTempDirectory("edgediffuse-bench");
-                Path converted = tmp.resolve(convertTo.formatName() + (Files.isDirectory(model) ? "" : ".safetensors"));
-                err.println("converting " + model + " to " + convertTo.formatName() + " ...");
-                new Converter(new FormatPlan(convertTo, List.of(), true), Quantizer.Clip.ABSMAX, null).convert(model, converted);
-                model = converted;
+                Path converted = tmp.resolve(convertTo.formatName() + (Files.isDirectory(modelPath) ? "" : ".safetensors"));
+                err.println("converting " + modelPath + " to " + convertTo.formatName() + " ...");
+                new Converter(new FormatPlan(convertTo, List.of(), true), Quantizer.Clip.ABSMAX, null).convert(modelPath, converted);
+                modelPath = converted;
             }
-            Map<String, Object> weights = weightSummary(model);
+            Map<String, Object> weightsSummary = weightSummary(modelPath);
             WarmUp.startAndWait();
             double ceiling = gemmCeiling();
             err.printf("GEMM ceiling (2048x1280x1280, %d threads): %.1f GFLOP/s%n", Parallel.threads(), ceiling);
             List<Map<String, Object>> rows = new ArrayList<>();
             for (int size : sizes) {
                 Memory.resetPeak();
-                try (Pipeline p = Pipeline.load(model, new Pipeline.Options(null, null, a.has("--low-memory")))) {
+                try (Pipeline p = Pipeline.load(modelPath, load.options())) {
                     GenerateRequest req = GenerateRequest.of("a lighthouse on a cliff at dusk, detailed")
                             .withSize(size, size).withSteps(steps).withScheduler("euler");
-                    GenerateResult r = p.generate(req, a.has("--json") ? null : err);
+                    GenerateResult r = p.generate(req, json ? null : err);
                     rows.add(row(size, r.timings(), steps, ceiling));
                 }
             }
-            if (a.has("--json")) {
+            if (json) {
                 Map<String, Object> all = new LinkedHashMap<>();
                 all.put("threads", Parallel.threads());
                 all.put("gemm_ceiling_gflops", round(ceiling));
-                all.put("weights", weights);
+                all.put("weights", weightsSummary);
                 all.put("runs", rows);
                 out.println(Json.write(all));
             } else {
-                out.println("weights: " + weights.get("mib") + " MiB, tensors per format " + weights.get("formats"));
+                out.println("weights: " + weightsSummary.get("mib") + " MiB, tensors per format " + weightsSummary.get("formats"));
                 printTable(out, rows, ceiling);
             }
             return 0;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         } finally {
             if (tmp != null) deleteTree(tmp);
         }
-    }
-
-    private static DType dtypeOf(String s) {
-        return switch (s) {
-            case "f32" -> DType.F32;
-            case "f16" -> DType.F16;
-            case "bf16" -> DType.BF16;
-            default -> throw new Args.UsageException("--dtype must be f32, f16 or bf16");
-        };
     }
 
     /** Size on disk of a model's .safetensors files and how many tensors each weight format holds. */

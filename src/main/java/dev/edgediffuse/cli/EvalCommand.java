@@ -12,101 +12,106 @@ import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.model.classifier.FashionClassifier;
 import dev.edgediffuse.pipeline.GenerateRequest;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /** edgediffuse eval: prompt accuracy, FID against the test set, latency, and fidelity to a reference model. */
-final class EvalCommand {
-    static final String HELP = """
-            usage: edgediffuse eval [--model DIR|FILE] [options]
-              --model DIR|FILE       the text-to-image model to measure (default: the built-in model)
-              --reference DIR|FILE   also generate with this model on identical prompts, seeds and initial noise and
-                                     report PSNR, SSIM and the share of images whose predicted class changes
-              --classifier DIR       Fashion-MNIST classifier (default: the built-in one)
-              --data DIR             Fashion-MNIST idx files (default /usr/share/datasets/fashion-mnist)
-              --samples N            images to generate, prompts cycling over the 10 classes (default 10000)
-              --steps N              denoising steps
-              --cfg X                classifier-free guidance scale
-              --cfg-max-timestep T   guide only the steps at timesteps <= T of 1000
-              --scheduler NAME       ddim | euler | euler_a | dpmpp_2m | dpmpp_2m_karras | lcm
-                                     (defaults of these four: the model's sampling_defaults.json, else 20 steps,
-                                     CFG 7.5 at all timesteps, euler_a, as generate)
-              --negative-prompt TEXT (default empty)
-              --seed N               image i uses seed N+i; caption templates are drawn from N (default 0)
-              --size N               image width and height (default 32, Fashion-MNIST's padded size)
-              --batch N              images denoised together per UNet call (default 16)
-              --latency-runs N       single-image generations timed for the latency figure (default 5; 0: none)
-              --test-limit N         compare with the first N test images only (quick runs; default all 10000)
-              --threads N            worker threads (default: all cores)
-              --json FILE            also write the report as JSON
-              --grid FILE.png        contact sheet of the first 100 images (rows of one image per class)
-              --quiet                no progress bar""";
+@Command(name = "eval", sortOptions = false,
+        description = "prompt accuracy, FID and fidelity to a reference of a Fashion-MNIST text-to-image model")
+final class EvalCommand extends CliCommand {
+    @Mixin
+    private ModelOption model;
 
-    private static final Set<String> VALUED = Set.of("--model", "--reference", "--classifier", "--data", "--samples", "--steps",
-            "--cfg", "--cfg-max-timestep", "--scheduler", "--negative-prompt", "--seed", "--size", "--batch", "--latency-runs", "--threads", "--json", "--grid", "--test-limit");
+    @Option(names = "--reference", paramLabel = "DIR|FILE|NAME", completionCandidates = ModelOption.BuiltInNames.class,
+            description = "also generate with this model on identical prompts, seeds and initial noise and report PSNR, SSIM "
+                    + "and the share of images whose predicted class changes")
+    private String reference;
 
-    private EvalCommand() {}
+    @Option(names = "--classifier", paramLabel = "DIR", description = "Fashion-MNIST classifier (default: the built-in one)")
+    private Path classifier;
 
-    static int run(List<String> argv, PrintStream out, PrintStream err) {
-        if (argv.contains("--help")) {
-            out.println(HELP);
-            return 0;
-        }
-        Args a = new Args(argv, VALUED, Set.of("--quiet"));
-        int samples = a.getInt("--samples", 10000);
-        if (samples < 1) throw new Args.UsageException("--samples must be >= 1, got " + samples);
-        if (samples > 1_000_000) throw new Args.UsageException("--samples must be <= 1000000, got " + samples);
-        Path modelPath = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
+    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST idx files (default ${DEFAULT-VALUE})")
+    private Path data = FashionMnist.DEFAULT_DIR;
+
+    @Option(names = "--samples", paramLabel = "N", defaultValue = "10000", description = "images to generate, prompts cycling over the 10 classes (default ${DEFAULT-VALUE})")
+    private int samples;
+
+    @Mixin
+    private SamplingOptions sampling;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "image i uses seed N+i; caption templates are drawn from N (default ${DEFAULT-VALUE})")
+    private long seed;
+
+    @Option(names = "--size", paramLabel = "N", description = "image width and height (default ${DEFAULT-VALUE}, Fashion-MNIST's padded size)")
+    private int size = FashionMnist.SIZE;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "16", description = "images denoised together per UNet call (default ${DEFAULT-VALUE})")
+    private int batch;
+
+    @Option(names = "--latency-runs", paramLabel = "N", defaultValue = "5", description = "single-image generations timed for the latency figure (default ${DEFAULT-VALUE}; 0: none)")
+    private int latencyRuns;
+
+    @Option(names = "--test-limit", paramLabel = "N", description = "compare with the first N test images only (quick runs; default all 10000)")
+    private Integer testLimit;
+
+    @Mixin
+    private ThreadsOption threads;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the report as JSON")
+    private Path jsonOut;
+
+    @Option(names = "--grid", paramLabel = "FILE.png", description = "contact sheet of the first 100 images (rows of one image per class)")
+    private Path gridOut;
+
+    @Option(names = "--quiet", description = "no progress bar")
+    private boolean quiet;
+
+    @Override
+    int run(PrintStream out, PrintStream err) throws IOException {
+        if (samples < 1) throw new UsageException("--samples must be >= 1, got " + samples);
+        if (samples > 1_000_000) throw new UsageException("--samples must be <= 1000000, got " + samples);
+        Path modelPath = model.path(err);
         SamplingDefaults defaults = SamplingDefaults.forModel(modelPath);
-        int steps = a.getInt("--steps", defaults.steps());
-        if (steps < 1 || steps > 1000) throw new Args.UsageException("--steps must be in [1, 1000], got " + steps);
-        float cfg = a.getFloat("--cfg", defaults.cfg());
-        if (!Float.isFinite(cfg) || cfg < 0) throw new Args.UsageException("--cfg must be a finite number >= 0, got " + a.get("--cfg", ""));
-        int cfgMaxTimestep = a.getInt("--cfg-max-timestep", defaults.cfgMaxTimestep());
+        int steps = sampling.steps(defaults);
+        if (steps < 1 || steps > 1000) throw new UsageException("--steps must be in [1, 1000], got " + steps);
+        float cfg = sampling.cfg(defaults);
+        if (!Float.isFinite(cfg) || cfg < 0) throw new UsageException("--cfg must be a finite number >= 0, got " + cfg);
+        int cfgMaxTimestep = sampling.cfgMaxTimestep(defaults);
         if (cfgMaxTimestep < 0 || cfgMaxTimestep > GenerateRequest.ALL_TIMESTEPS) {
-            throw new Args.UsageException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);
+            throw new UsageException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);
         }
-        int size = a.getInt("--size", FashionMnist.SIZE);
-        if (size < 8 || size % 8 != 0) throw new Args.UsageException("--size must be a positive multiple of 8, got " + size);
-        int batch = a.getInt("--batch", 16);
-        if (batch < 1) throw new Args.UsageException("--batch must be >= 1, got " + batch);
-        int latencyRuns = a.getInt("--latency-runs", 5);
-        if (latencyRuns < 0) throw new Args.UsageException("--latency-runs must be >= 0, got " + latencyRuns);
-        int testLimit = a.getInt("--test-limit", 0);
-        if (testLimit < 0 || (a.has("--test-limit") && testLimit < 2)) throw new Args.UsageException("--test-limit must be >= 2, got " + testLimit);
-        long seed = a.getLong("--seed", 0);
-        if (a.has("--threads")) dev.edgediffuse.kernels.Parallel.setThreads(a.getInt("--threads", 1));
-        String scheduler = a.get("--scheduler", defaults.scheduler());
-        String negative = a.get("--negative-prompt", "");
+        if (size < 8 || size % 8 != 0) throw new UsageException("--size must be a positive multiple of 8, got " + size);
+        if (batch < 1) throw new UsageException("--batch must be >= 1, got " + batch);
+        if (latencyRuns < 0) throw new UsageException("--latency-runs must be >= 0, got " + latencyRuns);
+        if (testLimit != null && testLimit < 2) throw new UsageException("--test-limit must be >= 2, got " + testLimit);
+        threads.apply();
+        String scheduler = sampling.scheduler(defaults);
 
-        Path classifierDir = a.has("--classifier") ? a.path("--classifier") : BuiltInModel.FASHION_CLASSIFIER.unpack(null);
+        Path classifierDir = classifier != null ? classifier : BuiltInModel.FASHION_CLASSIFIER.unpack(null);
         if (!Files.isDirectory(classifierDir)) throw new ModelFormatException(classifierDir + ": classifier folder not found");
-        Path data = a.has("--data") ? a.path("--data") : FashionMnist.DEFAULT_DIR;
-        Path jsonOut = a.path("--json"), gridOut = a.path("--grid");
-        Path refPath = a.path("--reference");
+        Path refPath = reference == null ? null : BuiltInModel.resolve(reference, err);
 
-        var sampling = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, negative, size, size);
+        var generation = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, sampling.negativePrompt(), size, size);
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
-        if (testLimit > 0) test = Evaluator.first(test, testLimit);
-        try (FashionClassifier classifier = FashionClassifier.load(classifierDir);
-             PipelineGenerator model = PipelineGenerator.open(modelPath, sampling, batch);
-             PipelineGenerator reference = refPath == null ? null : openReference(refPath, sampling, batch, model)) {
-            EvalPlan plan = EvalPlan.of(samples, seed);
-            Evaluator evaluator = new Evaluator(classifier, train, test, a.has("--quiet") ? null : err);
-            err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", model.name(),
-                    reference == null ? "" : " vs reference " + reference.name(), samples, steps, cfg,
+        if (testLimit != null) test = Evaluator.first(test, testLimit);
+        try (FashionClassifier judge = FashionClassifier.load(classifierDir);
+             PipelineGenerator generator = PipelineGenerator.open(modelPath, generation, batch);
+             PipelineGenerator referenceGenerator = refPath == null ? null : openReference(refPath, generation, batch, generator)) {
+            Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
+            err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(),
+                    referenceGenerator == null ? "" : " vs reference " + referenceGenerator.name(), samples, steps, cfg,
                     cfgMaxTimestep < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + cfgMaxTimestep : "", scheduler, size, size, classifierDir);
-            EvalReport report = evaluator.evaluate(model, reference, plan,
+            EvalReport report = evaluator.evaluate(generator, referenceGenerator, EvalPlan.of(samples, seed),
                     new Evaluator.Options(latencyRuns, gridOut == null ? 0 : Math.min(samples, 100)));
             out.print(report.text());
             if (jsonOut != null) {
@@ -119,7 +124,7 @@ final class EvalCommand {
                 settings.put("cfg", (double) cfg);
                 settings.put("cfg_max_timestep", cfgMaxTimestep);
                 settings.put("scheduler", scheduler);
-                settings.put("negative_prompt", negative);
+                settings.put("negative_prompt", sampling.negativePrompt());
                 settings.put("seed", seed);
                 settings.put("size", size);
                 settings.put("batch", batch);
@@ -130,12 +135,11 @@ final class EvalCommand {
             if (gridOut != null) {
                 int[] wh = new int[2];
                 byte[] rgb = report.gridRgb(wh);
-                Png.write(gridOut, rgb, wh[0], wh[1], Map.of("parameters", "edgediffuse eval " + String.join(" ", argv)));
+                String command = String.join(" ", spec.commandLine().getParseResult().originalArgs());
+                Png.write(gridOut, rgb, wh[0], wh[1], Map.of("parameters", "edgediffuse " + command));
                 out.println("wrote " + gridOut + " (" + wh[0] + "x" + wh[1] + ")");
             }
             return 0;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 

@@ -1,6 +1,5 @@
 package dev.edgediffuse.cli;
 
-import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.Captions;
 import dev.edgediffuse.data.FashionMnist;
@@ -10,58 +9,67 @@ import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.tensor.FeatureMap;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /** edgediffuse grid: one PNG of prompts (rows) × seeds (columns), to see a model at a glance. */
-final class GridCommand {
-    static final String HELP = """
-            usage: edgediffuse grid --out FILE.png [options]
-              --model DIR|FILE   default: the built-in EdgeDiffuse-Mini
-              --prompts A|B|...  prompts separated by '|' (default: "a photo of a <class>" for the 10 Fashion-MNIST classes)
-              --seeds N          columns, seeds 0..N-1 (default 8)
-              --steps N --cfg X --cfg-max-timestep T --scheduler S --width W --height H
-                                     as for generate (defaults: the model's sampling_defaults.json, as generate)
-              --zoom K           nearest-neighbour enlargement of each image (default 2)""";
+@Command(name = "grid", sortOptions = false, description = "a PNG of prompts × seeds from one model")
+final class GridCommand extends CliCommand {
+    @Option(names = "--out", paramLabel = "FILE.png", required = true, description = "the grid to write")
+    private Path outPath;
 
-    private GridCommand() {}
+    @Mixin
+    private ModelOption model;
 
-    static int run(List<String> argv, PrintStream out, PrintStream err) {
-        if (argv.contains("--help")) {
-            out.println(HELP);
-            return 0;
-        }
-        Args a = new Args(argv, Set.of("--out", "--model", "--prompts", "--seeds", "--steps", "--cfg", "--cfg-max-timestep", "--scheduler",
-                "--width", "--height", "--zoom"), Set.of());
-        if (!a.has("--out")) throw new Args.UsageException("--out is required");
-        List<String> prompts = new java.util.ArrayList<>();
-        if (a.has("--prompts")) prompts.addAll(Arrays.asList(a.get("--prompts", "").split("\\|")));
-        else for (int c = 0; c < FashionMnist.CLASSES.length; c++) prompts.add(Captions.prompt(c));
-        int seeds = a.getInt("--seeds", 8), zoom = a.getInt("--zoom", 2);
-        if (seeds <= 0 || zoom <= 0) throw new Args.UsageException("--seeds and --zoom must be positive");
-        Path model = a.has("--model") ? a.path("--model") : BuiltInModel.path(err);
-        try (Pipeline p = Pipeline.load(model)) {
-            int size = p.defaultImageSize();
+    @Mixin
+    private LoadOptions load;
+
+    @Option(names = "--prompts", paramLabel = "A|B|...", description = "prompts (rows) separated by '|' (default: \"a photo of a <class>\" for the 10 Fashion-MNIST classes)")
+    private String prompts;
+
+    @Option(names = "--seeds", paramLabel = "N", defaultValue = "8", description = "columns, seeds 0..N-1 (default ${DEFAULT-VALUE})")
+    private int seeds;
+
+    @Mixin
+    private SamplingOptions sampling;
+
+    @Mixin
+    private SizeOptions size;
+
+    @Option(names = "--zoom", paramLabel = "K", defaultValue = "2", description = "nearest-neighbour enlargement of each image (default ${DEFAULT-VALUE})")
+    private int zoom;
+
+    @Mixin
+    private ThreadsOption threads;
+
+    @Override
+    int run(PrintStream out, PrintStream err) throws IOException {
+        List<String> rows = new ArrayList<>();
+        if (prompts != null) rows.addAll(Arrays.asList(prompts.split("\\|")));
+        else for (int c = 0; c < FashionMnist.CLASSES.length; c++) rows.add(Captions.prompt(c));
+        if (seeds <= 0 || zoom <= 0) throw new UsageException("--seeds and --zoom must be positive");
+        threads.apply();
+        try (Pipeline p = Pipeline.load(model.path(err), load.options())) {
             SamplingDefaults d = p.samplingDefaults();
-            GenerateRequest base = GenerateRequest.of("").withSteps(a.getInt("--steps", d.steps())).withCfg(a.getFloat("--cfg", d.cfg()))
-                    .withCfgMaxTimestep(a.getInt("--cfg-max-timestep", d.cfgMaxTimestep()))
-                    .withScheduler(a.get("--scheduler", d.scheduler())).withSize(a.getInt("--width", size), a.getInt("--height", size));
-            int w = base.width() * zoom, h = base.height() * zoom, cols = seeds, rows = prompts.size();
-            byte[] grid = new byte[cols * w * rows * h * 3];
-            Progress progress = Progress.steps(err, "grid rows", rows);
-            for (int r = 0; r < rows; r++) {
-                List<GenerateRequest> row = new java.util.ArrayList<>();
-                for (int s = 0; s < cols; s++) {
-                    row.add(new GenerateRequest(prompts.get(r), base.negativePrompt(), base.steps(), base.cfg(),
-                            base.cfgMaxTimestep(), base.scheduler(), s, base.width(), base.height(), null, null, 0.75f));
-                }
+            GenerateRequest base = GenerateRequest.of("").withSteps(sampling.steps(d)).withCfg(sampling.cfg(d))
+                    .withCfgMaxTimestep(sampling.cfgMaxTimestep(d)).withScheduler(sampling.scheduler(d))
+                    .withNegativePrompt(sampling.negativePrompt())
+                    .withSize(size.width(p.defaultImageSize()), size.height(p.defaultImageSize()));
+            int w = base.width() * zoom, h = base.height() * zoom, cols = seeds;
+            byte[] grid = new byte[cols * w * rows.size() * h * 3];
+            Progress progress = Progress.steps(err, "grid rows", rows.size());
+            for (int r = 0; r < rows.size(); r++) {
+                List<GenerateRequest> row = new ArrayList<>();
+                for (int s = 0; s < cols; s++) row.add(base.withPrompt(rows.get(r)).withSeed(s));
                 FeatureMap images = p.generateBatch(row);
                 for (int s = 0; s < cols; s++) {
                     byte[] rgb = Images.toRgb(images, s);
@@ -72,13 +80,11 @@ final class GridCommand {
                 }
                 progress.step(r + 1);
             }
-            Png.write(a.path("--out"), grid, cols * w, rows * h, Map.of("parameters", "grid: " + String.join(" | ", prompts)
+            Png.write(outPath, grid, cols * w, rows.size() * h, Map.of("parameters", "grid: " + String.join(" | ", rows)
                     + "; seeds 0.." + (seeds - 1) + "; " + base.steps() + " steps, cfg " + base.cfg()
                     + (base.cfgMaxTimestep() < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + base.cfgMaxTimestep() : "") + ", " + base.scheduler()));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
-        out.println("wrote " + a.path("--out"));
+        out.println("wrote " + outPath);
         return 0;
     }
 }

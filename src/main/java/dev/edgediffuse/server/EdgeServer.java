@@ -1,5 +1,6 @@
 package dev.edgediffuse.server;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.pipeline.Denoiser;
 import org.eclipse.jetty.server.ConnectionFactory;
 import org.eclipse.jetty.server.HttpConfiguration;
@@ -146,12 +147,25 @@ public final class EdgeServer implements AutoCloseable {
         return models;
     }
 
-    /** The named model, or the first loaded when {@code name} is null; 404 naming the loaded ones otherwise. */
+    /**
+     * The named model, or the first loaded when {@code name} is null. A built-in model's short name also finds it when
+     * it is served under another name ({@code serve --model fast=mini}, then {@code "model": "mini"}). 404 naming the
+     * loaded ones otherwise.
+     */
     Batcher model(String name) {
         if (name == null || name.isEmpty()) return models.values().iterator().next();
         Batcher b = models.get(name);
+        if (b == null) b = servedBuiltIn(name);
         if (b == null) throw new ApiError(404, "model '" + name + "' is not loaded; loaded: " + String.join(", ", models.keySet()));
         return b;
+    }
+
+    /** The model loaded from the built-in one of this short name, or null; a checkpoint is named after its folder. */
+    private Batcher servedBuiltIn(String name) {
+        BuiltInModel builtIn = BuiltInModel.named(name);
+        if (builtIn == null) return null;
+        for (Batcher b : models.values()) if (b.denoiser.modelName().equals(builtIn.name())) return b;
+        return null;
     }
 
     @Override

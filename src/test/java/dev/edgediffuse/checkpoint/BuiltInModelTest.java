@@ -1,5 +1,6 @@
 package dev.edgediffuse.checkpoint;
 
+import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.tensor.FeatureMap;
@@ -16,6 +17,8 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The shipped EdgeDiffuse-Mini unpacks, loads like any diffusers folder and draws distinct, non-blank images. */
@@ -40,6 +43,19 @@ class BuiltInModelTest {
             assertTrue(contrast > 1.0, "image 0 is nearly flat: " + contrast);
             assertTrue(differ > 0.05, "prompts barely change the image: " + differ);
         }
+    }
+
+    @Test
+    void modelsAreResolvedAsPathsFirstThenAsBuiltInNames(@TempDir Path dir) throws IOException {
+        assertTrue(BuiltInModel.names().contains(BuiltInModel.DEFAULT));
+        assertEquals(BuiltInModel.MINI, BuiltInModel.named("mini"));
+        assertNull(BuiltInModel.named("edgediffuse-mini-v7"), "the short name, not the folder's");
+        assertEquals(BuiltInModel.path(null), BuiltInModel.resolve("mini", null));
+        Path folder = Files.createDirectories(dir.resolve("mini"));
+        assertEquals(folder, BuiltInModel.resolve(folder.toString(), null), "an existing path is taken as it is");
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> BuiltInModel.resolve("mini-huge", null));
+        assertEquals("mini-huge: model not found (expected a diffusers folder, a .safetensors file or a built-in model: "
+                + String.join(", ", BuiltInModel.names()) + ")", e.getMessage());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.format.Npy;
 import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.format.SafeTensorsWriter;
@@ -175,6 +176,21 @@ class GenerateCommandTest {
         assertFails("--scheduler", base(folder, "--scheduler", "nope"));
         assertFails("--bogus", base(folder, "--bogus", "1"));
         assertFails("--prompt", "generate", "--model", folder.toString());
+    }
+
+    @Test
+    void builtInModelsAreAddressedByName() throws IOException {
+        Path byName = dir.resolve("mini-by-name.png"), byDefault = dir.resolve("mini-default.png");
+        Run named = run("generate", "--model", "mini", "--prompt", "a photo of a bag", "--steps", "2", "--out", byName.toString(), "--quiet");
+        assertEquals(0, named.code(), named.err());
+        assertTrue(named.out().contains("(32x32)"), "the built-in model's own size: " + named.out());
+        String text = new String(Files.readAllBytes(byName), StandardCharsets.ISO_8859_1);
+        assertTrue(text.contains("Model: " + BuiltInModel.MINI.name()), text.substring(0, 300));
+        Run unnamed = run("generate", "--prompt", "a photo of a bag", "--steps", "2", "--out", byDefault.toString(), "--quiet");
+        assertEquals(0, unnamed.code(), unnamed.err());
+        assertArrayEquals(Files.readAllBytes(byName), Files.readAllBytes(byDefault), "no --model is --model mini");
+        assertFails("built-in model: mini", base(Path.of("mini-nonexistent")));
+        assertFails("mini-nonexistent: model not found", "convert", "--model", "mini-nonexistent", "--weights", "q8");
     }
 
     @Test

@@ -1,0 +1,119 @@
+package dev.edgediffuse.cli;
+
+import dev.edgediffuse.format.Images;
+import dev.edgediffuse.format.Npy;
+import dev.edgediffuse.format.Png;
+import dev.edgediffuse.hybrid.HybridClient;
+import dev.edgediffuse.hybrid.HybridGenerator;
+import dev.edgediffuse.pipeline.Denoiser;
+import dev.edgediffuse.pipeline.GenerateRequest;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.time.Duration;
+import java.util.Map;
+
+/** {@code generate --hybrid URL}: the server's first K steps, the rest here; all-local when the server fails. */
+final class HybridOptions {
+    @Option(names = "--hybrid", paramLabel = "URL", description = "hybrid run: the server at URL (e.g. https://host:7860) runs "
+            + "the first K steps on its model, this device the rest on --model; all-local on any failure of the server")
+    private String url;
+
+    @Option(names = "--split", paramLabel = "K,M", description = "hybrid: K steps on the server, M here (total K+M); or --steps K,M")
+    private String split;
+
+    @Option(names = "--remote-model", paramLabel = "NAME", description = "hybrid: the server's model (default: the server's first)")
+    private String remoteModel;
+
+    @Option(names = "--remote-embeddings", description = "hybrid: use the server's prompt embeddings instead of this model's text encoder")
+    private boolean remoteEmbeddings;
+
+    @Option(names = "--hybrid-timeout", paramLabel = "S", defaultValue = "120", description = "hybrid: deadline for the server's part in seconds (default ${DEFAULT-VALUE})")
+    private double timeout;
+
+    @Mixin
+    private ApiKeyOptions apiKey;
+
+    @Option(names = "--tls-truststore", paramLabel = "FILE", description = "hybrid: PKCS12 truststore for a self-signed server "
+            + "(password: $EDGEDIFFUSE_TRUSTSTORE_PASSWORD)")
+    private Path truststore;
+
+    boolean requested() {
+        return url != null;
+    }
+
+    int generate(GenerateCommand g, Path model, PrintStream out, PrintStream err) throws IOException {
+        int[] km = serverAndDeviceSteps(g.sampling.stepsGiven());
+        int k = km[0], m = km[1];
+        URI base;
+        try {
+            base = URI.create(url);
+            if (base.getScheme() == null || !(base.getScheme().equals("http") || base.getScheme().equals("https")) || base.getHost() == null) {
+                throw new IllegalArgumentException();
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--hybrid must be an http:// or https:// URL, got '" + url + "'");
+        }
+        if (!(timeout > 0)) throw new UsageException("--hybrid-timeout must be > 0 seconds");
+        HybridClient client = new HybridClient(base, apiKey.key(), Duration.ofMillis((long) (timeout * 1000)), trust(truststore));
+
+        try (Denoiser d = Denoiser.load(model, g.load.options())) {
+            GenerateRequest req = g.request(d.defaultImageSize(), k + m, d.samplingDefaults());
+            HybridGenerator.Outcome o = HybridGenerator.generate(d, req, k, client, remoteModel, remoteEmbeddings, g.quiet ? null : err);
+            var r = o.result();
+            if (g.saveLatents != null) Npy.write(g.saveLatents, r.latentsNchw(), r.latentShape());
+            String params = req.parametersText(d.modelName()) + (o.usedServer()
+                    ? ", Hybrid: " + k + " steps on " + base.getHost() + ", " + m + " on device" : ", Hybrid: fell back to device");
+            Png.write(g.outPath, Images.toRgb(r.image(), 0), r.image().width(), r.image().height(), Map.of("parameters", params));
+            out.println("wrote " + g.outPath + " (" + r.image().width() + "x" + r.image().height() + ")");
+            err.println(o.summary());
+            return 0;
+        }
+    }
+
+    /** K and M, from --split K,M or --steps K,M (both only if they agree). */
+    private int[] serverAndDeviceSteps(String steps) {
+        if (split != null && steps != null && !split.equals(steps)) throw new UsageException("give either --split K,M or --steps K,M, not both");
+        String km = split != null ? split : steps;
+        if (km == null || !km.contains(",")) throw new UsageException("--hybrid needs --split K,M (K steps on the server, M on this device)");
+        String[] parts = km.split(",", -1);
+        int k, m;
+        try {
+            if (parts.length != 2) throw new NumberFormatException();
+            k = Integer.parseInt(parts[0].trim());
+            m = Integer.parseInt(parts[1].trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException("--split must be K,M with two integers, got '" + km + "'");
+        }
+        if (k < 1 || m < 0) throw new UsageException("--split K,M needs K >= 1 and M >= 0, got '" + km + "'");
+        return new int[]{k, m};
+    }
+
+    /** An SSL context trusting the certificates in a PKCS12 store, or null for the JDK defaults. */
+    private static SSLContext trust(Path store) {
+        if (store == null) return null;
+        if (!Files.isRegularFile(store)) throw new IllegalArgumentException("--tls-truststore " + store + ": file not found");
+        String pw = System.getenv("EDGEDIFFUSE_TRUSTSTORE_PASSWORD");
+        try (InputStream in = Files.newInputStream(store)) {
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            ks.load(in, pw == null ? null : pw.toCharArray());
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ks);
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(null, tmf.getTrustManagers(), null);
+            return ctx;
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalArgumentException("--tls-truststore " + store + ": " + e.getMessage());
+        }
+    }
+}
