@@ -23,7 +23,7 @@ public record EvalPlan(List<Job> jobs, long seed) {
         int classes = FashionMnist.CLASSES.length;
         for (int i = 0; i < samples; i++) {
             int label = i % classes;
-            jobs.add(new Job(i, label, Captions.random(label, templates), seed + i));
+            jobs.add(new Job(i, label, Captions.evaluation(label, templates), seed + i));
         }
         return new EvalPlan(List.copyOf(jobs), seed);
     }

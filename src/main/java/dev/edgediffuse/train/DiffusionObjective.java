@@ -26,7 +26,8 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     private final ClipTextModel text;
     private final LatentDataset latents;
     private final int[] labels;
-    private final int[][][] captionIds;
+    private final ClipTokenizer tokenizer;
+    private final java.util.Map<String, int[]> captionIds = new java.util.HashMap<>();
     private final int[] emptyIds;
     private final float[] alphasCumprod;
     private final Batches batches;
@@ -48,17 +49,13 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
         this.minSnrGamma = minSnrGamma;
         this.inputPerturbation = inputPerturbation;
         this.seed = seed;
-        this.captionIds = captionTokens(tokenizer);
+        this.tokenizer = tokenizer;
         this.emptyIds = tokenizer.encode("");
     }
 
-    /** Token ids of every (class, template) caption. */
-    public static int[][][] captionTokens(ClipTokenizer tokenizer) {
-        int classes = dev.edgediffuse.data.FashionMnist.CLASSES.length;
-        int[][][] ids = new int[classes][Captions.templates()][];
-        for (int c = 0; c < classes; c++)
-            for (int t = 0; t < Captions.templates(); t++) ids[c][t] = tokenizer.encode(Captions.of(c, t));
-        return ids;
+    /** A caption's token ids, tokenized once. */
+    private int[] ids(String caption) {
+        return captionIds.computeIfAbsent(caption, tokenizer::encode);
     }
 
     /** The Min-SNR-γ loss weight of ε-prediction at a timestep with the given ᾱ; 1 when γ is 0 (off). */
@@ -97,8 +94,8 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
             timesteps[j] = t;
             weight[j] = minSnrWeight(alphasCumprod[t], minSnrGamma);
             addNoise(z0, j * size, size, alphasCumprod[t], inputPerturbation, rng, noise, noisy);
-            int template = rng.nextInt(Captions.templates());
-            ids[j] = rng.nextDouble() < dropout ? emptyIds : captionIds[labels[idx[j]]][template];
+            String caption = Captions.random(labels[idx[j]], rng::nextInt);
+            ids[j] = rng.nextDouble() < dropout ? emptyIds : ids(caption);
         }
         float[] context = text.encode(ids);
         FeatureMap x = new FeatureMap(noisy, b, latents.height(), latents.width(), latents.channels());

@@ -3,6 +3,7 @@ package dev.edgediffuse.train;
 import dev.edgediffuse.checkpoint.ModelConfigs;
 import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.data.Captions;
 import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.Config;
@@ -270,8 +271,9 @@ public final class TextToImageTraining {
         float[] table = text.get(name);
         int hidden = text.shapes().get(name)[1];
         boolean[] used = new boolean[table.length / hidden];
-        for (int[][] perClass : DiffusionObjective.captionTokens(tokenizer))
-            for (int[] ids : perClass) for (int id : ids) used[id] = true;
+        for (int c = 0; c < FashionMnist.CLASSES.length; c++) {
+            for (String caption : Captions.all(c)) for (int id : tokenizer.encode(caption)) used[id] = true;
+        }
         for (int id : tokenizer.encode("")) used[id] = true;
         for (int r = 0; r < used.length; r++) if (!used[r]) java.util.Arrays.fill(table, r * hidden, (r + 1) * hidden, 0f);
     }

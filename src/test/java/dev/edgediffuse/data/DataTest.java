@@ -16,15 +16,37 @@ class DataTest {
     void captionsNameTheClassWithTheRightArticle() {
         assertEquals("a photo of a sneaker", Captions.prompt(7));
         assertEquals("a photo of an ankle boot", Captions.prompt(9));
-        assertEquals("an ankle boot, product shot", Captions.of(9, 3));
+        assertEquals("an ankle boot, product shot", Captions.evaluation(9, 3));
+        Set<String> all = new HashSet<>(Captions.all(2));
         Set<String> seen = new HashSet<>();
         Random r = new Random(1);
-        for (int i = 0; i < 200; i++) {
-            String c = Captions.random(2, r);
-            assertTrue(c.contains("pullover"), c);
+        for (int i = 0; i < 5000; i++) {
+            String c = Captions.random(2, r::nextInt);
+            assertTrue(all.contains(c), c);
+            assertFalse(c.contains(" a o") || c.contains(" a a") || c.startsWith("a o") || c.startsWith("a a"), "article: " + c);
             seen.add(c);
         }
-        assertEquals(Captions.templates(), seen.size(), "every template is used");
+        assertTrue(seen.contains("a photo of a sweater") && seen.contains("an old hoodie"), "names and attributes vary");
+        assertTrue(seen.size() > 1500, "captions vary: " + seen.size());
+        // the evaluation keeps v1-v7's ten templates with the class's own name
+        for (int t = 0; t < 10; t++) assertTrue(all.contains(Captions.evaluation(2, t)), Captions.evaluation(2, t));
+    }
+
+    @Test
+    void heldOutPromptsCoverEveryClassAndNoCaptionUsesThem() {
+        var prompts = HeldOutPrompts.all();
+        assertTrue(prompts.size() >= 100, "at least 100 held-out prompts");
+        Set<String> captions = new HashSet<>();
+        for (int c = 0; c < FashionMnist.CLASSES.length; c++) captions.addAll(Captions.all(c));
+        int[] perClass = new int[FashionMnist.CLASSES.length];
+        Set<String> distinct = new HashSet<>();
+        for (var p : prompts) {
+            perClass[p.label()]++;
+            assertFalse(captions.contains(p.text()), "a training caption: " + p.text());
+            assertFalse(captions.contains(p.text().toLowerCase()), "a training caption: " + p.text());
+            assertTrue(distinct.add(p.text()), "twice: " + p.text());
+        }
+        for (int n : perClass) assertTrue(n >= 10, "ten or more per class");
     }
 
     @Test
