@@ -11,6 +11,7 @@ import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.kernels.Gemm;
 import dev.edgediffuse.kernels.Parallel;
+import dev.edgediffuse.kernels.VectorWidth;
 import dev.edgediffuse.kernels.WarmUp;
 import dev.edgediffuse.kernels.WeightPanels;
 import dev.edgediffuse.pipeline.GenerateRequest;
@@ -97,6 +98,7 @@ final class BenchCommand extends CliCommand {
             Map<String, Object> weightsSummary = weightSummary(modelPath);
             WarmUp.startAndWait();
             double ceiling = gemmCeiling();
+            err.println("kernels: " + VectorWidth.describe());
             err.printf("GEMM ceiling (2048x1280x1280, %d threads): %.1f GFLOP/s%n", Parallel.threads(), ceiling);
             List<Map<String, Object>> rows = new ArrayList<>();
             for (int size : sizes) {

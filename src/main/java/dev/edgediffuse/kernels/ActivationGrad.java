@@ -8,7 +8,7 @@ import jdk.incubator.vector.VectorSpecies;
  * with {@link VectorMath}'s transcendentals (GEGLU's was 13% of a UNet training step as scalar double code).
  */
 public final class ActivationGrad {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> S = VectorWidth.BLOCK_FLOAT;
     private static final double SQRT_2PI = Math.sqrt(2 * Math.PI);
     private static final float INV_SQRT_2PI = (float) (1 / SQRT_2PI);
 
@@ -18,7 +18,7 @@ public final class ActivationGrad {
         float[] dx = new float[x.length];
         Activations.chunks(x.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) {
+            for (int end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) {
                 FloatVector.fromArray(S, dy, i).mul(VectorMath.siluSlope(FloatVector.fromArray(S, x, i))).intoArray(dx, i);
             }
             for (; i < b; i++) dx[i] = (float) (dy[i] * NormGrad.siluSlope(x[i]));
@@ -30,10 +30,10 @@ public final class ActivationGrad {
         float[] dx = new float[x.length];
         Activations.chunks(x.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) {
+            for (int end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) {
                 FloatVector v = FloatVector.fromArray(S, x, i), s = VectorMath.sigmoid(v.mul(1.702f));
                 // σ(1.702x) + 1.702x·σ·(1 − σ)
-                FloatVector slope = s.add(v.mul(1.702f).mul(s).mul(broadcast(1f).sub(s)));
+                FloatVector slope = s.add(v.mul(1.702f).mul(s).mul(s.broadcast(1f).sub(s)));
                 FloatVector.fromArray(S, dy, i).mul(slope).intoArray(dx, i);
             }
             for (; i < b; i++) {
@@ -44,31 +44,51 @@ public final class ActivationGrad {
         return dx;
     }
 
+    /**
+     * dY·(Φ(x) + x·φ(x)). Φ and φ run in two passes, each its own compiled lambda: one body with both exponentials
+     * outgrew C2's inlining budget and boxed its vectors through calls.
+     */
     public static float[] gelu(float[] x, float[] dy) {
         float[] dx = new float[x.length];
         Activations.chunks(x.length, (a, b) -> {
+            for (int i = a, end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) {
+                VectorMath.normalCdf(FloatVector.fromArray(S, x, i)).intoArray(dx, i);
+            }
+        });
+        Activations.chunks(x.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) FloatVector.fromArray(S, dy, i).mul(geluSlope(FloatVector.fromArray(S, x, i))).intoArray(dx, i);
+            for (int end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) {
+                FloatVector v = FloatVector.fromArray(S, x, i), cdf = FloatVector.fromArray(S, dx, i);
+                FloatVector.fromArray(S, dy, i).mul(cdf.add(v.mul(density(v)))).intoArray(dx, i);
+            }
             for (; i < b; i++) dx[i] = (float) (dy[i] * geluSlope(x[i]));
         });
         return dx;
     }
 
-    /** GEGLU rows [hidden | gate] (width 2d) → dX of the same shape, for dY rows of width d. */
+    /** GEGLU rows [hidden | gate] (width 2d) → dX of the same shape, for dY rows of width d; two passes, as {@link #gelu}. */
     public static float[] geglu(float[] x, float[] dy, int rows, int d) {
         float[] dx = new float[x.length];
+        int blocks = VectorWidth.blockEnd(0, d);
         Parallel.forEach(rows, r -> {
-            int in = r * 2 * d, o = r * d, j = 0;
-            for (; j <= d - 8; j += 8) {
-                FloatVector hidden = FloatVector.fromArray(S, x, in + j), gate = FloatVector.fromArray(S, x, in + d + j);
-                FloatVector g = FloatVector.fromArray(S, dy, o + j), cdf = VectorMath.normalCdf(gate);
-                g.mul(gate.mul(cdf)).intoArray(dx, in + j);
-                g.mul(hidden).mul(cdf.add(gate.mul(density(gate)))).intoArray(dx, in + d + j);
+            int in = r * 2 * d, o = r * d;
+            for (int j = 0; j < blocks; j += S.length()) {
+                FloatVector gate = FloatVector.fromArray(S, x, in + d + j), cdf = VectorMath.normalCdf(gate);
+                FloatVector.fromArray(S, dy, o + j).mul(gate.mul(cdf)).intoArray(dx, in + j);
+                cdf.intoArray(dx, in + d + j);
             }
-            for (; j < d; j++) {
+            for (int j = blocks; j < d; j++) {
                 float hidden = x[in + j], gate = x[in + d + j];
                 dx[in + j] = dy[o + j] * Activations.gelu(gate);
                 dx[in + d + j] = (float) (dy[o + j] * hidden * geluSlope(gate));
+            }
+        });
+        Parallel.forEach(rows, r -> {
+            int in = r * 2 * d, o = r * d;
+            for (int j = 0; j < blocks; j += S.length()) {
+                FloatVector hidden = FloatVector.fromArray(S, x, in + j), gate = FloatVector.fromArray(S, x, in + d + j);
+                FloatVector cdf = FloatVector.fromArray(S, dx, in + d + j);
+                FloatVector.fromArray(S, dy, o + j).mul(hidden).mul(cdf.add(gate.mul(density(gate)))).intoArray(dx, in + d + j);
             }
         });
         return dx;
@@ -91,18 +111,9 @@ public final class ActivationGrad {
         return dx;
     }
 
-    /** Φ(x) + x·φ(x), lane-wise. */
-    private static FloatVector geluSlope(FloatVector x) {
-        return VectorMath.normalCdf(x).add(x.mul(density(x)));
-    }
-
     /** φ(x), the standard normal density. */
     private static FloatVector density(FloatVector x) {
         return VectorMath.exp(x.mul(x).mul(-0.5f)).mul(INV_SQRT_2PI);
-    }
-
-    private static FloatVector broadcast(float v) {
-        return FloatVector.broadcast(S, v);
     }
 
     /** Φ(x) + x·φ(x). */

@@ -8,14 +8,14 @@ import jdk.incubator.vector.VectorSpecies;
 
 /** Element-wise activations and tensor arithmetic used between the GEMMs. */
 public final class Activations {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> S = VectorWidth.BLOCK_FLOAT;
 
     private Activations() {}
 
     public static void silu(float[] x) {
         chunks(x.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) Norms.siluVec(FloatVector.fromArray(S, x, i)).intoArray(x, i);
+            for (int end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) Norms.siluVec(FloatVector.fromArray(S, x, i)).intoArray(x, i);
             for (; i < b; i++) x[i] = x[i] / (1f + (float) Math.exp(-x[i]));
         });
     }
@@ -31,7 +31,7 @@ public final class Activations {
     public static void gelu(float[] x) {
         chunks(x.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) VectorMath.gelu(FloatVector.fromArray(S, x, i)).intoArray(x, i);
+            for (int end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) VectorMath.gelu(FloatVector.fromArray(S, x, i)).intoArray(x, i);
             for (; i < b; i++) x[i] = gelu(x[i]);
         });
     }
@@ -45,7 +45,7 @@ public final class Activations {
         float[] out = Buffers.take(rows * d);
         Parallel.forEach(rows, r -> {
             int in = r * 2 * d, o = r * d, j = 0;
-            for (; j <= d - 8; j += 8) {
+            for (int end = VectorWidth.blockEnd(0, d); j < end; j += S.length()) {
                 FloatVector gate = VectorMath.gelu(FloatVector.fromArray(S, x, in + d + j));
                 FloatVector.fromArray(S, x, in + j).mul(gate).intoArray(out, o + j);
             }
@@ -63,7 +63,7 @@ public final class Activations {
     public static void addInPlace(float[] x, int at, float[] y) {
         chunks(y.length, (a, b) -> {
             int i = a;
-            for (; i <= b - 8; i += 8) FloatVector.fromArray(S, x, at + i).add(FloatVector.fromArray(S, y, i)).intoArray(x, at + i);
+            for (int end = VectorWidth.blockEnd(a, b); i < end; i += S.length()) FloatVector.fromArray(S, x, at + i).add(FloatVector.fromArray(S, y, i)).intoArray(x, at + i);
             for (; i < b; i++) x[at + i] += y[i];
         });
     }

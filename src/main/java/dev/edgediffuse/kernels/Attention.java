@@ -10,8 +10,9 @@ import jdk.incubator.vector.VectorSpecies;
  * Tq×Tk score matrix never exists; heads are column slices of the [tokens][heads·d] projections.
  */
 public final class Attention {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
-    private static final int Q_BLOCK = 64;
+    private static final VectorSpecies<Float> S = VectorWidth.BLOCK_FLOAT;
+    /** Queries per block: a whole number of GEMM row tiles near 64. */
+    private static final int Q_BLOCK = Gemm.ROWS_PER_TASK;
     private static final ThreadLocal<float[][]> SCRATCH = new ThreadLocal<>();
 
     private Attention() {}
@@ -46,34 +47,36 @@ public final class Attention {
         return out;
     }
 
-    /** Softmax of scale·row over the first {@code valid} entries; the rest (masked) become 0. */
+    /**
+     * Softmax of scale·row over the first {@code valid} entries; the rest (masked) become 0. The sum keeps the 8
+     * partial sums of {@link VectorWidth#BLOCK} (in one vector, or two of 4 lanes), so every width gives the same bits.
+     */
     static void softmaxRow(float[] x, int off, int valid, int len, float scale) {
+        int blocks = VectorWidth.blockEnd(0, valid), step = S.length();
+        FloatVector vm = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int j = 0; j < blocks; j += step) vm = vm.max(FloatVector.fromArray(S, x, off + j));
         float max = Float.NEGATIVE_INFINITY;
-        int j = 0;
-        if (valid >= 8) {
-            FloatVector vm = FloatVector.fromArray(S, x, off);
-            for (j = 8; j <= valid - 8; j += 8) vm = vm.max(FloatVector.fromArray(S, x, off + j));
-            for (int l = 0; l < 8; l++) max = Math.max(max, vm.lane(l));
-        }
-        for (; j < valid; j++) max = Math.max(max, x[off + j]);
+        for (int l = 0; l < step; l++) max = Math.max(max, vm.lane(l));
+        for (int j = blocks; j < valid; j++) max = Math.max(max, x[off + j]);
         FloatVector vmax = FloatVector.broadcast(S, max * scale), vs = FloatVector.broadcast(S, scale);
-        FloatVector vsum = FloatVector.zero(S);
-        for (j = 0; j <= valid - 8; j += 8) {
-            FloatVector e = FloatVector.fromArray(S, x, off + j).mul(vs).sub(vmax);
-            e = VectorMath.exp(e);
-            vsum = vsum.add(e);
+        FloatVector low = FloatVector.zero(S), high = low;
+        for (int j = 0; j < blocks; j += step) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + j).mul(vs).sub(vmax));
             e.intoArray(x, off + j);
+            // one exponential in the loop, whatever the width: two outgrew C2's inlining budget on 128-bit vectors
+            if (step == VectorWidth.BLOCK || j % VectorWidth.BLOCK == 0) low = low.add(e);
+            else high = high.add(e);
         }
-        float sum = VectorMath.sum(vsum);
-        for (; j < valid; j++) {
+        float sum = VectorMath.sum(low, high);
+        for (int j = blocks; j < valid; j++) {
             float e = (float) Math.exp(x[off + j] * scale - max * scale);
             x[off + j] = e;
             sum += e;
         }
         float inv = 1f / sum;
-        for (j = 0; j <= valid - 8; j += 8) FloatVector.fromArray(S, x, off + j).mul(inv).intoArray(x, off + j);
-        for (; j < valid; j++) x[off + j] *= inv;
-        for (j = valid; j < len; j++) x[off + j] = 0f;
+        for (int j = 0; j < blocks; j += step) FloatVector.fromArray(S, x, off + j).mul(inv).intoArray(x, off + j);
+        for (int j = blocks; j < valid; j++) x[off + j] *= inv;
+        for (int j = valid; j < len; j++) x[off + j] = 0f;
     }
 
     private static float[][] scratch(int a, int b, int c) {

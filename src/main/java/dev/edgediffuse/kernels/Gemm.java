@@ -6,16 +6,22 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * C[M][N] = A[M][K] · B[K][N] (+ bias[N]), with B packed in {@link #NR}-column panels and a register-blocked
- * 6×16 micro-kernel (12 vector accumulators). Rows of A may be gathered from several "taps" — contiguous runs
- * at arbitrary offsets — which is how convolutions run as implicit GEMMs without an im2col buffer.
+ * micro-kernel of {@link #MR} × {@link #NR} shaped for the vector width ({@link VectorWidth}). Rows of A may be
+ * gathered from several "taps" — contiguous runs at arbitrary offsets — which is how convolutions run as implicit
+ * GEMMs without an im2col buffer. Every shape sums each element of C as one FMA chain over the taps and k, in order,
+ * then adds the bias: the same bits at every width.
  */
 public final class Gemm {
-    public static final int NR = 16;
-    static final int MR = 6;
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> S = VectorWidth.FLOAT;
+    private static final int LANES = S.length();
+    /** Columns of a packed panel of B: four 128-bit vectors, two 256- or 512-bit ones. */
+    public static final int NR = LANES == 16 ? 32 : 16;
+    /** Rows of the micro-kernel's tile: its accumulators fill most of the registers (see each kernel). */
+    static final int MR = LANES == 16 ? 14 : 6;
     /** Rows of C per parallel task: a multiple of MR near 64. */
-    static final int ROWS_PER_TASK = 11 * MR;
-    private static final int PANELS_PER_TASK = 8;
+    static final int ROWS_PER_TASK = (64 + MR - 1) / MR * MR;
+    /** Panels per parallel task: 128 columns. */
+    private static final int PANELS_PER_TASK = 128 / NR;
     /** Packed floats of B held at once (16 MiB); larger weights are packed and used a group of panels at a time. */
     static final int PACK_FLOATS = 1 << 22;
     private static final ThreadLocal<float[]> PACKED = new ThreadLocal<>();
@@ -97,99 +103,238 @@ public final class Gemm {
     }
 
     /**
-     * The micro-kernel: for up to 6 rows, C[row][n0..n0+16) = bias + Σ_t Σ_k a[offs[t*6+row] + k] · B[t*seg + k][·].
-     * offs holds MR offsets per tap, starting at offsBase; rows beyond {@code rows} repeat a valid offset and are not stored.
-     * 12 accumulators, 2 B vectors and a broadcast fill 15 of AVX2's 16 registers: 12 FMAs per 8 loads.
+     * The micro-kernel: for up to MR rows, C[row][n0..n0+NR) = bias + Σ_t Σ_k a[offs[t*MR+row] + k] · B[t*seg + k][·].
+     * offs holds MR offsets per tap, starting at offsBase; rows beyond {@code rows} repeat a valid offset and are not
+     * stored. A last row block of fewer than MR rows, or the last panel of an N that is not a multiple of NR
+     * (attention heads of 40), is stored through a small tile.
      */
     static void kernel(float[] a, int[] offs, int offsBase, int taps, int seg, float[] b, int bOff, float[] bias,
                        float[] c, int cRow0, int ldc, int rows, int n0, int n) {
-        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
-        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
-        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
-        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
-        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
-        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        switch (LANES) {
+            case 4 -> kernel6x16Of128(a, offs, offsBase, taps, seg, b, bOff, bias, c, cRow0, ldc, rows, n0, n);
+            case 8 -> kernel6x16(a, offs, offsBase, taps, seg, b, bOff, bias, c, cRow0, ldc, rows, n0, n);
+            default -> kernel14x32(a, offs, offsBase, taps, seg, b, bOff, bias, c, cRow0, ldc, rows, n0, n);
+        }
+    }
+
+    /** 128-bit (NEON): 24 accumulators, 4 B vectors and a broadcast fill 29 of NEON's 32 registers: 24 FMAs per 10 loads. */
+    private static void kernel6x16Of128(float[] a, int[] offs, int offsBase, int taps, int seg, float[] b, int bOff, float[] bias,
+            float[] c, int cRow0, int ldc, int rows, int n0, int n) {
+        FloatVector c0a = FloatVector.zero(S), c0b = FloatVector.zero(S), c0c = FloatVector.zero(S), c0d = FloatVector.zero(S);
+        FloatVector c1a = FloatVector.zero(S), c1b = FloatVector.zero(S), c1c = FloatVector.zero(S), c1d = FloatVector.zero(S);
+        FloatVector c2a = FloatVector.zero(S), c2b = FloatVector.zero(S), c2c = FloatVector.zero(S), c2d = FloatVector.zero(S);
+        FloatVector c3a = FloatVector.zero(S), c3b = FloatVector.zero(S), c3c = FloatVector.zero(S), c3d = FloatVector.zero(S);
+        FloatVector c4a = FloatVector.zero(S), c4b = FloatVector.zero(S), c4c = FloatVector.zero(S), c4d = FloatVector.zero(S);
+        FloatVector c5a = FloatVector.zero(S), c5b = FloatVector.zero(S), c5c = FloatVector.zero(S), c5d = FloatVector.zero(S);
         for (int t = 0; t < taps; t++) {
             int o = offsBase + t * MR;
             int a0 = offs[o], a1 = offs[o + 1], a2 = offs[o + 2], a3 = offs[o + 3], a4 = offs[o + 4], a5 = offs[o + 5];
             int bb = bOff + t * seg * NR;
             for (int kk = 0; kk < seg; kk++) {
                 FloatVector b0 = FloatVector.fromArray(S, b, bb);
-                FloatVector b1 = FloatVector.fromArray(S, b, bb + 8);
+                FloatVector b1 = FloatVector.fromArray(S, b, bb + LANES);
+                FloatVector b2 = FloatVector.fromArray(S, b, bb + 2 * LANES);
+                FloatVector b3 = FloatVector.fromArray(S, b, bb + 3 * LANES);
                 bb += NR;
                 FloatVector v = FloatVector.broadcast(S, a[a0 + kk]);
-                c00 = v.fma(b0, c00);
-                c01 = v.fma(b1, c01);
+                c0a = v.fma(b0, c0a);
+                c0b = v.fma(b1, c0b);
+                c0c = v.fma(b2, c0c);
+                c0d = v.fma(b3, c0d);
                 v = FloatVector.broadcast(S, a[a1 + kk]);
-                c10 = v.fma(b0, c10);
-                c11 = v.fma(b1, c11);
+                c1a = v.fma(b0, c1a);
+                c1b = v.fma(b1, c1b);
+                c1c = v.fma(b2, c1c);
+                c1d = v.fma(b3, c1d);
                 v = FloatVector.broadcast(S, a[a2 + kk]);
-                c20 = v.fma(b0, c20);
-                c21 = v.fma(b1, c21);
+                c2a = v.fma(b0, c2a);
+                c2b = v.fma(b1, c2b);
+                c2c = v.fma(b2, c2c);
+                c2d = v.fma(b3, c2d);
                 v = FloatVector.broadcast(S, a[a3 + kk]);
-                c30 = v.fma(b0, c30);
-                c31 = v.fma(b1, c31);
+                c3a = v.fma(b0, c3a);
+                c3b = v.fma(b1, c3b);
+                c3c = v.fma(b2, c3c);
+                c3d = v.fma(b3, c3d);
                 v = FloatVector.broadcast(S, a[a4 + kk]);
-                c40 = v.fma(b0, c40);
-                c41 = v.fma(b1, c41);
+                c4a = v.fma(b0, c4a);
+                c4b = v.fma(b1, c4b);
+                c4c = v.fma(b2, c4c);
+                c4d = v.fma(b3, c4d);
                 v = FloatVector.broadcast(S, a[a5 + kk]);
-                c50 = v.fma(b0, c50);
-                c51 = v.fma(b1, c51);
+                c5a = v.fma(b0, c5a);
+                c5b = v.fma(b1, c5b);
+                c5c = v.fma(b2, c5c);
+                c5d = v.fma(b3, c5d);
             }
         }
-        // Stores stay small straight-line code: a kernel that grew past C2's inlining budget once compiled with
-        // its vector ops left as calls (boxed, ~10x slower) after a mid-run recompilation.
         int valid = Math.min(NR, n - n0), at = cRow0 + n0;
-        if (valid == NR && rows == MR) {
-            if (bias != null) {
-                FloatVector lo = FloatVector.fromArray(S, bias, n0), hi = FloatVector.fromArray(S, bias, n0 + 8);
-                c00 = c00.add(lo);
-                c01 = c01.add(hi);
-                c10 = c10.add(lo);
-                c11 = c11.add(hi);
-                c20 = c20.add(lo);
-                c21 = c21.add(hi);
-                c30 = c30.add(lo);
-                c31 = c31.add(hi);
-                c40 = c40.add(lo);
-                c41 = c41.add(hi);
-                c50 = c50.add(lo);
-                c51 = c51.add(hi);
-            }
-            c00.intoArray(c, at);
-            c01.intoArray(c, at + 8);
-            c10.intoArray(c, at + ldc);
-            c11.intoArray(c, at + ldc + 8);
-            c20.intoArray(c, at + 2 * ldc);
-            c21.intoArray(c, at + 2 * ldc + 8);
-            c30.intoArray(c, at + 3 * ldc);
-            c31.intoArray(c, at + 3 * ldc + 8);
-            c40.intoArray(c, at + 4 * ldc);
-            c41.intoArray(c, at + 4 * ldc + 8);
-            c50.intoArray(c, at + 5 * ldc);
-            c51.intoArray(c, at + 5 * ldc + 8);
-            return;
-        }
-        // a last row block of fewer than 6 rows, or the last panel of an N that is not a multiple of 16 (attention
-        // heads of 40): through a small tile
-        float[] tile = TILE.get();
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, 8);
-        c10.intoArray(tile, 16);
-        c11.intoArray(tile, 24);
-        c20.intoArray(tile, 32);
-        c21.intoArray(tile, 40);
-        c30.intoArray(tile, 48);
-        c31.intoArray(tile, 56);
-        c40.intoArray(tile, 64);
-        c41.intoArray(tile, 72);
-        c50.intoArray(tile, 80);
-        c51.intoArray(tile, 88);
-        storePartial(tile, bias, c, at, ldc, rows, n0, valid);
+        boolean whole = valid == NR && rows == MR;
+        float[] dst = whole ? c : TILE.get();
+        int o = whole ? at : 0, ld = whole ? ldc : NR;
+        c0a.intoArray(dst, o); c0b.intoArray(dst, o + LANES); c0c.intoArray(dst, o + 2 * LANES); c0d.intoArray(dst, o + 3 * LANES);
+        c1a.intoArray(dst, o + ld); c1b.intoArray(dst, o + ld + LANES); c1c.intoArray(dst, o + ld + 2 * LANES); c1d.intoArray(dst, o + ld + 3 * LANES);
+        c2a.intoArray(dst, o + 2 * ld); c2b.intoArray(dst, o + 2 * ld + LANES); c2c.intoArray(dst, o + 2 * ld + 2 * LANES); c2d.intoArray(dst, o + 2 * ld + 3 * LANES);
+        c3a.intoArray(dst, o + 3 * ld); c3b.intoArray(dst, o + 3 * ld + LANES); c3c.intoArray(dst, o + 3 * ld + 2 * LANES); c3d.intoArray(dst, o + 3 * ld + 3 * LANES);
+        c4a.intoArray(dst, o + 4 * ld); c4b.intoArray(dst, o + 4 * ld + LANES); c4c.intoArray(dst, o + 4 * ld + 2 * LANES); c4d.intoArray(dst, o + 4 * ld + 3 * LANES);
+        c5a.intoArray(dst, o + 5 * ld); c5b.intoArray(dst, o + 5 * ld + LANES); c5c.intoArray(dst, o + 5 * ld + 2 * LANES); c5d.intoArray(dst, o + 5 * ld + 3 * LANES);
+        finish(dst, whole, bias, c, at, ldc, rows, n0, valid);
     }
 
-    /** Kept out of line: a rare path whose own loop traps must not invalidate the compiled kernel. */
-    private static void storePartial(float[] tile, float[] bias, float[] c, int at, int ldc, int rows, int n0, int valid) {
+    /** 256-bit (AVX2): 12 accumulators, 2 B vectors and a broadcast fill 15 of AVX2's 16 registers: 12 FMAs per 8 loads. */
+    private static void kernel6x16(float[] a, int[] offs, int offsBase, int taps, int seg, float[] b, int bOff, float[] bias,
+            float[] c, int cRow0, int ldc, int rows, int n0, int n) {
+        FloatVector c0a = FloatVector.zero(S), c0b = FloatVector.zero(S);
+        FloatVector c1a = FloatVector.zero(S), c1b = FloatVector.zero(S);
+        FloatVector c2a = FloatVector.zero(S), c2b = FloatVector.zero(S);
+        FloatVector c3a = FloatVector.zero(S), c3b = FloatVector.zero(S);
+        FloatVector c4a = FloatVector.zero(S), c4b = FloatVector.zero(S);
+        FloatVector c5a = FloatVector.zero(S), c5b = FloatVector.zero(S);
+        for (int t = 0; t < taps; t++) {
+            int o = offsBase + t * MR;
+            int a0 = offs[o], a1 = offs[o + 1], a2 = offs[o + 2], a3 = offs[o + 3], a4 = offs[o + 4], a5 = offs[o + 5];
+            int bb = bOff + t * seg * NR;
+            for (int kk = 0; kk < seg; kk++) {
+                FloatVector b0 = FloatVector.fromArray(S, b, bb);
+                FloatVector b1 = FloatVector.fromArray(S, b, bb + LANES);
+                bb += NR;
+                FloatVector v = FloatVector.broadcast(S, a[a0 + kk]);
+                c0a = v.fma(b0, c0a);
+                c0b = v.fma(b1, c0b);
+                v = FloatVector.broadcast(S, a[a1 + kk]);
+                c1a = v.fma(b0, c1a);
+                c1b = v.fma(b1, c1b);
+                v = FloatVector.broadcast(S, a[a2 + kk]);
+                c2a = v.fma(b0, c2a);
+                c2b = v.fma(b1, c2b);
+                v = FloatVector.broadcast(S, a[a3 + kk]);
+                c3a = v.fma(b0, c3a);
+                c3b = v.fma(b1, c3b);
+                v = FloatVector.broadcast(S, a[a4 + kk]);
+                c4a = v.fma(b0, c4a);
+                c4b = v.fma(b1, c4b);
+                v = FloatVector.broadcast(S, a[a5 + kk]);
+                c5a = v.fma(b0, c5a);
+                c5b = v.fma(b1, c5b);
+            }
+        }
+        int valid = Math.min(NR, n - n0), at = cRow0 + n0;
+        boolean whole = valid == NR && rows == MR;
+        float[] dst = whole ? c : TILE.get();
+        int o = whole ? at : 0, ld = whole ? ldc : NR;
+        c0a.intoArray(dst, o); c0b.intoArray(dst, o + LANES);
+        c1a.intoArray(dst, o + ld); c1b.intoArray(dst, o + ld + LANES);
+        c2a.intoArray(dst, o + 2 * ld); c2b.intoArray(dst, o + 2 * ld + LANES);
+        c3a.intoArray(dst, o + 3 * ld); c3b.intoArray(dst, o + 3 * ld + LANES);
+        c4a.intoArray(dst, o + 4 * ld); c4b.intoArray(dst, o + 4 * ld + LANES);
+        c5a.intoArray(dst, o + 5 * ld); c5b.intoArray(dst, o + 5 * ld + LANES);
+        finish(dst, whole, bias, c, at, ldc, rows, n0, valid);
+    }
+
+    /** 512-bit (AVX-512): 28 accumulators, 2 B vectors and a broadcast fill 31 of its 32 registers: 28 FMAs per 16 loads. */
+    private static void kernel14x32(float[] a, int[] offs, int offsBase, int taps, int seg, float[] b, int bOff, float[] bias,
+            float[] c, int cRow0, int ldc, int rows, int n0, int n) {
+        FloatVector c0a = FloatVector.zero(S), c0b = FloatVector.zero(S);
+        FloatVector c1a = FloatVector.zero(S), c1b = FloatVector.zero(S);
+        FloatVector c2a = FloatVector.zero(S), c2b = FloatVector.zero(S);
+        FloatVector c3a = FloatVector.zero(S), c3b = FloatVector.zero(S);
+        FloatVector c4a = FloatVector.zero(S), c4b = FloatVector.zero(S);
+        FloatVector c5a = FloatVector.zero(S), c5b = FloatVector.zero(S);
+        FloatVector c6a = FloatVector.zero(S), c6b = FloatVector.zero(S);
+        FloatVector c7a = FloatVector.zero(S), c7b = FloatVector.zero(S);
+        FloatVector c8a = FloatVector.zero(S), c8b = FloatVector.zero(S);
+        FloatVector c9a = FloatVector.zero(S), c9b = FloatVector.zero(S);
+        FloatVector c10a = FloatVector.zero(S), c10b = FloatVector.zero(S);
+        FloatVector c11a = FloatVector.zero(S), c11b = FloatVector.zero(S);
+        FloatVector c12a = FloatVector.zero(S), c12b = FloatVector.zero(S);
+        FloatVector c13a = FloatVector.zero(S), c13b = FloatVector.zero(S);
+        for (int t = 0; t < taps; t++) {
+            int o = offsBase + t * MR;
+            int a0 = offs[o], a1 = offs[o + 1], a2 = offs[o + 2], a3 = offs[o + 3], a4 = offs[o + 4], a5 = offs[o + 5], a6 = offs[o + 6];
+            int a7 = offs[o + 7], a8 = offs[o + 8], a9 = offs[o + 9], a10 = offs[o + 10], a11 = offs[o + 11], a12 = offs[o + 12], a13 = offs[o + 13];
+            int bb = bOff + t * seg * NR;
+            for (int kk = 0; kk < seg; kk++) {
+                FloatVector b0 = FloatVector.fromArray(S, b, bb);
+                FloatVector b1 = FloatVector.fromArray(S, b, bb + LANES);
+                bb += NR;
+                FloatVector v = FloatVector.broadcast(S, a[a0 + kk]);
+                c0a = v.fma(b0, c0a);
+                c0b = v.fma(b1, c0b);
+                v = FloatVector.broadcast(S, a[a1 + kk]);
+                c1a = v.fma(b0, c1a);
+                c1b = v.fma(b1, c1b);
+                v = FloatVector.broadcast(S, a[a2 + kk]);
+                c2a = v.fma(b0, c2a);
+                c2b = v.fma(b1, c2b);
+                v = FloatVector.broadcast(S, a[a3 + kk]);
+                c3a = v.fma(b0, c3a);
+                c3b = v.fma(b1, c3b);
+                v = FloatVector.broadcast(S, a[a4 + kk]);
+                c4a = v.fma(b0, c4a);
+                c4b = v.fma(b1, c4b);
+                v = FloatVector.broadcast(S, a[a5 + kk]);
+                c5a = v.fma(b0, c5a);
+                c5b = v.fma(b1, c5b);
+                v = FloatVector.broadcast(S, a[a6 + kk]);
+                c6a = v.fma(b0, c6a);
+                c6b = v.fma(b1, c6b);
+                v = FloatVector.broadcast(S, a[a7 + kk]);
+                c7a = v.fma(b0, c7a);
+                c7b = v.fma(b1, c7b);
+                v = FloatVector.broadcast(S, a[a8 + kk]);
+                c8a = v.fma(b0, c8a);
+                c8b = v.fma(b1, c8b);
+                v = FloatVector.broadcast(S, a[a9 + kk]);
+                c9a = v.fma(b0, c9a);
+                c9b = v.fma(b1, c9b);
+                v = FloatVector.broadcast(S, a[a10 + kk]);
+                c10a = v.fma(b0, c10a);
+                c10b = v.fma(b1, c10b);
+                v = FloatVector.broadcast(S, a[a11 + kk]);
+                c11a = v.fma(b0, c11a);
+                c11b = v.fma(b1, c11b);
+                v = FloatVector.broadcast(S, a[a12 + kk]);
+                c12a = v.fma(b0, c12a);
+                c12b = v.fma(b1, c12b);
+                v = FloatVector.broadcast(S, a[a13 + kk]);
+                c13a = v.fma(b0, c13a);
+                c13b = v.fma(b1, c13b);
+            }
+        }
+        int valid = Math.min(NR, n - n0), at = cRow0 + n0;
+        boolean whole = valid == NR && rows == MR;
+        float[] dst = whole ? c : TILE.get();
+        int o = whole ? at : 0, ld = whole ? ldc : NR;
+        c0a.intoArray(dst, o); c0b.intoArray(dst, o + LANES);
+        c1a.intoArray(dst, o + ld); c1b.intoArray(dst, o + ld + LANES);
+        c2a.intoArray(dst, o + 2 * ld); c2b.intoArray(dst, o + 2 * ld + LANES);
+        c3a.intoArray(dst, o + 3 * ld); c3b.intoArray(dst, o + 3 * ld + LANES);
+        c4a.intoArray(dst, o + 4 * ld); c4b.intoArray(dst, o + 4 * ld + LANES);
+        c5a.intoArray(dst, o + 5 * ld); c5b.intoArray(dst, o + 5 * ld + LANES);
+        c6a.intoArray(dst, o + 6 * ld); c6b.intoArray(dst, o + 6 * ld + LANES);
+        c7a.intoArray(dst, o + 7 * ld); c7b.intoArray(dst, o + 7 * ld + LANES);
+        c8a.intoArray(dst, o + 8 * ld); c8b.intoArray(dst, o + 8 * ld + LANES);
+        c9a.intoArray(dst, o + 9 * ld); c9b.intoArray(dst, o + 9 * ld + LANES);
+        c10a.intoArray(dst, o + 10 * ld); c10b.intoArray(dst, o + 10 * ld + LANES);
+        c11a.intoArray(dst, o + 11 * ld); c11b.intoArray(dst, o + 11 * ld + LANES);
+        c12a.intoArray(dst, o + 12 * ld); c12b.intoArray(dst, o + 12 * ld + LANES);
+        c13a.intoArray(dst, o + 13 * ld); c13b.intoArray(dst, o + 13 * ld + LANES);
+        finish(dst, whole, bias, c, at, ldc, rows, n0, valid);
+    }
+
+    /**
+     * Adds the bias to a whole tile the kernel stored in C, or copies a partial one from the tile buffer into C with
+     * its bias: out of line, so the kernels stay within C2's node budget and every vector operation in them is
+     * inlined (a kernel past it once kept its stores as calls that boxed the accumulators, ~10x slower).
+     */
+    private static void finish(float[] tile, boolean whole, float[] bias, float[] c, int at, int ldc, int rows, int n0, int valid) {
+        if (whole) {
+            if (bias == null) return;
+            for (int r = 0; r < MR; r++) {
+                for (int j = 0; j < NR; j++) c[at + r * ldc + j] += bias[n0 + j];
+            }
+            return;
+        }
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < valid; j++) c[at + r * ldc + j] = tile[r * NR + j] + (bias == null ? 0f : bias[n0 + j]);
         }

@@ -8,7 +8,7 @@ import jdk.incubator.vector.VectorSpecies;
  * then dX = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) over each normalized set; γ and β gradients are accumulated.
  */
 public final class NormGrad {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> S = VectorWidth.BLOCK_FLOAT;
 
     private NormGrad() {}
 
@@ -74,7 +74,7 @@ public final class NormGrad {
     private static void upstream(float[] x, float[] dy, float[] dyn, int o, int so, int c, float[] mean, float[] rstd,
                                  float[] gamma, float[] beta, boolean silu, float[] s1, float[] s2) {
         int j = 0;
-        for (; j <= c - 8; j += 8) {
+        for (int end = VectorWidth.blockEnd(0, c); j < end; j += S.length()) {
             FloatVector xhat = FloatVector.fromArray(S, x, o + j).sub(FloatVector.fromArray(S, mean, so + j))
                     .mul(FloatVector.fromArray(S, rstd, so + j));
             FloatVector d = FloatVector.fromArray(S, dy, o + j);
@@ -96,7 +96,7 @@ public final class NormGrad {
     private static void inputGrad(float[] x, float[] dyn, int o, int so, int c, float[] mean, float[] rstd, float[] gamma,
                                   float[] m1, float[] m2) {
         int j = 0;
-        for (; j <= c - 8; j += 8) {
+        for (int end = VectorWidth.blockEnd(0, c); j < end; j += S.length()) {
             FloatVector r = FloatVector.fromArray(S, rstd, so + j);
             FloatVector xhat = FloatVector.fromArray(S, x, o + j).sub(FloatVector.fromArray(S, mean, so + j)).mul(r);
             FloatVector g = FloatVector.fromArray(S, dyn, o + j).mul(FloatVector.fromArray(S, gamma, j))

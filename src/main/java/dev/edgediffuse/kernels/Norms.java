@@ -7,7 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /** Group and layer normalization, with SiLU fused into group norm (the pattern every ResNet block uses). */
 public final class Norms {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> S = VectorWidth.BLOCK_FLOAT;
 
     private Norms() {}
 
@@ -76,7 +76,7 @@ public final class Norms {
     /** dst[d..d+c) = x·scale + shift (then SiLU) for the c channels of one pixel at src[s..s+c); scale/shift from sOff. */
     static void applyAffine(float[] src, int s, float[] dst, int d, int c, float[] scale, float[] shift, int sOff, boolean silu) {
         int j = 0;
-        for (; j <= c - 8; j += 8) {
+        for (int end = VectorWidth.blockEnd(0, c); j < end; j += S.length()) {
             FloatVector v = FloatVector.fromArray(S, src, s + j)
                     .fma(FloatVector.fromArray(S, scale, sOff + j), FloatVector.fromArray(S, shift, sOff + j));
             (silu ? siluVec(v) : v).intoArray(dst, d + j);
@@ -92,7 +92,7 @@ public final class Norms {
         float[] acc = new float[c];
         for (int p = chunkStart(chunk); p < chunkEnd(chunk, hw); p++) {
             int o = (b * hw + p) * c, j = 0;
-            for (; j <= c - 8; j += 8) {
+            for (int end = VectorWidth.blockEnd(0, c); j < end; j += S.length()) {
                 FloatVector v = FloatVector.fromArray(S, x, o + j);
                 if (center != null) {
                     v = v.sub(FloatVector.fromArray(S, center, b * c + j));
@@ -138,7 +138,7 @@ public final class Norms {
             float inv = (float) (1.0 / Math.sqrt(sq / c + eps)), fm = (float) mean;
             int j = 0;
             FloatVector vm = FloatVector.broadcast(S, fm), vi = FloatVector.broadcast(S, inv);
-            for (; j <= c - 8; j += 8) {
+            for (int end = VectorWidth.blockEnd(0, c); j < end; j += S.length()) {
                 FloatVector v = FloatVector.fromArray(S, x, o + j).sub(vm).mul(vi);
                 v.fma(FloatVector.fromArray(S, gamma, j), FloatVector.fromArray(S, beta, j)).intoArray(out, o + j);
             }

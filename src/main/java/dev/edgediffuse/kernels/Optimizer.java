@@ -11,10 +11,11 @@ import jdk.incubator.vector.VectorSpecies;
  * bias-corrected step in double), so vectorizing changes no bit of a training run: recipes reproduce their models.
  */
 public final class Optimizer {
-    /** Four floats widen to four doubles in one AVX2 register. */
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_128;
-    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_256;
-    private static final VectorSpecies<Float> WIDE = FloatVector.SPECIES_256;
+    /** Floats of the block width; each half of a vector of them widens into one of doubles. */
+    private static final VectorSpecies<Float> F = VectorWidth.BLOCK_FLOAT;
+    private static final VectorSpecies<Double> D = VectorWidth.BLOCK_DOUBLE;
+    /** The upper half of the lanes of F. */
+    private static final VectorMask<Float> UPPER = F.indexInRange(-F.length() / 2, F.length() / 2);
 
     private Optimizer() {}
 
@@ -45,10 +46,7 @@ public final class Optimizer {
             }
             FloatVector mNew = mi.mul(s.beta1()).add(gi.mul(oneMinusBeta1));
             FloatVector vNew = vi.mul(s.beta2()).add(gi.mul(oneMinusBeta2).mul(gi));
-            DoubleVector md = (DoubleVector) mNew.convertShape(VectorOperators.F2D, D, 0);
-            DoubleVector vd = (DoubleVector) vNew.convertShape(VectorOperators.F2D, D, 0);
-            DoubleVector update = md.div(s.bc1()).div(vd.div(s.bc2()).sqrt().add(eps)).mul(s.lr());
-            FloatVector step = (FloatVector) update.convertShape(VectorOperators.D2F, F, 0);
+            FloatVector step = step(mNew, vNew, 0, s, eps).blend(step(mNew, vNew, 1, s, eps), UPPER);
             mi.blend(mNew, idle.not()).intoArray(m, i);
             vi.blend(vNew, idle.not()).intoArray(v, i);
             decayed.blend(decayed.sub(step), idle.not()).intoArray(w, i);
@@ -67,18 +65,34 @@ public final class Optimizer {
         }
     }
 
+    /** lr·(m/bc1)/(√(v/bc2)+ε) in double for half {@code part} of the lanes, returned in those lanes (the others 0). */
+    private static FloatVector step(FloatVector m, FloatVector v, int part, AdamWStep s, double eps) {
+        DoubleVector md = (DoubleVector) m.convertShape(VectorOperators.F2D, D, part);
+        DoubleVector vd = (DoubleVector) v.convertShape(VectorOperators.F2D, D, part);
+        DoubleVector update = md.div(s.bc1()).div(vd.div(s.bc2()).sqrt().add(eps)).mul(s.lr());
+        return (FloatVector) update.convertShape(VectorOperators.D2F, F, -part);
+    }
+
     /**
      * Σ x² in double, element after element from {@code sum}: the same additions as the plain loop, in its order, so
-     * the clip factor, and with it the run, keeps every bit. Runs of 8 zeros (unused token-table rows) add +0.0, which
-     * changes no sum, and are skipped.
+     * the clip factor, and with it the run, keeps every bit. Blocks of 8 zeros (unused token-table rows) add +0.0,
+     * which changes no sum, and are skipped.
      */
     public static double sumOfSquares(float[] x, double sum) {
         int i = 0;
-        for (int end = WIDE.loopBound(x.length); i < end; i += WIDE.length()) {
-            if (!FloatVector.fromArray(WIDE, x, i).compare(VectorOperators.NE, 0f).anyTrue()) continue;
-            for (int j = i; j < i + WIDE.length(); j++) sum += (double) x[j] * x[j];
+        for (int end = VectorWidth.blockEnd(0, x.length); i < end; i += VectorWidth.BLOCK) {
+            if (zeros(x, i)) continue;
+            for (int j = i; j < i + VectorWidth.BLOCK; j++) sum += (double) x[j] * x[j];
         }
         for (; i < x.length; i++) sum += (double) x[i] * x[i];
         return sum;
+    }
+
+    /** Whether the block x[i..i+8) is all zeros. */
+    private static boolean zeros(float[] x, int i) {
+        for (int j = i; j < i + VectorWidth.BLOCK; j += F.length()) {
+            if (FloatVector.fromArray(F, x, j).compare(VectorOperators.NE, 0f).anyTrue()) return false;
+        }
+        return true;
     }
 }

@@ -5,7 +5,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /** B[k][n] = data[base + k*strideK + n*strideN]: covers row-major, transposed and per-head slices of activations. */
 public record StridedPanels(float[] data, int base, int strideK, int strideN, int rows, int cols) implements PanelSource {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    /** The GEMM's width: NR is a whole number of its vectors. */
+    private static final VectorSpecies<Float> S = VectorWidth.FLOAT;
 
     @Override
     public void pack(int panel, float[] dst, int dstOff) {

@@ -1,5 +1,6 @@
 package dev.edgediffuse.tensor;
 
+import dev.edgediffuse.kernels.VectorWidth;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -10,13 +11,16 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Quantized codes → floats. Runs of whole groups decode eight codes per vector step (the panel packer asks for whole
- * rows, so that is the common case); a run that starts or ends inside a 4-bit group decodes those elements one by
- * one. Both paths compute (code − zero) · scale in float, so they agree bit for bit.
+ * Quantized codes → floats. Runs of whole groups decode eight codes per vector step, in one or two float vectors of
+ * the kernels' block width (the panel packer asks for whole rows, so that is the common case); a run that starts or
+ * ends inside a 4-bit group decodes those elements one by one. Both paths compute (code − zero) · scale in float, so
+ * they agree bit for bit, at every width.
  */
 final class Dequantize {
     private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
-    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Float> F = VectorWidth.BLOCK_FLOAT;
+    /** Float vectors per 8 codes. */
+    private static final int PARTS = 8 / F.length();
 
     private Dequantize() {}
 
@@ -57,7 +61,9 @@ final class Dequantize {
         int k = 0;
         for (; k <= n - 8; k += 8) {
             ByteVector b = ByteVector.fromMemorySegment(B8, data, at + k, ByteOrder.LITTLE_ENDIAN);
-            ((FloatVector) b.convertShape(VectorOperators.B2F, F8, 0)).sub(z).mul(s).intoArray(dst, d + k);
+            for (int part = 0; part < PARTS; part++) {
+                ((FloatVector) b.convertShape(VectorOperators.B2F, F, part)).sub(z).mul(s).intoArray(dst, d + k + part * F.length());
+            }
         }
         for (; k < n; k++) dst[d + k] = (data.get(ValueLayout.JAVA_BYTE, at + k) - z) * s;
     }
@@ -67,8 +73,10 @@ final class Dequantize {
         for (int k = 0; k < half; k += 8) {
             ByteVector b = ByteVector.fromMemorySegment(B8, data, at + k, ByteOrder.LITTLE_ENDIAN);
             ByteVector lo = b.and((byte) 15), hi = b.lanewise(VectorOperators.LSHR, 4).and((byte) 15);
-            ((FloatVector) lo.convertShape(VectorOperators.B2F, F8, 0)).sub(z).mul(s).intoArray(dst, d + k);
-            ((FloatVector) hi.convertShape(VectorOperators.B2F, F8, 0)).sub(z).mul(s).intoArray(dst, d + half + k);
+            for (int part = 0; part < PARTS; part++) {
+                ((FloatVector) lo.convertShape(VectorOperators.B2F, F, part)).sub(z).mul(s).intoArray(dst, d + k + part * F.length());
+                ((FloatVector) hi.convertShape(VectorOperators.B2F, F, part)).sub(z).mul(s).intoArray(dst, d + half + k + part * F.length());
+            }
         }
     }
 }

@@ -45,6 +45,20 @@ class BuiltInModelTest {
         }
     }
 
+    /**
+     * The shipped model draws the bits the 256-bit build drew (recorded before the vector width became the machine's),
+     * latents and decoded image alike; CI checks it at the default width and under {@code -XX:MaxVectorSize=16}.
+     */
+    @Test
+    void drawsTheRecordedBitsAtEveryVectorWidth() {
+        try (Pipeline p = Pipeline.load(BuiltInModel.path(null))) {
+            GenerateResult r = p.generate(GenerateRequest.of("a photo of a sneaker").withSize(32, 32).withSteps(6).withScheduler("euler")
+                    .withCfg(3f).withSeed(7));
+            assertEquals(1471441297, Arrays.hashCode(r.latentsNchw()), "latents");
+            assertEquals(807841241, Arrays.hashCode(r.image().data()), "image");
+        }
+    }
+
     @Test
     void modelsAreResolvedAsPathsFirstThenAsBuiltInNames(@TempDir Path dir) throws IOException {
         assertTrue(BuiltInModel.names().contains(BuiltInModel.DEFAULT));
