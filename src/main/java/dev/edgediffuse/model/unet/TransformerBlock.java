@@ -76,26 +76,37 @@ final class TransformerBlock {
         float[] n = norm1.forward(x, rows);
         if (how.selfAttention()) {
             float[] merged = m.merge(n, channels);
-            x = addConsumed(x, m.unmerge(selfAttention.forward(merged, batch, m.tokens(), merged, m.tokens()), channels));
+            x = addConsumed(x, unmergeConsumed(m, selfAttention.forward(merged, batch, m.tokens(), merged, m.tokens()), merged));
         } else {
             x = addConsumed(x, selfAttention.forward(n, batch, tokens, n, tokens));
         }
         Buffers.give(n);
         n = norm2.forward(x, rows);
-        x = addConsumed(x, how.crossAttention()
-                ? m.unmerge(crossAttention.forward(m.merge(n, channels), batch, m.tokens(), cond.context(), cond.contextTokens()), channels)
-                : crossAttention.forward(n, batch, tokens, cond.context(), cond.contextTokens()));
+        if (how.crossAttention()) {
+            float[] merged = m.merge(n, channels);
+            x = addConsumed(x, unmergeConsumed(m, crossAttention.forward(merged, batch, m.tokens(), cond.context(), cond.contextTokens()), merged));
+        } else {
+            x = addConsumed(x, crossAttention.forward(n, batch, tokens, cond.context(), cond.contextTokens()));
+        }
         Buffers.give(n);
         n = norm3.forward(x, rows);
         if (how.feedForward()) {
             int mergedRows = batch * m.tokens();
             float[] merged = m.merge(n, channels);
-            x = addConsumed(x, m.unmerge(ffOut.forward(Ops.geglu(ffIn.forward(merged, mergedRows), mergedRows, ffInner), mergedRows), channels));
+            x = addConsumed(x, unmergeConsumed(m, ffOut.forward(Ops.geglu(ffIn.forward(merged, mergedRows), mergedRows, ffInner), mergedRows), merged));
         } else {
             x = addConsumed(x, ffOut.forward(Ops.geglu(ffIn.forward(n, rows), rows, ffInner), rows));
         }
         Buffers.give(n);
         return x;
+    }
+
+    /** The module output y unmerged to every token; y and the merged input are intermediates nobody reads afterwards. */
+    private float[] unmergeConsumed(TokenMerge.Merge m, float[] y, float[] mergedInput) {
+        float[] out = m.unmerge(y, channels);
+        Buffers.give(y);
+        Buffers.give(mergedInput);
+        return out;
     }
 
     /** x + y, y being an intermediate nobody reads afterwards. */
