@@ -181,6 +181,16 @@ public final class DenoiseSession {
         return Arrays.copyOfRange(work.stepSeconds, firstStep, nextStep);
     }
 
+    /** UNet multiply-adds of the steps run so far (this session's share of batched calls). */
+    public long unetMacs() {
+        return work.unetMacs;
+    }
+
+    /** Heap bytes allocated by each step run here (this session's share of batched calls). */
+    public long[] stepAllocatedBytes() {
+        return Arrays.copyOfRange(work.stepAllocated, firstStep, nextStep);
+    }
+
     /** Applies the guided model output of the current step, with its share of the call's time and work. */
     void advance(float[] eps, double seconds, long allocated, long macs) {
         int i = nextStep;

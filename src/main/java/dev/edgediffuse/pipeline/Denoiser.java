@@ -120,6 +120,11 @@ public final class Denoiser implements AutoCloseable {
         return checkpoint.unet.config().getInt("sample_size", 64) * vae.downscale();
     }
 
+    /** The UNet, for callers that time or probe its calls directly (bench). */
+    public UNet2DConditionModel unet() {
+        return unet;
+    }
+
     public int contextDim() {
         return unet.crossAttentionDim();
     }

@@ -47,7 +47,7 @@ final class BipartiteSoftMatching implements TokenMerge.Merge {
         int n = h * w, cells = (h / STRIDE) * (w / STRIDE), src = n - cells;
         if (r < 1 || r > src) throw new IllegalArgumentException("cannot merge " + r + " of " + src + " source tokens");
         int[][] target = new int[batch][], counts = new int[batch][];
-        float[] a = new float[src * c], b = new float[cells * c], best = new float[src];
+        float[] a = Buffers.take(src * c), b = Buffers.take(cells * c), best = new float[src];
         int[] match = new int[src];
         for (int img = 0; img < batch; img++) {
             int[] dst = new int[cells], srcTokens = new int[src];
@@ -65,6 +65,8 @@ final class BipartiteSoftMatching implements TokenMerge.Merge {
             target[img] = t;
             counts[img] = count;
         }
+        Buffers.give(a);
+        Buffers.give(b);
         return new BipartiteSoftMatching(n, n - r, target, counts);
     }
 

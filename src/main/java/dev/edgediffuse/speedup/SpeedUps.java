@@ -1,5 +1,8 @@
 package dev.edgediffuse.speedup;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * The training-free speed-ups a request asks for: token merging in the transformer blocks and DeepCache's feature
  * reuse across steps; either may be null (off). They compose with each other, any weight format and batching.
@@ -23,6 +26,18 @@ public record SpeedUps(TokenMergeSettings tokenMerge, DeepCacheSettings deepCach
     public void validate(int steps, String scheduler) {
         if (tokenMerge != null) tokenMerge.validate();
         if (deepCache != null) deepCache.validate(steps, scheduler);
+    }
+
+    /** Short, as the command line gives them: "tome 0.5 + deepcache 3,0" ("none" when none). */
+    public String label() {
+        List<String> parts = new ArrayList<>();
+        if (tokenMerge != null) {
+            parts.add("tome " + tokenMerge.ratio() + (tokenMerge.maxDownsample() != 1 ? " max-downsample " + tokenMerge.maxDownsample() : "")
+                    + (tokenMerge.crossAttention() ? " +attn2" : "") + (tokenMerge.feedForward() ? " +ff" : "")
+                    + (tokenMerge.randomPartition() ? "" : " fixed"));
+        }
+        if (deepCache != null) parts.add("deepcache " + deepCache.interval() + "," + deepCache.branch());
+        return parts.isEmpty() ? "none" : String.join(" + ", parts);
     }
 
     /** ", Token merging ratio: 0.5, DeepCache interval: 3, ..." for the PNG's parameters text; "" when none. */
