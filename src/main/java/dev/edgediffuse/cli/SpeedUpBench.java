@@ -7,6 +7,7 @@ import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Memory;
 import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.speedup.SelfAttentionProbe;
 import dev.edgediffuse.speedup.SpeedUps;
 import dev.edgediffuse.tensor.FeatureMap;
@@ -21,9 +22,10 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * bench with speed-ups: per size, one model and one warm-up step, then whole denoising runs (CFG, Euler) without
- * speed-ups, with each one asked for and with both, their UNet seconds per step and per image side by side; with
- * --attention-share also the UNet's calls with self-attention reduced to one token (what it costs).
+ * bench with speed-ups: per size, one model; whole denoising runs (CFG, Euler) without speed-ups, with each one asked
+ * for and with both, stepped in turn, their UNet seconds per step and per image side by side, and the peak memory
+ * of one step of each on its own; with --attention-share also the UNet's calls with self-attention reduced to one
+ * token (what it costs).
  */
 final class SpeedUpBench {
     private static final String PROMPT = "a lighthouse on a cliff at dusk, detailed";
@@ -36,7 +38,7 @@ final class SpeedUpBench {
 
     record Report(List<Map<String, Object>> variants, List<Map<String, Object>> attentionShare) {
         void print(PrintStream out) {
-            out.println("| size | run | UNet s/step (median) | UNet s/image | step speed-up | image speed-up | UNet GFLOP/step | peak RSS MiB | allocated MiB/step |");
+            out.println("| size | run | UNet s/step (median) | UNet s/image | step speed-up | image speed-up | UNet GFLOP/step | peak RSS MiB (one step) | allocated MiB/step |");
             out.println("|---|---|---|---|---|---|---|---|---|");
             for (Map<String, Object> v : variants) {
                 out.printf("| %s | %s | %s | %s | %s× | %s× | %s | %s | %s |%n", v.get("size"), v.get("run"), v.get("unet_step_s"),
@@ -74,18 +76,31 @@ final class SpeedUpBench {
 
     Report run(int[] sizes) {
         List<Map<String, Object>> variants = new ArrayList<>(), shares = new ArrayList<>();
+        List<SpeedUps> runs = runs();
         for (int size : sizes) {
             try (Pipeline p = Pipeline.load(model, options)) {
                 Denoiser d = p.denoiser();
                 GenerateRequest base = GenerateRequest.of(PROMPT).withSize(size, size).withSteps(steps).withScheduler("euler");
-                for (SpeedUps s : runs()) base.withSpeedUps(s).validate(); // a bad setting fails before the first step
-                d.step(List.of(d.start(base))); // warm-up: compiled kernels and weights paged in before anything is timed
-                Map<String, Object> baseline = null;
-                for (SpeedUps s : runs()) {
+                for (SpeedUps s : runs) base.withSpeedUps(s).validate(); // a bad setting fails before the first step
+                // one step of each run on its own: the peak memory while it runs (a first step is a full one), and
+                // the warm-up (compiled kernels, weights paged in) before anything is timed
+                long[] peaks = new long[runs.size()];
+                for (int i = 0; i < runs.size(); i++) {
                     Memory.resetPeak();
-                    DenoiseSession session = d.start(base.withSpeedUps(s));
-                    d.run(List.of(session), progress);
-                    Map<String, Object> row = row(size, s, session, baseline);
+                    d.step(List.of(d.start(base.withSpeedUps(runs.get(i)))));
+                    peaks[i] = Memory.peakRss();
+                }
+                // the timed runs step in turn, so the shared machine's drift touches each alike
+                List<DenoiseSession> sessions = new ArrayList<>();
+                for (SpeedUps s : runs) sessions.add(d.start(base.withSpeedUps(s)));
+                Progress bar = Progress.steps(progress, "bench " + size + "² step", steps);
+                for (int k = 0; k < steps; k++) {
+                    for (DenoiseSession s : sessions) d.step(List.of(s));
+                    bar.step(k + 1);
+                }
+                Map<String, Object> baseline = null;
+                for (int i = 0; i < runs.size(); i++) {
+                    Map<String, Object> row = row(size, runs.get(i), sessions.get(i), peaks[i], baseline);
                     if (baseline == null) baseline = row;
                     variants.add(row);
                 }
@@ -95,12 +110,11 @@ final class SpeedUpBench {
         return new Report(variants, shares);
     }
 
-    private Map<String, Object> row(int size, SpeedUps s, DenoiseSession session, Map<String, Object> baseline) {
+    private Map<String, Object> row(int size, SpeedUps s, DenoiseSession session, long peak, Map<String, Object> baseline) {
         double[] seconds = session.stepSeconds();
         double perImage = Arrays.stream(seconds).sum(), step = median(seconds);
         long[] alloc = session.stepAllocatedBytes();
         Arrays.sort(alloc);
-        long peak = Memory.peakRss();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("size", size);
         m.put("run", s.label());
