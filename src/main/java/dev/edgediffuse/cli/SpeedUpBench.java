@@ -1,5 +1,6 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.kernels.Flops;
 import dev.edgediffuse.model.unet.UNet2DConditionModel;
 import dev.edgediffuse.model.unet.UNetHooks;
 import dev.edgediffuse.pipeline.DenoiseSession;
@@ -47,11 +48,12 @@ final class SpeedUpBench {
             }
             if (attentionShare.isEmpty()) return;
             out.println();
-            out.println("| size | UNet s/call (batch 2) | self-attention on one token: full resolution | everywhere | self-attention share: full resolution | everywhere |");
-            out.println("|---|---|---|---|---|---|");
+            out.println("| size | UNet s/call (batch 2) | self-attention on one token: full resolution | everywhere | self-attention share of the time: full resolution | everywhere | UNet GFLOP/call | share of the FLOPs: full resolution | everywhere |");
+            out.println("|---|---|---|---|---|---|---|---|---|");
             for (Map<String, Object> a : attentionShare) {
-                out.printf("| %s | %s | %s | %s | %s | %s |%n", a.get("size"), a.get("unet_s"), a.get("probe_full_res_s"),
-                        a.get("probe_all_s"), a.get("share_full_res"), a.get("share_all"));
+                out.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", a.get("size"), a.get("unet_s"), a.get("probe_full_res_s"),
+                        a.get("probe_all_s"), a.get("share_full_res"), a.get("share_all"), a.get("unet_gflop"),
+                        a.get("flop_share_full_res"), a.get("flop_share_all"));
             }
         }
     }
@@ -139,12 +141,14 @@ final class SpeedUpBench {
         UNetHooks[] hooks = {UNetHooks.NONE, UNetHooks.NONE.withTokenMerge(new SelfAttentionProbe(1)),
                 UNetHooks.NONE.withTokenMerge(new SelfAttentionProbe(Integer.MAX_VALUE))};
         double[][] seconds = new double[hooks.length][Math.max(2, steps)];
+        long[] macs = new long[hooks.length];
         // interleaved, so drift on a shared machine touches each alike
         for (int k = 0; k < seconds[0].length; k++) {
             for (int h = 0; h < hooks.length; h++) {
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), m0 = Flops.macs();
                 unet.predict(new FeatureMap(latents.clone(), 2, shape[1], shape[2], shape[0]), t, context, context.length / 2 / d.contextDim(), hooks[h]);
                 seconds[h][k] = (System.nanoTime() - t0) / 1e9;
+                macs[h] = Flops.macs() - m0;
             }
             if (progress != null) progress.printf("attention share %d: call %d of %d%n", size, k + 1, seconds[0].length);
         }
@@ -156,6 +160,10 @@ final class SpeedUpBench {
         m.put("probe_all_s", BenchCommand.round(all));
         m.put("share_full_res", BenchCommand.round(1 - fullRes / none));
         m.put("share_all", BenchCommand.round(1 - all / none));
+        // the same shares of the multiply-adds: exact, whatever else the machine runs
+        m.put("unet_gflop", BenchCommand.round(2.0 * macs[0] / 1e9));
+        m.put("flop_share_full_res", BenchCommand.round(1 - (double) macs[1] / macs[0]));
+        m.put("flop_share_all", BenchCommand.round(1 - (double) macs[2] / macs[0]));
         return m;
     }
 
