@@ -184,7 +184,14 @@ def timestep_embedding(t, dim, flip, shift):
     return emb
 
 
-def forward(cfg, plan, w, x, t, ctx, cond=None):
+def keep(v):
+    return v
+
+
+def forward(cfg, plan, w, x, t, ctx, cond=None, tome=None):
+    """tome: optional token merging, tome(block_input, h, w, downsample) -> None or (merge, unmerge, cross, ff):
+    merge/unmerge wrap self-attention (and cross-attention, the feed-forward when cross, ff), as tomesd patches
+    diffusers' BasicTransformerBlock."""
     groups, eps = cfg["norm_num_groups"], cfg["norm_eps"]
 
     def linear(name, h, bias=True):
@@ -247,10 +254,14 @@ def forward(cfg, plan, w, x, t, ctx, cond=None):
             y = conv(name + ".proj_in", y, pad=0).permute(0, 2, 3, 1).reshape(b, hh * ww, c)
         for k in range(layers):
             bl = f"{name}.transformer_blocks.{k}"
-            y = attention(bl + ".attn1", ln(bl + ".norm1", y), ln(bl + ".norm1", y), heads) + y
-            y = attention(bl + ".attn2", ln(bl + ".norm2", y), ctx, heads) + y
-            hidden, gate = linear(bl + ".ff.net.0.proj", ln(bl + ".norm3", y)).chunk(2, dim=-1)
-            y = linear(bl + ".ff.net.2", hidden * F.gelu(gate)) + y
+            plan_ = tome(y, hh, ww, x.shape[-2] // hh) if tome else None
+            m, u = plan_[:2] if plan_ else (keep, keep)
+            mc, uc = (m, u) if plan_ and plan_[2] else (keep, keep)
+            mf, uf = (m, u) if plan_ and plan_[3] else (keep, keep)
+            y = u(attention(bl + ".attn1", m(ln(bl + ".norm1", y)), m(ln(bl + ".norm1", y)), heads)) + y
+            y = uc(attention(bl + ".attn2", mc(ln(bl + ".norm2", y)), ctx, heads)) + y
+            hidden, gate = linear(bl + ".ff.net.0.proj", mf(ln(bl + ".norm3", y))).chunk(2, dim=-1)
+            y = uf(linear(bl + ".ff.net.2", hidden * F.gelu(gate))) + y
         if cfg["use_linear_projection"]:
             y = linear(name + ".proj_out", y).reshape(b, hh, ww, c).permute(0, 3, 1, 2)
         else:

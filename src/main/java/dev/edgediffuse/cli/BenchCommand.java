@@ -18,6 +18,7 @@ import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
 import dev.edgediffuse.pipeline.Memory;
 import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.speedup.SpeedUps;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.tensor.Weight;
 import picocli.CommandLine.Command;
@@ -62,6 +63,14 @@ final class BenchCommand extends CliCommand {
     @Mixin
     private LoadOptions load;
 
+    /** With a speed-up: the UNet with and without it (and with both) in the same process, see {@link SpeedUpBench}. */
+    @Mixin
+    private SpeedUpOptions speedUps;
+
+    @Option(names = "--attention-share", description = "also time the UNet with every self-attention reduced to one token "
+            + "(at full resolution, then everywhere): the share of a step that self-attention takes")
+    private boolean attentionShare;
+
     @Mixin
     private ThreadsOption threads;
 
@@ -77,6 +86,8 @@ final class BenchCommand extends CliCommand {
         }
         threads.apply();
         if (steps < 2) throw new UsageException("--steps must be >= 2 (the first step is warm-up)");
+        SpeedUps ups = speedUps.speedUps();
+        ups.validate(steps, "euler"); // bench runs Euler
         Path tmp = null;
         try {
             Path modelPath;
@@ -100,6 +111,24 @@ final class BenchCommand extends CliCommand {
             double ceiling = gemmCeiling();
             err.println("kernels: " + VectorWidth.describe());
             err.printf("GEMM ceiling (2048x1280x1280, %d threads): %.1f GFLOP/s%n", Parallel.threads(), ceiling);
+            if (!ups.none() || attentionShare) {
+                SpeedUpBench.Report report = new SpeedUpBench(modelPath, load.options(), steps, ups, attentionShare, json ? null : err).run(sizes);
+                if (json) {
+                    Map<String, Object> all = new LinkedHashMap<>();
+                    all.put("threads", Parallel.threads());
+                    all.put("gemm_ceiling_gflops", round(ceiling));
+                    all.put("weights", weightsSummary);
+                    all.put("steps", steps);
+                    all.put("variants", report.variants());
+                    all.put("attention_share", report.attentionShare());
+                    out.println(Json.write(all));
+                } else {
+                    out.println("weights: " + weightsSummary.get("mib") + " MiB, tensors per format " + weightsSummary.get("formats"));
+                    out.printf("GEMM ceiling: %.1f GFLOP/s (%d threads)%n", ceiling, Parallel.threads());
+                    report.print(out);
+                }
+                return 0;
+            }
             List<Map<String, Object>> rows = new ArrayList<>();
             for (int size : sizes) {
                 Memory.resetPeak();
@@ -203,7 +232,7 @@ final class BenchCommand extends CliCommand {
         }
     }
 
-    private static double round(double v) {
+    static double round(double v) {
         return Math.round(v * 1000) / 1000.0;
     }
 

@@ -53,6 +53,10 @@ final class EvalCommand extends CliCommand {
     @Mixin
     private SamplingOptions sampling;
 
+    /** On --model only: a --reference runs unaccelerated, so the fidelity figures say what the speed-ups cost. */
+    @Mixin
+    private SpeedUpOptions speedUps;
+
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "image i uses seed N+i; caption templates are drawn from N (default ${DEFAULT-VALUE})")
     private long seed;
 
@@ -107,16 +111,19 @@ final class EvalCommand extends CliCommand {
         if (!Files.isDirectory(classifierDir)) throw new ModelFormatException(classifierDir + ": classifier folder not found");
         Path refPath = reference == null ? null : BuiltInModel.resolve(reference, err);
 
-        var generation = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, sampling.negativePrompt(), size, size);
+        var generation = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, sampling.negativePrompt(), size, size,
+                speedUps.speedUps());
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
              PipelineGenerator generator = PipelineGenerator.open(modelPath, generation, batch);
-             PipelineGenerator referenceGenerator = refPath == null ? null : openReference(refPath, generation, batch, generator)) {
+             PipelineGenerator referenceGenerator = refPath == null ? null
+                     : openReference(refPath, generation.withoutSpeedUps(), batch, generator)) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
             err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(),
                     referenceGenerator == null ? "" : " vs reference " + referenceGenerator.name(), samples, steps, cfg,
                     cfgMaxTimestep < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + cfgMaxTimestep : "", scheduler, size, size, classifierDir);
+            if (!generation.speedUps().none()) err.println("eval: speed-ups on the model" + generation.speedUps().parametersText());
             EvalReport report = evaluator.evaluate(generator, referenceGenerator, EvalPlan.of(samples, seed),
                     new Evaluator.Options(latencyRuns, gridOut == null ? 0 : Math.min(samples, 100)));
             if (heldOutImages > 0) report = report.withHeldOut(evaluator.accuracy(generator, EvalPlan.heldOut(heldOutImages, seed)));
@@ -133,6 +140,7 @@ final class EvalCommand extends CliCommand {
                 settings.put("cfg_max_timestep", cfgMaxTimestep);
                 settings.put("scheduler", scheduler);
                 settings.put("negative_prompt", sampling.negativePrompt());
+                settings.put("speed_ups", generation.speedUps().parametersText().replaceFirst("^, ", ""));
                 settings.put("seed", seed);
                 settings.put("size", size);
                 settings.put("batch", batch);

@@ -31,6 +31,9 @@ final class GenerateCommand extends CliCommand {
     @Mixin
     SamplingOptions sampling;
 
+    @Mixin
+    SpeedUpOptions speedUps;
+
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "noise seed (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -65,7 +68,8 @@ final class GenerateCommand extends CliCommand {
     GenerateRequest request(int modelSize, int steps, SamplingDefaults d) {
         return new GenerateRequest(prompt, sampling.negativePrompt(), steps, sampling.cfg(d), sampling.cfgMaxTimestep(d),
                 sampling.scheduler(d), seed, size.width(modelSize), size.height(modelSize),
-                initLatents != null ? Npy.read(initLatents).data() : null, initImage != null ? Images.read(initImage) : null, strength);
+                initLatents != null ? Npy.read(initLatents).data() : null, initImage != null ? Images.read(initImage) : null, strength,
+                speedUps.speedUps());
     }
 
     @Override

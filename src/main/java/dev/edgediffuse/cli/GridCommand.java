@@ -43,6 +43,9 @@ final class GridCommand extends CliCommand {
     private SamplingOptions sampling;
 
     @Mixin
+    private SpeedUpOptions speedUps;
+
+    @Mixin
     private SizeOptions size;
 
     @Option(names = "--zoom", paramLabel = "K", defaultValue = "2", description = "nearest-neighbour enlargement of each image (default ${DEFAULT-VALUE})")
@@ -63,7 +66,8 @@ final class GridCommand extends CliCommand {
             GenerateRequest base = GenerateRequest.of("").withSteps(sampling.steps(d)).withCfg(sampling.cfg(d))
                     .withCfgMaxTimestep(sampling.cfgMaxTimestep(d)).withScheduler(sampling.scheduler(d))
                     .withNegativePrompt(sampling.negativePrompt())
-                    .withSize(size.width(p.defaultImageSize()), size.height(p.defaultImageSize()));
+                    .withSize(size.width(p.defaultImageSize()), size.height(p.defaultImageSize())).withSpeedUps(speedUps.speedUps());
+            base.validate();
             int w = base.width() * zoom, h = base.height() * zoom, cols = seeds;
             byte[] grid = new byte[cols * w * rows.size() * h * 3];
             Progress progress = Progress.steps(err, "grid rows", rows.size());
@@ -82,7 +86,8 @@ final class GridCommand extends CliCommand {
             }
             Png.write(outPath, grid, cols * w, rows.size() * h, Map.of("parameters", "grid: " + String.join(" | ", rows)
                     + "; seeds 0.." + (seeds - 1) + "; " + base.steps() + " steps, cfg " + base.cfg()
-                    + (base.cfgMaxTimestep() < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + base.cfgMaxTimestep() : "") + ", " + base.scheduler()));
+                    + (base.cfgMaxTimestep() < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + base.cfgMaxTimestep() : "") + ", " + base.scheduler()
+                    + base.speedUps().parametersText()));
         }
         out.println("wrote " + outPath);
         return 0;

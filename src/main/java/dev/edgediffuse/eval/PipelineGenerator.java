@@ -4,6 +4,7 @@ import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.speedup.SpeedUps;
 import dev.edgediffuse.tensor.FeatureMap;
 
 import java.nio.file.Path;
@@ -16,8 +17,22 @@ import java.util.List;
  * {@code edgediffuse generate} gives for the same prompt, seed and settings.
  */
 public final class PipelineGenerator implements ImageGenerator {
-    /** Sampling settings shared by every job. */
-    public record Sampling(int steps, float cfg, int cfgMaxTimestep, String scheduler, String negativePrompt, int width, int height) {}
+    /** Sampling settings shared by every job, with the speed-ups (token merging, DeepCache) they run with. */
+    public record Sampling(int steps, float cfg, int cfgMaxTimestep, String scheduler, String negativePrompt, int width, int height,
+                           SpeedUps speedUps) {
+        public Sampling {
+            if (speedUps == null) speedUps = SpeedUps.NONE;
+        }
+
+        public Sampling(int steps, float cfg, int cfgMaxTimestep, String scheduler, String negativePrompt, int width, int height) {
+            this(steps, cfg, cfgMaxTimestep, scheduler, negativePrompt, width, height, SpeedUps.NONE);
+        }
+
+        /** The same settings unaccelerated (a reference for what the speed-ups cost). */
+        public Sampling withoutSpeedUps() {
+            return new Sampling(steps, cfg, cfgMaxTimestep, scheduler, negativePrompt, width, height, SpeedUps.NONE);
+        }
+    }
 
     private final Denoiser denoiser;
     private final Sampling sampling;
@@ -37,9 +52,7 @@ public final class PipelineGenerator implements ImageGenerator {
         try {
             PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch);
             GenerateRequest probe = g.request(new EvalPlan.Job(0, 0, "probe", 0));
-            probe.validate();
-            d.latentShape(probe);
-            d.scheduler(sampling.scheduler());
+            d.start(probe); // every setting checked against the model before the first batch
             return g;
         } catch (RuntimeException e) {
             d.close();
@@ -49,7 +62,8 @@ public final class PipelineGenerator implements ImageGenerator {
 
     GenerateRequest request(EvalPlan.Job job) {
         return new GenerateRequest(job.prompt(), sampling.negativePrompt(), sampling.steps(), sampling.cfg(),
-                sampling.cfgMaxTimestep(), sampling.scheduler(), job.seed(), sampling.width(), sampling.height(), null, null, 1f);
+                sampling.cfgMaxTimestep(), sampling.scheduler(), job.seed(), sampling.width(), sampling.height(), null, null, 1f,
+                sampling.speedUps());
     }
 
     /** [channels, height, width] of this model's latents at the evaluation size. */

@@ -21,6 +21,32 @@ public final class Matmul {
         return c;
     }
 
+    /** Rows of A per task in {@link #ntRowMax}: their block of the product stays in cache. */
+    private static final int ROW_MAX_BLOCK = 8 * Gemm.MR;
+    private static final ThreadLocal<float[]> ROW_MAX_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
+    /**
+     * For each row i of A[m][k], the largest entry of row i of A·B[n][k]ᵀ and the first column holding it, without
+     * keeping the m×n product (token merging's most similar destination for every source token).
+     */
+    public static void ntRowMax(float[] a, int m, int k, float[] b, int n, float[] max, int[] argmax) {
+        Flops.add((long) m * k * n);
+        StridedPanels panels = new StridedPanels(b, 0, 1, k, k, n);
+        float[] packed = Gemm.pack(panels);
+        Parallel.forEach((m + ROW_MAX_BLOCK - 1) / ROW_MAX_BLOCK, blk -> {
+            int r0 = blk * ROW_MAX_BLOCK, rows = Math.min(ROW_MAX_BLOCK, m - r0);
+            float[] s = ROW_MAX_SCRATCH.get();
+            if (s.length < ROW_MAX_BLOCK * n) ROW_MAX_SCRATCH.set(s = new float[ROW_MAX_BLOCK * n]);
+            Gemm.rows(a, r0 * k, k, 0, rows, packed, k, n, 0, panels.panels(), null, s, 0, n);
+            for (int i = 0; i < rows; i++) {
+                int best = 0;
+                for (int j = 1; j < n; j++) if (s[i * n + j] > s[i * n + best]) best = j;
+                max[r0 + i] = s[i * n + best];
+                argmax[r0 + i] = best;
+            }
+        });
+    }
+
     /** Rows of the reduction one GEMM call covers in {@link #tn}: its panels stay in cache. */
     private static final int REDUCTION_CHUNK = 256;
     /** Per thread: one chunk's product and its transposed rows, in {@link #tn}. */

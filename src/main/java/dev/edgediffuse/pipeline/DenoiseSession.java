@@ -3,6 +3,8 @@ package dev.edgediffuse.pipeline;
 import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.SchedulerState;
+import dev.edgediffuse.speedup.DeepCacheState;
+import dev.edgediffuse.speedup.TokenMergeSettings;
 
 import java.util.Arrays;
 import java.util.Random;
@@ -48,6 +50,8 @@ public final class DenoiseSession {
     float[] latents;
     int nextStep;
     final Work work;
+    /** This session's feature cache and schedule under DeepCache, else null. */
+    final DeepCacheState deepCache;
 
     /** Seconds, MACs and allocated bytes of each stage; a batched UNet call is shared by its sessions' rows. */
     static final class Work {
@@ -79,6 +83,19 @@ public final class DenoiseSession {
         this.firstStep = firstStep;
         this.nextStep = firstStep;
         this.work = work;
+        this.deepCache = request.speedUps().deepCache() == null ? null : new DeepCacheState(request.speedUps().deepCache());
+    }
+
+    /**
+     * What the next step's UNet call looks like: sessions with equal calls share one. {@code cacheSkips} is the
+     * DeepCache cut (0: none), {@code reuse} whether the call runs only the shallow path on the stored feature.
+     */
+    record Call(TokenMergeSettings tokenMerge, int cacheSkips, boolean reuse) {}
+
+    Call nextCall() {
+        TokenMergeSettings tome = request.speedUps().tokenMerge();
+        if (deepCache == null) return new Call(tome, 0, false);
+        return new Call(tome, deepCache.shallowSkips(), deepCache.reuses(nextStep, stepRows()));
     }
 
     public GenerateRequest request() {
@@ -162,6 +179,16 @@ public final class DenoiseSession {
     /** Seconds of the steps this session ran (not those run elsewhere before a resume). */
     public double[] stepSeconds() {
         return Arrays.copyOfRange(work.stepSeconds, firstStep, nextStep);
+    }
+
+    /** UNet multiply-adds of the steps run so far (this session's share of batched calls). */
+    public long unetMacs() {
+        return work.unetMacs;
+    }
+
+    /** Heap bytes allocated by each step run here (this session's share of batched calls). */
+    public long[] stepAllocatedBytes() {
+        return Arrays.copyOfRange(work.stepAllocated, firstStep, nextStep);
     }
 
     /** Applies the guided model output of the current step, with its share of the call's time and work. */

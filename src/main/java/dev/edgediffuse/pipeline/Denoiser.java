@@ -5,7 +5,9 @@ import dev.edgediffuse.checkpoint.Component;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.Flops;
 import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.FeatureCache;
 import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.unet.UNetHooks;
 import dev.edgediffuse.model.vae.AutoencoderKL;
 import dev.edgediffuse.model.vae.ImageAutoencoder;
 import dev.edgediffuse.model.vae.LatentScaling;
@@ -16,6 +18,8 @@ import dev.edgediffuse.scheduler.NoiseSource;
 import dev.edgediffuse.scheduler.Scheduler;
 import dev.edgediffuse.scheduler.SchedulerState;
 import dev.edgediffuse.scheduler.Schedulers;
+import dev.edgediffuse.speedup.DeepCacheSettings;
+import dev.edgediffuse.speedup.TokenMerging;
 import dev.edgediffuse.tensor.Buffers;
 import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
@@ -23,7 +27,9 @@ import dev.edgediffuse.tokenizer.ClipTokenizer;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The one denoising loop, in phases: {@link #start} (prompt encoding, scheduler, seeded or given latents, img2img
@@ -114,6 +120,11 @@ public final class Denoiser implements AutoCloseable {
         return checkpoint.unet.config().getInt("sample_size", 64) * vae.downscale();
     }
 
+    /** The UNet, for callers that time or probe its calls directly (bench). */
+    public UNet2DConditionModel unet() {
+        return unet;
+    }
+
     public int contextDim() {
         return unet.crossAttentionDim();
     }
@@ -159,6 +170,7 @@ public final class Denoiser implements AutoCloseable {
      */
     public DenoiseSession start(GenerateRequest req, Noise overrides) {
         req.validate();
+        checkSpeedUps(req);
         if (overrides == null) overrides = Noise.SEEDED;
         DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
         work.loadSeconds = loadSeconds;
@@ -200,6 +212,7 @@ public final class Denoiser implements AutoCloseable {
     public DenoiseSession resume(GenerateRequest req, SchedulerState state, float[] latentsChannelsLast, long noiseDraws,
                                  float[] context) {
         req.validate();
+        checkSpeedUps(req);
         if (!state.scheduler().equals(req.scheduler())) {
             throw new IllegalArgumentException("scheduler state is for " + state.scheduler() + ", request asks for " + req.scheduler());
         }
@@ -227,6 +240,15 @@ public final class Denoiser implements AutoCloseable {
                 state.nextStep(), work);
     }
 
+    /** What a request's speed-ups need of this model: DeepCache's branch must be one of the UNet's skip connections. */
+    private void checkSpeedUps(GenerateRequest req) {
+        DeepCacheSettings dc = req.speedUps().deepCache();
+        if (dc != null && dc.shallowSkips() > unet.skipConnections()) {
+            throw new IllegalArgumentException("--deepcache branch " + dc.branch() + " does not exist: this UNet has "
+                    + unet.skipConnections() + " skip branches (0.." + (unet.skipConnections() - 1) + ")");
+        }
+    }
+
     private float[] encodePromptTimed(GenerateRequest req, DenoiseSession.Work work) {
         long t = System.nanoTime(), macs = Flops.macs();
         float[] context = encodePrompt(req);
@@ -246,21 +268,32 @@ public final class Denoiser implements AutoCloseable {
     }
 
     /**
-     * One denoising step for every session, through one UNet call ([uncond, cond] rows of each session in order; a
-     * session outside its guidance interval adds its cond row only). Sessions must share a latent size and not be done.
+     * One denoising step for every session ([uncond, cond] rows of each session in order; a session outside its
+     * guidance interval adds its cond row only). Sessions must share a latent size and not be done. They share one
+     * UNet call, except where their calls differ (token-merge settings, a DeepCache session's full or cached step):
+     * then each kind of call runs once for its sessions.
      */
     public void step(List<DenoiseSession> sessions) {
         if (sessions.isEmpty()) return;
-        long t = System.nanoTime(), allocated = Memory.allocatedBytes(), macs = Flops.macs();
         DenoiseSession first = sessions.getFirst();
-        int n = first.latentSize(), rows = 0, tokens = first.contextTokens;
+        Map<DenoiseSession.Call, List<DenoiseSession>> calls = new LinkedHashMap<>();
         for (DenoiseSession s : sessions) {
             if (s.done()) throw new IllegalStateException("session already finished");
             if (!s.sameSize(first)) throw new IllegalArgumentException("sessions in one batch must share the latent size");
-            rows += s.stepRows();
+            calls.computeIfAbsent(s.nextCall(), c -> new ArrayList<>()).add(s);
         }
+        calls.forEach(this::stepTogether);
+    }
+
+    /** One UNet call for sessions that share its kind, then guidance and the scheduler step for each. */
+    private void stepTogether(DenoiseSession.Call call, List<DenoiseSession> sessions) {
+        long t = System.nanoTime(), allocated = Memory.allocatedBytes(), macs = Flops.macs();
+        DenoiseSession first = sessions.getFirst();
+        int n = first.latentSize(), rows = 0, tokens = first.contextTokens;
+        for (DenoiseSession s : sessions) rows += s.stepRows();
         int dim = contextDim();
         float[] in = new float[rows * n], ts = new float[rows], ctx = new float[rows * tokens * dim];
+        long[] rowSeeds = new long[rows];
         int r = 0;
         for (DenoiseSession s : sessions) {
             float[] scaled = s.scheduler.scaleModelInput(s.latents, s.nextStep);
@@ -270,14 +303,25 @@ public final class Denoiser implements AutoCloseable {
             for (int b = 0; b < s.stepRows(); b++, r++) {
                 System.arraycopy(scaled, 0, in, r * n, n);
                 ts[r] = timestep;
+                rowSeeds[r] = TokenMerging.rowSeed(s.request.seed(), s.nextStep);
             }
         }
-        float[] pred = unet.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens).data();
+        UNetHooks hooks = UNetHooks.NONE;
+        if (call.tokenMerge() != null) hooks = hooks.withTokenMerge(new TokenMerging(call.tokenMerge(), rowSeeds));
+        FeatureCache cache = null;
+        if (call.cacheSkips() > 0) {
+            List<FeatureCache> stored = new ArrayList<>();
+            if (call.reuse()) for (DenoiseSession s : sessions) stored.add(s.deepCache.stored());
+            cache = call.reuse() ? FeatureCache.concat(stored) : new FeatureCache(call.cacheSkips());
+            hooks = hooks.withCache(cache, call.reuse());
+        }
+        float[] pred = unet.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens, hooks).data();
         double seconds = (System.nanoTime() - t) / 1e9;
         long callAllocated = Memory.allocatedBytes() - allocated, callMacs = Flops.macs() - macs;
         r = 0;
         for (DenoiseSession s : sessions) {
             int stepRows = s.stepRows(), base = r * n;
+            if (cache != null && !call.reuse()) s.deepCache.store(cache.rows(r, stepRows), s.nextStep, stepRows);
             float[] eps = new float[n];
             if (stepRows == 2) {
                 float cfg = s.request.cfg();

@@ -1,6 +1,7 @@
 package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.checkpoint.SamplingDefaults;
+import dev.edgediffuse.speedup.SpeedUps;
 import dev.edgediffuse.tensor.FeatureMap;
 
 /**
@@ -9,9 +10,22 @@ import dev.edgediffuse.tensor.FeatureMap;
  * Guidance applies only at steps whose timestep is at most {@code cfgMaxTimestep} (of the 1000 training timesteps);
  * above it the conditional prediction alone is used and the unconditional UNet row is not computed. Guidance at high
  * noise mostly narrows the variety of images (Kynkäänniemi et al. 2024, "guidance in a limited interval").
+ * {@code speedUps} (never null; {@link SpeedUps#NONE} for none) are the training-free accelerations: token merging
+ * and DeepCache.
  */
 public record GenerateRequest(String prompt, String negativePrompt, int steps, float cfg, int cfgMaxTimestep, String scheduler,
-                              long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength) {
+                              long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength,
+                              SpeedUps speedUps) {
+    public GenerateRequest {
+        if (speedUps == null) speedUps = SpeedUps.NONE;
+    }
+
+    /** A request without speed-ups. */
+    public GenerateRequest(String prompt, String negativePrompt, int steps, float cfg, int cfgMaxTimestep, String scheduler,
+                           long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength) {
+        this(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength, SpeedUps.NONE);
+    }
+
     /** {@link #cfgMaxTimestep} that guides every step. */
     public static final int ALL_TIMESTEPS = SamplingDefaults.ALL_TIMESTEPS;
 
@@ -35,43 +49,47 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
     }
 
     public GenerateRequest withCfgMaxTimestep(int t) {
-        return new GenerateRequest(prompt, negativePrompt, steps, cfg, t, scheduler, seed, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, t, scheduler, seed, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withPrompt(String p) {
-        return new GenerateRequest(p, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(p, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withSize(int w, int h) {
-        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, w, h, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, w, h, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withSteps(int s) {
-        return new GenerateRequest(prompt, negativePrompt, s, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, s, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withScheduler(String name) {
-        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, name, seed, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, name, seed, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withSeed(long s) {
-        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, s, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, s, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withCfg(float c) {
-        return new GenerateRequest(prompt, negativePrompt, steps, c, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, steps, c, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withNegativePrompt(String n) {
-        return new GenerateRequest(prompt, n, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength);
+        return new GenerateRequest(prompt, n, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength, speedUps);
     }
 
     public GenerateRequest withInitLatents(float[] l) {
-        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, l, initImage, strength);
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, l, initImage, strength, speedUps);
     }
 
     public GenerateRequest withInitImage(FeatureMap img, float s) {
-        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, img, s);
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, img, s, speedUps);
+    }
+
+    public GenerateRequest withSpeedUps(SpeedUps s) {
+        return new GenerateRequest(prompt, negativePrompt, steps, cfg, cfgMaxTimestep, scheduler, seed, width, height, initLatents, initImage, strength, s);
     }
 
     /** Checks every field; the message names the option at fault. */
@@ -93,6 +111,7 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
                 if (!Float.isFinite(v)) throw new IllegalArgumentException("--init-latents contains NaN or infinite values");
             }
         }
+        speedUps.validate(steps, scheduler);
     }
 
     /** The settings in the "parameters" text convention other SD tools read. */
@@ -104,6 +123,6 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
                 .append(", Seed: ").append(seed).append(", Size: ").append(width).append('x').append(height)
                 .append(", Model: ").append(modelName);
         if (initImage != null) b.append(", Denoising strength: ").append(strength);
-        return b.toString();
+        return b.append(speedUps.parametersText()).toString();
     }
 }

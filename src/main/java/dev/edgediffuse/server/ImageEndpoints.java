@@ -5,6 +5,9 @@ import dev.edgediffuse.format.Images;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.pipeline.GenerateRequest;
+import dev.edgediffuse.speedup.DeepCacheSettings;
+import dev.edgediffuse.speedup.SpeedUps;
+import dev.edgediffuse.speedup.TokenMergeSettings;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
@@ -22,7 +25,9 @@ import java.util.Map;
 /**
  * Whole-image endpoints in the conventions existing clients speak: AUTOMATIC1111's {@code /sdapi/v1/txt2img} and
  * OpenAI's {@code /v1/images/generations}, both answering base64 PNGs (with the usual "parameters" text chunk).
- * Unknown fields are ignored, as those clients send many that do not apply here.
+ * Unknown fields are ignored, as those clients send many that do not apply here. Both take the speed-ups as extra
+ * fields: {@code token_merging_ratio} (A1111's own setting name; also read from its {@code override_settings}),
+ * {@code deepcache_interval} and {@code deepcache_branch}.
  */
 final class ImageEndpoints {
     private static final SecureRandom SEEDS = new SecureRandom();
@@ -63,6 +68,7 @@ final class ImageEndpoints {
                 scheduler(f.str("sampler_name", f.str("sampler_index", d.scheduler())),
                 f.str("scheduler", null)), seed, f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
+        g = g.withSpeedUps(speedUps(f, f.object("override_settings"), g, model));
         List<String> images = new ArrayList<>(), infotexts = new ArrayList<>();
         List<Object> seeds = new ArrayList<>();
         for (Job j : api.run(req, res, model, jobs(api, g, batch * iters))) {
@@ -83,6 +89,11 @@ final class ImageEndpoints {
         info.put("width", (long) g.width());
         info.put("height", (long) g.height());
         info.put("sd_model_name", model.name);
+        if (g.speedUps().tokenMerge() != null) info.put("token_merging_ratio", g.speedUps().tokenMerge().ratio());
+        if (g.speedUps().deepCache() != null) {
+            info.put("deepcache_interval", (long) g.speedUps().deepCache().interval());
+            info.put("deepcache_branch", (long) g.speedUps().deepCache().branch());
+        }
         info.put("infotexts", infotexts);
         Map<String, Object> params = new LinkedHashMap<>(info);
         params.remove("infotexts");
@@ -121,6 +132,7 @@ final class ImageEndpoints {
                 (float) f.number("cfg_scale", d.cfg()),
                 f.int32("cfg_max_timestep", d.cfgMaxTimestep()), scheduler(f.str("scheduler", d.scheduler()), null), seed, w, h, null, null, 1f);
         api.limits().check(g);
+        g = g.withSpeedUps(speedUps(f, null, g, model));
         List<Object> data = new ArrayList<>();
         for (Job j : api.run(req, res, model, jobs(api, g, n))) {
             Map<String, Object> item = new LinkedHashMap<>();
@@ -130,6 +142,38 @@ final class ImageEndpoints {
             data.add(item);
         }
         ApiHandler.json(res, cb, 200, Map.of("created", System.currentTimeMillis() / 1000, "data", data));
+    }
+
+    /**
+     * Token merging and DeepCache from a body's extra fields ({@code overrides}: A1111's override_settings, or null);
+     * every bad value is a 400 naming its field.
+     */
+    static SpeedUps speedUps(Fields f, Fields overrides, GenerateRequest g, Batcher model) {
+        String ratioField = "token_merging_ratio";
+        Fields source = f.has(ratioField) || overrides == null ? f : overrides;
+        TokenMergeSettings tome = null;
+        if (source.has(ratioField)) {
+            double ratio = source.number(ratioField, 0);
+            if (!(ratio >= 0 && ratio < 1)) throw ApiError.badRequest(ratioField + " must be in [0, 1), got " + ratio);
+            if (ratio > 0) tome = TokenMergeSettings.of(ratio);
+        }
+        DeepCacheSettings cache = null;
+        if (f.has("deepcache_interval")) {
+            int interval = f.int32("deepcache_interval", 0), branch = f.int32("deepcache_branch", 0);
+            int branches = model.denoiser.unet().skipConnections();
+            if (interval < 2) throw ApiError.badRequest("deepcache_interval must be >= 2, got " + interval);
+            if (branch < 0 || branch >= branches) {
+                throw ApiError.badRequest("deepcache_branch must be in 0.." + (branches - 1) + " for this model, got " + branch);
+            }
+            if (g.steps() < DeepCacheSettings.MIN_STEPS) {
+                throw ApiError.badRequest("deepcache_interval needs at least " + DeepCacheSettings.MIN_STEPS + " steps, got " + g.steps());
+            }
+            if (g.scheduler().equals("lcm")) throw ApiError.badRequest("deepcache_interval does not apply to the LCM sampler");
+            cache = new DeepCacheSettings(interval, branch);
+        } else if (f.has("deepcache_branch")) {
+            throw ApiError.badRequest("deepcache_branch needs deepcache_interval");
+        }
+        return new SpeedUps(tome, cache);
     }
 
     private static List<Job> jobs(ApiHandler api, GenerateRequest g, int count) {

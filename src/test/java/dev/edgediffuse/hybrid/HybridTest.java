@@ -108,6 +108,18 @@ class HybridTest {
         assertArrayEquals(latents("local-dpmpp_2m_karras"), latents("hybrid-steps"));
     }
 
+    @Test
+    void speedUpsApplyToTheDevicesSteps() throws IOException {
+        Run plain = cli(hybrid(server.uri(), big, "hybrid-plain", "ddim", "4,8", "--remote-model", "big"));
+        assertEquals(0, plain.code, plain.err);
+        Run fast = cli(hybrid(server.uri(), big, "hybrid-fast", "ddim", "4,8", "--remote-model", "big", "--tome", "0.5", "--deepcache", "3"));
+        assertEquals(0, fast.code, fast.err);
+        assertTrue(fast.err.contains("server ran steps 1-4") && fast.err.contains("device ran 8 steps"), fast.err);
+        assertFalse(Arrays.equals(latents("hybrid-plain"), latents("hybrid-fast")));
+        String text = new String(png("hybrid-fast"), StandardCharsets.ISO_8859_1);
+        assertTrue(text.contains("Token merging ratio: 0.5, DeepCache interval: 3, DeepCache branch: 0, Hybrid: 4 steps on"), text.substring(0, 300));
+    }
+
     private static int[] pixels(String name) throws IOException {
         var img = javax.imageio.ImageIO.read(dir.resolve(name + ".png").toFile());
         return img.getRGB(0, 0, img.getWidth(), img.getHeight(), null, 0, img.getWidth());

@@ -7,6 +7,7 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The three products back-propagation uses against the triple loop in double precision, with column counts that give
@@ -77,6 +78,25 @@ class MatmulTest {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
         return v;
+    }
+
+    @Test
+    void rowMaximaOfAProductAreThoseOfTheWholeProduct() {
+        Random r = new Random(14);
+        // rows spanning several blocks (the last partial) and a partial panel; two rows with a tie at columns 3 and 9
+        int m = 101, k = 24, n = 37;
+        float[] a = random(r, m * k), b = random(r, n * k);
+        System.arraycopy(b, 3 * k, b, 9 * k, k);
+        float[] whole = Matmul.nt(a, m, k, b, n), max = new float[m];
+        int[] argmax = new int[m];
+        Matmul.ntRowMax(a, m, k, b, n, max, argmax);
+        for (int i = 0; i < m; i++) {
+            int best = 0;
+            for (int j = 1; j < n; j++) if (whole[i * n + j] > whole[i * n + best]) best = j;
+            assertEquals(best, argmax[i], "row " + i + ": the first column of the largest entry");
+            assertEquals(whole[i * n + best], max[i], "row " + i);
+            assertTrue(argmax[i] != 9, "a tie goes to the first column");
+        }
     }
 
     private static void assertClose(double[] want, float[] got, String what) {

@@ -127,6 +127,13 @@ class ServerTest {
         assertError(post(h, "{\"prompt\":\"x\",\"seed\":1,\"steps\":4,\"split\":2,\"scheduler\":\"nope\"}"), 400, "unknown scheduler 'nope'");
         assertError(post(h, "{\"prompt\":\"x\",\"seed\":1,\"steps\":4,\"split\":2,\"nonce\":\"" + "n".repeat(65) + "\"}"), 400, "nonce");
         assertError(post(h, "{\"prompt\":\"x\",\"seed\":1,\"steps\":4,\"split\":2,\"model\":\"sdxl\"}"), 404, "not loaded");
+        assertError(post(t, "{\"prompt\":\"x\",\"token_merging_ratio\":1}"), 400, "token_merging_ratio must be in [0, 1), got 1.0");
+        assertError(post(t, "{\"prompt\":\"x\",\"override_settings\":{\"token_merging_ratio\":\"half\"}}"), 400, "token_merging_ratio must be a number");
+        assertError(post(t, "{\"prompt\":\"x\",\"steps\":12,\"deepcache_interval\":1}"), 400, "deepcache_interval must be >= 2");
+        assertError(post(t, "{\"prompt\":\"x\",\"steps\":12,\"deepcache_interval\":3,\"deepcache_branch\":4}"), 400, "deepcache_branch must be in 0..3");
+        assertError(post(t, "{\"prompt\":\"x\",\"steps\":12,\"deepcache_branch\":1}"), 400, "deepcache_branch needs deepcache_interval");
+        assertError(post(o, "{\"prompt\":\"x\",\"steps\":8,\"deepcache_interval\":3}"), 400, "deepcache_interval needs at least 10 steps, got 8");
+        assertError(post(o, "{\"prompt\":\"x\",\"steps\":12,\"scheduler\":\"lcm\",\"deepcache_interval\":3}"), 400, "LCM");
         assertError(post(t, "{\"prompt\":\"" + "x".repeat(5000) + "\"}"), 413, "the limit is 4096");
         assertError(TestServers.get(url, t, TestServers.KEY), 405, "use POST");
         assertError(post("/sdapi/v1/img2img", "{}"), 404, "no such endpoint");
@@ -150,6 +157,22 @@ class ServerTest {
         var o = post("/v1/images/generations", "{\"model\":\"tiny\",\"prompt\":\"a cat\",\"size\":\"64x64\",\"n\":1,\"steps\":2,\"seed\":5}");
         assertEquals(200, o.statusCode(), o.body());
         assertTrue(o.body().contains("\"created\":") && o.body().contains("\"b64_json\":\"iVBOR"), o.body().substring(0, 80));
+    }
+
+    @Test
+    void speedUpsAreExtraFieldsRecordedInTheInfotext() throws Exception {
+        var a = post("/sdapi/v1/txt2img", "{\"prompt\":\"a cat\",\"seed\":5,\"steps\":10,\"width\":64,\"height\":64,"
+                + "\"override_settings\":{\"token_merging_ratio\":0.5},\"deepcache_interval\":3}");
+        assertEquals(200, a.statusCode(), a.body());
+        String info = (String) ((Map<?, ?>) Json.parse(a.body())).get("info");
+        assertTrue(info.contains("Token merging ratio: 0.5, DeepCache interval: 3, DeepCache branch: 0")
+                && info.contains("\"token_merging_ratio\":0.5") && info.contains("\"deepcache_interval\":3"), info);
+        var o = post("/v1/images/generations", "{\"prompt\":\"a cat\",\"size\":\"64x64\",\"steps\":10,\"seed\":5,"
+                + "\"token_merging_ratio\":0.3,\"deepcache_interval\":2,\"deepcache_branch\":1}");
+        assertEquals(200, o.statusCode(), o.body());
+        byte[] png = Base64.getDecoder().decode((String) ((Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(o.body())).get("data")).getFirst()).get("b64_json"));
+        String text = new String(png, java.nio.charset.StandardCharsets.ISO_8859_1);
+        assertTrue(text.contains("Token merging ratio: 0.3, DeepCache interval: 2, DeepCache branch: 1"), "the PNG's parameters");
     }
 
     @Test

@@ -24,10 +24,10 @@ public interface TokenMerge {
     interface Merge {
         int tokens();
 
-        /** [batch][h·w][c] → [batch][tokens][c]. */
+        /** [batch][h·w][c] → [batch][tokens][c], a new array the caller owns (and may hand to {@code Buffers}). */
         float[] merge(float[] x, int channels);
 
-        /** [batch][tokens][c] → [batch][h·w][c]: each merged token's value goes to all the tokens it stands for. */
+        /** [batch][tokens][c] → [batch][h·w][c], a new array: each merged token's value goes to all the tokens it stands for. */
         float[] unmerge(float[] y, int channels);
     }
 }

@@ -39,7 +39,11 @@ final class TransformerBlock {
         TokenMerge.Merge m = cond.tokenMerge() == null ? null
                 : cond.tokenMerge().plan(x, batch, h, w, channels, Math.max(1, cond.latentHeight() / h));
         if (m != null) return forwardMerged(x, batch, h * w, cond, m);
-        return forward(x, batch, h * w, cond.context(), cond.contextTokens(), Math.max(64, FF_FLOATS / (3 * ffInner)));
+        return forward(x, batch, h * w, cond.context(), cond.contextTokens(), ffRows());
+    }
+
+    private int ffRows() {
+        return Math.max(64, FF_FLOATS / (3 * ffInner));
     }
 
     /** As above without merging, the feed-forward running {@code ffRows} rows at a time (rows are independent: same bits). */
@@ -52,6 +56,13 @@ final class TransformerBlock {
         x = addConsumed(x, crossAttention.forward(n, batch, tokens, context, contextTokens));
         Buffers.give(n);
         n = norm3.forward(x, rows);
+        x = addFeedForward(x, n, rows, ffRows);
+        Buffers.give(n);
+        return x;
+    }
+
+    /** x + ff(n), {@code ffRows} rows at a time (in place into x, which the block owns) unless recording gradients. */
+    private float[] addFeedForward(float[] x, float[] n, int rows, int ffRows) {
         if (Tape.recording()) return Ops.add(x, ffOut.forward(Ops.geglu(ffIn.forward(n, rows), rows, ffInner), rows));
         for (int r0 = 0; r0 < rows; r0 += ffRows) {
             int r = Math.min(ffRows, rows - r0);
@@ -62,7 +73,6 @@ final class TransformerBlock {
             Activations.addInPlace(x, r0 * channels, y);
             Buffers.give(y);
         }
-        Buffers.give(n);
         return x;
     }
 
@@ -76,26 +86,37 @@ final class TransformerBlock {
         float[] n = norm1.forward(x, rows);
         if (how.selfAttention()) {
             float[] merged = m.merge(n, channels);
-            x = addConsumed(x, m.unmerge(selfAttention.forward(merged, batch, m.tokens(), merged, m.tokens()), channels));
+            x = addConsumed(x, unmergeConsumed(m, selfAttention.forward(merged, batch, m.tokens(), merged, m.tokens()), merged));
         } else {
             x = addConsumed(x, selfAttention.forward(n, batch, tokens, n, tokens));
         }
         Buffers.give(n);
         n = norm2.forward(x, rows);
-        x = addConsumed(x, how.crossAttention()
-                ? m.unmerge(crossAttention.forward(m.merge(n, channels), batch, m.tokens(), cond.context(), cond.contextTokens()), channels)
-                : crossAttention.forward(n, batch, tokens, cond.context(), cond.contextTokens()));
+        if (how.crossAttention()) {
+            float[] merged = m.merge(n, channels);
+            x = addConsumed(x, unmergeConsumed(m, crossAttention.forward(merged, batch, m.tokens(), cond.context(), cond.contextTokens()), merged));
+        } else {
+            x = addConsumed(x, crossAttention.forward(n, batch, tokens, cond.context(), cond.contextTokens()));
+        }
         Buffers.give(n);
         n = norm3.forward(x, rows);
         if (how.feedForward()) {
             int mergedRows = batch * m.tokens();
             float[] merged = m.merge(n, channels);
-            x = addConsumed(x, m.unmerge(ffOut.forward(Ops.geglu(ffIn.forward(merged, mergedRows), mergedRows, ffInner), mergedRows), channels));
+            x = addConsumed(x, unmergeConsumed(m, ffOut.forward(Ops.geglu(ffIn.forward(merged, mergedRows), mergedRows, ffInner), mergedRows), merged));
         } else {
-            x = addConsumed(x, ffOut.forward(Ops.geglu(ffIn.forward(n, rows), rows, ffInner), rows));
+            x = addFeedForward(x, n, rows, ffRows());
         }
         Buffers.give(n);
         return x;
+    }
+
+    /** The module output y unmerged to every token; y and the merged input are intermediates nobody reads afterwards. */
+    private float[] unmergeConsumed(TokenMerge.Merge m, float[] y, float[] mergedInput) {
+        float[] out = m.unmerge(y, channels);
+        Buffers.give(y);
+        Buffers.give(mergedInput);
+        return out;
     }
 
     /** x + y, y being an intermediate nobody reads afterwards. */
