@@ -2,6 +2,7 @@ package dev.edgediffuse.distill;
 
 import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.checkpoint.Checkpoint;
+import dev.edgediffuse.data.FashionMnist;
 import dev.edgediffuse.data.ImageFolder;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.model.clip.ClipTextModel;
@@ -30,6 +31,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Distillation on a random three-stage teacher and a folder of captioned images. */
 class DistillTest {
@@ -129,6 +131,32 @@ class DistillTest {
         try (Tape tape = Tape.begin(p.arrays())) {
             return o.step(tape, 1);
         }
+    }
+
+    /** A tiny decoder distilled from the teacher's VAE: resumable, and a --vae that decodes (encoding stays the teacher's). */
+    @Test
+    void aTinyDecoderDistillsAndDecodesTheTeachersLatents() throws IOException {
+        assumeTrue(Files.isDirectory(FashionMnist.DEFAULT_DIR), "Fashion-MNIST is not installed");
+        String recipe = Files.readString(Path.of("recipes/mini-tiny-vae.json")).replace("\"teacher\": \"mini\"", "\"teacher\": \"" + teacher + "\"")
+                .replace("\"checkpoint_seconds\": 120", "\"checkpoint_seconds\": 0, \"images\": 64")
+                .replace("\"steps\": 3000", "\"steps\": 2").replace("\"steps\": 1500", "\"steps\": 2");
+        Path r = Files.writeString(dir.resolve("vae.json"), recipe), out = dir.resolve("tiny-vae");
+        var run = dev.edgediffuse.cli.MainRunner.run("distill-vae", "--recipe", r.toString(), "--out", out.toString());
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.out().contains("decoder_adversarial 2/2"), run.out());
+        assertTrue(Files.isRegularFile(out.resolve("config.json")) && Files.isRegularFile(out.resolve("diffusion_pytorch_model.safetensors")));
+        var again = dev.edgediffuse.cli.MainRunner.run("distill-vae", "--recipe", r.toString(), "--out", out.toString());
+        assertTrue(again.out().contains("decoder: resuming at step 2 of 2"), again.out());
+        var gen = dev.edgediffuse.cli.MainRunner.run("generate", "--model", teacher.toString(), "--vae", out.toString(), "--prompt", "a dress",
+                "--steps", "2", "--out", dir.resolve("tiny-vae.png").toString(), "--quiet");
+        assertEquals(0, gen.code(), gen.err());
+        try (var d = dev.edgediffuse.pipeline.Denoiser.load(teacher, new dev.edgediffuse.pipeline.Pipeline.Options(null, out))) {
+            assertEquals(32, d.reconstruct(folderImages()).width(), "the round trip encodes with the teacher's VAE");
+        }
+    }
+
+    private static dev.edgediffuse.tensor.FeatureMap folderImages() {
+        return ImageFolder.open(images).images(0, 2, 32);
     }
 
     @Test
