@@ -47,6 +47,11 @@ final class BenchCommand extends CliCommand {
                     + "checkpoint made on the fly)")
     private String model;
 
+    @Option(names = "--compare", paramLabel = "M,...", split = ",", hideParamSyntax = true, completionCandidates = ModelOption.BuiltInNames.class,
+            description = "also run these models (folders, files or built-in names) at the same sizes and settings, and report each "
+                    + "one's UNet time per step as a ratio to the first model's (e.g. students against their teacher)")
+    private List<String> compare = List.of();
+
     @Mixin
     private DTypeOption dtype;
 
@@ -129,14 +134,14 @@ final class BenchCommand extends CliCommand {
                 }
                 return 0;
             }
-            List<Map<String, Object>> rows = new ArrayList<>();
-            for (int size : sizes) {
-                Memory.resetPeak();
-                try (Pipeline p = Pipeline.load(modelPath, load.options())) {
-                    GenerateRequest req = GenerateRequest.of("a lighthouse on a cliff at dusk, detailed")
-                            .withSize(size, size).withSteps(steps).withScheduler("euler");
-                    GenerateResult r = p.generate(req, json ? null : err);
-                    rows.add(row(size, r.timings(), steps, ceiling));
+            List<Map<String, Object>> rows = runs(modelPath, ceiling, err);
+            List<Map<String, Object>> compared = new ArrayList<>();
+            for (String m : compare) {
+                for (Map<String, Object> r : runs(BuiltInModel.resolve(m, err), ceiling, err)) {
+                    Map<String, Object> first = rows.get(compared.size() % rows.size());
+                    r.put("unet_step_vs_first", round((Double) r.get("unet_step_s") / (Double) first.get("unet_step_s")));
+                    r.put("vae_vs_first", round((Double) r.get("vae_s") / (Double) first.get("vae_s")));
+                    compared.add(r);
                 }
             }
             if (json) {
@@ -145,14 +150,46 @@ final class BenchCommand extends CliCommand {
                 all.put("gemm_ceiling_gflops", round(ceiling));
                 all.put("weights", weightsSummary);
                 all.put("runs", rows);
+                if (!compared.isEmpty()) all.put("compared", compared);
                 out.println(Json.write(all));
             } else {
                 out.println("weights: " + weightsSummary.get("mib") + " MiB, tensors per format " + weightsSummary.get("formats"));
                 printTable(out, rows, ceiling);
+                if (!compared.isEmpty()) printComparison(out, rows, compared);
             }
             return 0;
         } finally {
             if (tmp != null) AtomicFiles.deleteTree(tmp);
+        }
+    }
+
+    /** One generation per size, each in a freshly loaded pipeline: a row of stage figures per size. */
+    private List<Map<String, Object>> runs(Path modelPath, double ceiling, PrintStream err) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int size : sizes) {
+            Memory.resetPeak();
+            try (Pipeline p = Pipeline.load(modelPath, load.options())) {
+                GenerateRequest req = GenerateRequest.of("a lighthouse on a cliff at dusk, detailed")
+                        .withSize(size, size).withSteps(steps).withScheduler("euler");
+                GenerateResult r = p.generate(req, json ? null : err);
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("model", modelPath.toString());
+                row.putAll(row(size, r.timings(), steps, ceiling));
+                rows.add(row);
+            }
+        }
+        return rows;
+    }
+
+    private static void printComparison(PrintStream out, List<Map<String, Object>> first, List<Map<String, Object>> compared) {
+        out.println("| model | size | UNet s/step (CFG) | vs " + first.getFirst().get("model") + " | UNet GFLOP/step | VAE s | vs first |");
+        out.println("|---|---|---|---|---|---|---|");
+        for (Map<String, Object> r : first) {
+            out.printf("| %s | %s | %s | 1 | %s | %s | 1 |%n", r.get("model"), r.get("size"), r.get("unet_step_s"), r.get("unet_step_gflop"), r.get("vae_s"));
+        }
+        for (Map<String, Object> r : compared) {
+            out.printf("| %s | %s | %s | %s | %s | %s | %s |%n", r.get("model"), r.get("size"), r.get("unet_step_s"), r.get("unet_step_vs_first"),
+                    r.get("unet_step_gflop"), r.get("vae_s"), r.get("vae_vs_first"));
         }
     }
 

@@ -37,6 +37,18 @@ final class EvalCommand extends CliCommand {
                     + "and the share of images whose predicted class changes")
     private String reference;
 
+    @Option(names = "--vae", paramLabel = "DIR", description = "decode the model's images with this VAE folder (e.g. a tiny "
+            + "AutoencoderTiny decoder; on the device side of a hybrid run)")
+    private Path vae;
+
+    @Option(names = "--hybrid-teacher", paramLabel = "DIR|FILE|NAME", completionCandidates = ModelOption.BuiltInNames.class,
+            description = "hybrid on this machine: this model runs the first --hybrid-steps steps of every image, --model the rest "
+                    + "(Hybrid SD's split; they must share a latent space)")
+    private String hybridTeacher;
+
+    @Option(names = "--hybrid-steps", paramLabel = "K", description = "hybrid: the teacher's steps, 0 to --steps")
+    private Integer hybridSteps;
+
     @Option(names = "--classifier", paramLabel = "DIR", description = "Fashion-MNIST classifier (default: the built-in one)")
     private Path classifier;
 
@@ -104,8 +116,13 @@ final class EvalCommand extends CliCommand {
         if (heldOutImages < 0 || heldOutImages > 1_000_000) throw new UsageException("--held-out must be in [0, 1000000], got " + heldOutImages);
         if (latencyRuns < 0) throw new UsageException("--latency-runs must be >= 0, got " + latencyRuns);
         if (testLimit != null && testLimit < 2) throw new UsageException("--test-limit must be >= 2, got " + testLimit);
+        if ((hybridTeacher == null) != (hybridSteps == null)) throw new UsageException("--hybrid-teacher and --hybrid-steps go together");
+        if (hybridSteps != null && (hybridSteps < 0 || hybridSteps > steps)) {
+            throw new UsageException("--hybrid-steps must be in [0, " + steps + "] (--steps), got " + hybridSteps);
+        }
         threads.apply();
         String scheduler = sampling.scheduler(defaults);
+        Path teacherPath = hybridTeacher == null ? null : BuiltInModel.resolve(hybridTeacher, err);
 
         Path classifierDir = classifier != null ? classifier : BuiltInModel.FASHION_CLASSIFIER.unpack(null);
         if (!Files.isDirectory(classifierDir)) throw new ModelFormatException(classifierDir + ": classifier folder not found");
@@ -116,7 +133,7 @@ final class EvalCommand extends CliCommand {
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
-             PipelineGenerator generator = PipelineGenerator.open(modelPath, generation, batch);
+             PipelineGenerator generator = openModel(modelPath, teacherPath, generation);
              PipelineGenerator referenceGenerator = refPath == null ? null
                      : openReference(refPath, generation.withoutSpeedUps(), batch, generator)) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
@@ -128,8 +145,20 @@ final class EvalCommand extends CliCommand {
                     new Evaluator.Options(latencyRuns, gridOut == null ? 0 : Math.min(samples, 100)));
             if (heldOutImages > 0) report = report.withHeldOut(evaluator.accuracy(generator, EvalPlan.heldOut(heldOutImages, seed)));
             out.print(report.text());
+            double[] hybridMs = teacherPath == null || latencyRuns == 0 ? null : hybridUnetMs(generator, EvalPlan.of(samples, seed));
+            if (hybridMs != null) {
+                out.printf(java.util.Locale.ROOT, "hybrid: %d of %d steps on %s: teacher UNet %.1f ms, device UNet %.1f ms per image "
+                        + "(median of %d single images)%n", hybridSteps, steps, teacherPath, hybridMs[0], hybridMs[1], latencyRuns);
+            }
             if (jsonOut != null) {
                 Map<String, Object> settings = new LinkedHashMap<>();
+                settings.put("vae", vae == null ? null : vae.toString());
+                settings.put("hybrid_teacher", teacherPath == null ? null : teacherPath.toString());
+                settings.put("hybrid_steps", hybridSteps);
+                if (hybridMs != null) {
+                    settings.put("hybrid_teacher_unet_ms", hybridMs[0]);
+                    settings.put("hybrid_device_unet_ms", hybridMs[1]);
+                }
                 settings.put("model", modelPath.toString());
                 settings.put("reference", refPath == null ? null : refPath.toString());
                 settings.put("classifier", classifierDir.toString());
@@ -157,6 +186,31 @@ final class EvalCommand extends CliCommand {
             }
             return 0;
         }
+    }
+
+    /** The model (with --vae), as the device side of a hybrid run when a teacher is given. */
+    private PipelineGenerator openModel(Path modelPath, Path teacherPath, PipelineGenerator.Sampling generation) {
+        PipelineGenerator g = PipelineGenerator.open(modelPath, vae, generation, batch);
+        if (teacherPath == null) return g;
+        try {
+            return g.withTeacher(teacherPath, hybridSteps);
+        } catch (RuntimeException e) {
+            g.close();
+            throw e;
+        }
+    }
+
+    /** Median UNet milliseconds per image of the teacher's and the device's steps, over --latency-runs single images. */
+    private double[] hybridUnetMs(PipelineGenerator g, EvalPlan plan) {
+        g.unetSeconds(plan.jobs().getFirst()); // warm-up
+        double[][] ms = new double[2][latencyRuns];
+        for (int r = 0; r < latencyRuns; r++) {
+            double[] s = g.unetSeconds(plan.jobs().get(r % plan.size()));
+            ms[0][r] = 1000 * s[0];
+            ms[1][r] = 1000 * s[1];
+        }
+        for (double[] m : ms) Arrays.sort(m);
+        return new double[]{ms[0][latencyRuns / 2], ms[1][latencyRuns / 2]};
     }
 
     private static PipelineGenerator openReference(Path path, PipelineGenerator.Sampling sampling, int batch, PipelineGenerator model) {

@@ -1,10 +1,14 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.format.Images;
 import dev.edgediffuse.format.Npy;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.hybrid.HybridClient;
 import dev.edgediffuse.hybrid.HybridGenerator;
+import dev.edgediffuse.hybrid.LocalSplit;
+import dev.edgediffuse.pipeline.GenerateResult;
+import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import picocli.CommandLine.Mixin;
@@ -21,13 +25,21 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
-/** {@code generate --hybrid URL}: the server's first K steps, the rest here; all-local when the server fails. */
+/**
+ * {@code generate --hybrid URL}: the server's first K steps, the rest here; all-local when the server fails.
+ * {@code generate --hybrid-teacher M}: the same split on this machine, with M in the server's place.
+ */
 final class HybridOptions {
     @Option(names = "--hybrid", paramLabel = "URL", description = "hybrid run: the server at URL (e.g. https://host:7860) runs "
             + "the first K steps on its model, this device the rest on --model; all-local on any failure of the server")
     private String url;
+
+    @Option(names = "--hybrid-teacher", paramLabel = "DIR|FILE|NAME", completionCandidates = ModelOption.BuiltInNames.class,
+            description = "hybrid on this machine, without a server: this model runs the first K steps, --model the rest")
+    private String teacher;
 
     @Option(names = "--split", paramLabel = "K,M", description = "hybrid: K steps on the server, M here (total K+M); or --steps K,M")
     private String split;
@@ -49,12 +61,14 @@ final class HybridOptions {
     private Path truststore;
 
     boolean requested() {
-        return url != null;
+        return url != null || teacher != null;
     }
 
     int generate(GenerateCommand g, Path model, PrintStream out, PrintStream err) throws IOException {
+        if (url != null && teacher != null) throw new UsageException("give either --hybrid URL or --hybrid-teacher, not both");
         int[] km = serverAndDeviceSteps(g.sampling.stepsGiven());
         int k = km[0], m = km[1];
+        if (teacher != null) return local(g, model, k, m, out, err);
         URI base;
         try {
             base = URI.create(url);
@@ -81,6 +95,23 @@ final class HybridOptions {
         }
     }
 
+    /** The teacher's K steps and the device model's M on this machine, the sessions handed over as from a server. */
+    private int local(GenerateCommand g, Path model, int k, int m, PrintStream out, PrintStream err) throws IOException {
+        Path teacherPath = BuiltInModel.resolve(teacher, err);
+        try (Denoiser d = Denoiser.load(model, g.load.options()); Denoiser t = Denoiser.load(teacherPath, Pipeline.Options.DEFAULT)) {
+            GenerateRequest req = g.request(d.defaultImageSize(), k + m, d.samplingDefaults());
+            LocalSplit.Result r = LocalSplit.run(t, d, List.of(req), k);
+            GenerateResult res = d.finish(r.sessions().getFirst());
+            if (g.saveLatents != null) Npy.write(g.saveLatents, res.latentsNchw(), res.latentShape());
+            String params = req.parametersText(d.modelName()) + ", Hybrid: " + k + " steps on " + t.modelName() + ", " + m + " on device";
+            Png.write(g.outPath, Images.toRgb(res.image(), 0), res.image().width(), res.image().height(), Map.of("parameters", params));
+            out.println("wrote " + g.outPath + " (" + res.image().width() + "x" + res.image().height() + ")");
+            err.printf(java.util.Locale.ROOT, "hybrid (local): %s ran steps 1-%d (UNet %.2f s), %s ran %d steps (UNet %.2f s) + VAE (%.2f s)%n",
+                    t.modelName(), k, r.teacherUnetSeconds(), d.modelName(), m, r.studentUnetSeconds(), res.timings().vaeSeconds());
+            return 0;
+        }
+    }
+
     /** K and M, from --split K,M or --steps K,M (both only if they agree). */
     private int[] serverAndDeviceSteps(String steps) {
         if (split != null && steps != null && !split.equals(steps)) throw new UsageException("give either --split K,M or --steps K,M, not both");
@@ -95,7 +126,8 @@ final class HybridOptions {
         } catch (NumberFormatException e) {
             throw new UsageException("--split must be K,M with two integers, got '" + km + "'");
         }
-        if (k < 1 || m < 0) throw new UsageException("--split K,M needs K >= 1 and M >= 0, got '" + km + "'");
+        int least = teacher != null ? 0 : 1;
+        if (k < least || m < 0) throw new UsageException("--split K,M needs K >= " + least + " and M >= 0, got '" + km + "'");
         return new int[]{k, m};
     }
 

@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
         footer = "%nedgediffuse <command> --help shows the command's options.",
         subcommands = {GenerateCommand.class, MakeRandomCommand.class, ConvertCommand.class, BenchCommand.class,
                 ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainClassifierCommand.class,
-                EvalCommand.class, CompletionCommand.class})
+                EvalCommand.class, PruneCommand.class, DistillCommand.class, DistillVaeCommand.class, CompletionCommand.class})
 public final class Main implements Callable<Integer> {
     final PrintStream out, err;
 

@@ -1,5 +1,6 @@
 package dev.edgediffuse.eval;
 
+import dev.edgediffuse.hybrid.LocalSplit;
 import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
@@ -14,7 +15,8 @@ import java.util.List;
 /**
  * A text-to-image checkpoint as an {@link ImageGenerator}: the jobs of one call are denoised together, one UNet call
  * per step for all of them ({@link Denoiser#step}), then decoded one by one. Each image is what
- * {@code edgediffuse generate} gives for the same prompt, seed and settings.
+ * {@code edgediffuse generate} gives for the same prompt, seed and settings. With a teacher ({@link #withTeacher}),
+ * the teacher runs each job's first steps and this model the rest ({@link LocalSplit}): Hybrid SD's split.
  */
 public final class PipelineGenerator implements ImageGenerator {
     /** Sampling settings shared by every job, with the speed-ups (token merging, DeepCache) they run with. */
@@ -38,19 +40,28 @@ public final class PipelineGenerator implements ImageGenerator {
     private final Sampling sampling;
     private final String name;
     private final int batch;
+    private final Denoiser teacher;
+    private final int teacherSteps;
 
-    private PipelineGenerator(Denoiser denoiser, Sampling sampling, String name, int batch) {
+    private PipelineGenerator(Denoiser denoiser, Sampling sampling, String name, int batch, Denoiser teacher, int teacherSteps) {
         this.denoiser = denoiser;
         this.sampling = sampling;
         this.name = name;
         this.batch = batch;
+        this.teacher = teacher;
+        this.teacherSteps = teacherSteps;
     }
 
     /** Opens {@code model} (diffusers folder or single file) and checks the settings against it. */
     public static PipelineGenerator open(Path model, Sampling sampling, int batch) {
-        Denoiser d = Denoiser.load(model, Pipeline.Options.DEFAULT);
+        return open(model, null, sampling, batch);
+    }
+
+    /** As {@link #open(Path, Sampling, int)}, decoding with the VAE folder {@code vaeDir} (null: the model's own). */
+    public static PipelineGenerator open(Path model, Path vaeDir, Sampling sampling, int batch) {
+        Denoiser d = Denoiser.load(model, new Pipeline.Options(null, vaeDir));
         try {
-            PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch);
+            PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch, null, 0);
             GenerateRequest probe = g.request(new EvalPlan.Job(0, 0, "probe", 0));
             d.start(probe); // every setting checked against the model before the first batch
             return g;
@@ -58,6 +69,34 @@ public final class PipelineGenerator implements ImageGenerator {
             d.close();
             throw e;
         }
+    }
+
+    /**
+     * This model as the device side of a hybrid run: {@code teacher} denoises the first {@code steps} steps of every
+     * job, this model the rest (the teacher must share its latent space: a one-line error otherwise).
+     */
+    public PipelineGenerator withTeacher(Path teacherModel, int steps) {
+        if (steps < 0 || steps > sampling.steps()) throw new IllegalArgumentException("--hybrid-steps must be in 0.." + sampling.steps() + ", got " + steps);
+        Denoiser t = Denoiser.load(teacherModel, Pipeline.Options.DEFAULT);
+        try {
+            LocalSplit.check(t, denoiser);
+            t.latentShape(request(new EvalPlan.Job(0, 0, "", 0)));
+            return new PipelineGenerator(denoiser, sampling, name + " after " + steps + " steps of " + t.modelName(), batch, t, steps);
+        } catch (RuntimeException e) {
+            t.close();
+            throw e;
+        }
+    }
+
+    /** UNet seconds of one image's teacher steps and student steps ({0, all} without a teacher). */
+    public double[] unetSeconds(EvalPlan.Job job) {
+        if (teacher == null) {
+            DenoiseSession s = denoiser.start(request(job));
+            denoiser.run(List.of(s), null);
+            return new double[]{0, java.util.Arrays.stream(s.stepSeconds()).sum()};
+        }
+        LocalSplit.Result r = LocalSplit.run(teacher, denoiser, List.of(request(job)), teacherSteps);
+        return new double[]{r.teacherUnetSeconds(), r.studentUnetSeconds()};
     }
 
     GenerateRequest request(EvalPlan.Job job) {
@@ -73,9 +112,14 @@ public final class PipelineGenerator implements ImageGenerator {
 
     @Override
     public List<FeatureMap> generate(List<EvalPlan.Job> jobs) {
-        List<DenoiseSession> sessions = new ArrayList<>(jobs.size());
-        for (EvalPlan.Job j : jobs) sessions.add(denoiser.start(request(j)));
-        denoiser.run(sessions, null);
+        List<DenoiseSession> sessions;
+        if (teacher != null) {
+            sessions = LocalSplit.run(teacher, denoiser, jobs.stream().map(this::request).toList(), teacherSteps).sessions();
+        } else {
+            sessions = new ArrayList<>(jobs.size());
+            for (EvalPlan.Job j : jobs) sessions.add(denoiser.start(request(j)));
+            denoiser.run(sessions, null);
+        }
         List<FeatureMap> images = new ArrayList<>(sessions.size());
         for (DenoiseSession s : sessions) images.add(denoiser.decode(s));
         return images;
@@ -99,5 +143,6 @@ public final class PipelineGenerator implements ImageGenerator {
     @Override
     public void close() {
         denoiser.close();
+        if (teacher != null) teacher.close();
     }
 }

@@ -49,6 +49,30 @@ public final class Ops {
         return y;
     }
 
+    /** max(0, x). */
+    public static float[] relu(float[] x) {
+        float[] y = Tape.recording() ? x.clone() : x;
+        for (int i = 0; i < y.length; i++) y[i] = Math.max(0f, y[i]);
+        Tape.record(y, (t, dy) -> {
+            float[] dx = new float[dy.length];
+            for (int i = 0; i < dx.length; i++) dx[i] = x[i] > 0 ? dy[i] : 0f;
+            t.accumulateFresh(x, dx);
+        }, x);
+        return y;
+    }
+
+    /** a·x + b. */
+    public static float[] scaleShift(float[] x, float a, float b) {
+        float[] y = Tape.recording() ? x.clone() : x;
+        for (int i = 0; i < y.length; i++) y[i] = y[i] * a + b;
+        Tape.record(y, (t, dy) -> {
+            float[] dx = new float[dy.length];
+            for (int i = 0; i < dx.length; i++) dx[i] = a * dy[i];
+            t.accumulateFresh(x, dx);
+        }, x);
+        return y;
+    }
+
     public static float[] silu(float[] x) {
         if (!Tape.recording()) {
             Activations.silu(x);

@@ -11,6 +11,7 @@ import dev.edgediffuse.model.unet.UNetHooks;
 import dev.edgediffuse.model.vae.AutoencoderKL;
 import dev.edgediffuse.model.vae.ImageAutoencoder;
 import dev.edgediffuse.model.vae.LatentScaling;
+import dev.edgediffuse.model.vae.TinyAutoencoder;
 import dev.edgediffuse.nn.LayerPolicy;
 import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.scheduler.LcmScheduler;
@@ -63,6 +64,8 @@ public final class Denoiser implements AutoCloseable {
     private final ClipTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final ImageAutoencoder vae;
+    /** What encodes images (img2img, eval's round trip): the VAE, or the model's own when a replacement only decodes. */
+    private final ImageAutoencoder encoder;
     private final double loadSeconds;
     /** Whether closing this closes the checkpoint's files (it opened them). */
     private final boolean ownsCheckpoint;
@@ -76,6 +79,9 @@ public final class Denoiser implements AutoCloseable {
         this.unet = new UNet2DConditionModel(checkpoint.unet.config(), checkpoint.unet.weights().withPolicy(layers.unet()));
         Component vaeComponent = checkpoint.vaeOverride != null ? checkpoint.vaeOverride : checkpoint.vae;
         this.vae = ImageAutoencoder.create(vaeComponent.config(), vaeComponent.weights());
+        // a decoder-only replacement (a tiny decoder distilled on this latent space) leaves encoding to the model's VAE
+        this.encoder = vae instanceof TinyAutoencoder t && !t.canEncode() && checkpoint.vaeOverride != null
+                ? ImageAutoencoder.create(checkpoint.vae.config(), checkpoint.vae.weights()) : vae;
         if (lowMemory && vae instanceof AutoencoderKL kl) kl.setTiling(LOW_MEMORY_TILING);
         this.loadSeconds = (System.nanoTime() - loadStartNanos) / 1e9;
     }
@@ -190,7 +196,7 @@ public final class Denoiser implements AutoCloseable {
                         + " but --width/--height ask for " + req.width() + "x" + req.height());
             }
             long t = System.nanoTime();
-            float[] x0 = (overrides.posteriorMean() ? vae.encodeMean(img) : vae.encode(img, rng)).data();
+            float[] x0 = (overrides.posteriorMean() ? encoder.encodeMean(img) : encoder.encode(img, rng)).data();
             work.encodeSeconds = (System.nanoTime() - t) / 1e9;
             if (scheduler instanceof LcmScheduler lcm) lcm.setTimesteps(req.steps(), req.strength());
             first = scheduler.startIndexForStrength(req.strength());
@@ -353,7 +359,7 @@ public final class Denoiser implements AutoCloseable {
 
     /** The VAE's round trip of images [n][h][w][c] in [-1, 1]: posterior mean, then decode. */
     public FeatureMap reconstruct(FeatureMap images) {
-        return vae.decode(vae.encodeMean(images));
+        return vae.decode(encoder.encodeMean(images));
     }
 
     /** VAE decode of the session's current latents: the image, channels-last in [-1, 1]. */

@@ -91,6 +91,22 @@ public record Weight(String name, DType dtype, int[] shape, MemorySegment data) 
         return Arrays.toString(shape);
     }
 
+    /** A weight of these values in a float format (f32, f16 or bf16), on the heap: a trained or pruned tensor to write. */
+    public static Weight of(String name, DType dtype, float[] values, int... shape) {
+        return switch (dtype) {
+            case F32 -> ofFloats(name, values, shape);
+            case F16, BF16 -> {
+                MemorySegment seg = MemorySegment.ofArray(new short[values.length]);
+                for (int i = 0; i < values.length; i++) {
+                    float v = values[i];
+                    seg.setAtIndex(I16, i, dtype == DType.F16 ? Float.floatToFloat16(v) : (short) (Float.floatToRawIntBits(v) >>> 16));
+                }
+                yield new Weight(name, dtype, shape.clone(), seg);
+            }
+            default -> throw new IllegalArgumentException(name + ": " + dtype.formatName() + " is not a float format");
+        };
+    }
+
     /** Builds an F32 weight backed by a heap array (tests, generated models). */
     public static Weight ofFloats(String name, float[] values, int... shape) {
         MemorySegment seg = MemorySegment.ofArray(values.clone());

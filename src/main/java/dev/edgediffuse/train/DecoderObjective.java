@@ -6,6 +6,7 @@ import dev.edgediffuse.model.vae.AutoencoderKL;
 import dev.edgediffuse.tensor.FeatureMap;
 
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 /**
  * Fine-tunes the VAE's decoder on the frozen encoder's posterior samples (as SD's ft-MSE decoder was made): the
@@ -15,7 +16,7 @@ import java.util.Map;
  * adversary penalizes blur itself.
  */
 public final class DecoderObjective implements TrainingLoop.Objective {
-    private final AutoencoderKL vae;
+    private final UnaryOperator<FeatureMap> decoder, teacher;
     private final FashionMnist data;
     private final LatentDataset latents;
     private final Batches batches;
@@ -24,13 +25,24 @@ public final class DecoderObjective implements TrainingLoop.Objective {
     private final Discriminator discriminator;
 
     public DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed) {
-        this(vae, data, latents, batch, edgeWeight, seed, null);
+        this(vae::decodeRaw, null, data, latents, batch, edgeWeight, seed, null);
     }
 
     DecoderObjective(AutoencoderKL vae, FashionMnist data, LatentDataset latents, int batch, double edgeWeight, long seed,
                      Discriminator discriminator) {
+        this(vae::decodeRaw, null, data, latents, batch, edgeWeight, seed, discriminator);
+    }
+
+    /**
+     * Any decoder (recorded) of {@code latents}, against {@code teacher}'s decoding of the same latents (run without
+     * recording: a decoder distilled from another) or, when {@code teacher} is null, against the images themselves;
+     * the discriminator (nullable) always sees the real images as real.
+     */
+    public DecoderObjective(UnaryOperator<FeatureMap> decoder, UnaryOperator<FeatureMap> teacher, FashionMnist data, LatentDataset latents,
+                            int batch, double edgeWeight, long seed, Discriminator discriminator) {
         if (latents.count() != data.count()) throw new IllegalArgumentException(latents.count() + " latents for " + data.count() + " images");
-        this.vae = vae;
+        this.decoder = decoder;
+        this.teacher = teacher;
         this.data = data;
         this.latents = latents;
         this.batches = new Batches(data.count(), batch, seed);
@@ -44,10 +56,16 @@ public final class DecoderObjective implements TrainingLoop.Objective {
         Rng rng = TrainingLoop.rngFor(seed, step);
         int[] idx = batches.indices(step);
         FeatureMap z = new FeatureMap(latents.sample(idx, rng), idx.length, latents.height(), latents.width(), latents.channels());
-        FeatureMap recon = vae.decodeRaw(z);
+        float[] target = null;
+        if (teacher != null) {
+            try (Tape.NoGradient ignored = Tape.noGradient()) {
+                target = teacher.apply(z).data().clone();
+            }
+        }
+        FeatureMap recon = decoder.apply(z);
         float[] grad = new float[recon.data().length];
         FeatureMap real = Batches.images(data, idx);
-        double loss = ReconstructionLoss.l1WithEdges(recon, real.data(), edgeWeight, grad);
+        double loss = ReconstructionLoss.l1WithEdges(recon, target != null ? target : real.data(), edgeWeight, grad);
         if (discriminator == null) {
             tape.backward(recon.data(), grad);
             return loss;

@@ -21,7 +21,7 @@ import java.util.List;
  * (its gradient reaches only its own weights), and the decoder's adversarial term goes through a frozen copy of the
  * discriminator's weights taken at the start of the step (its gradient reaches only the decoder).
  */
-final class Discriminator {
+public final class Discriminator {
     /** RGB 32×32 in, stages of 16/32/64 channels, average pooling, one score out. */
     static final FashionClassifierConfig CONFIG = new FashionClassifierConfig(FashionMnist.SIZE, 3, new int[]{16, 32, 64},
             new int[]{0, 1, 1}, 8, 1e-5, 1);
@@ -36,7 +36,7 @@ final class Discriminator {
      *                              discriminator's stage activations of each fake and of its own real image, averaged
      *                              over the stages (a perceptual loss learned on the spot, as in pix2pixHD)
      */
-    Discriminator(Parameters live, double weight, double featureMatchingWeight) {
+    public Discriminator(Parameters live, double weight, double featureMatchingWeight) {
         this.live = live;
         this.frozen = live.copy();
         this.trained = new FashionClassifier(CONFIG, live.weights("discriminator"));
@@ -45,7 +45,7 @@ final class Discriminator {
         this.featureMatchingWeight = featureMatchingWeight;
     }
 
-    static Parameters initialize(Rng rng) {
+    public static Parameters initialize(Rng rng) {
         return Parameters.initialize(FashionClassifier.tensorShapes(CONFIG), rng);
     }
 

@@ -25,15 +25,29 @@ public final class LatentDataset {
         this.channels = channels;
     }
 
+    /** Images {@code [start, start + count)} of a dataset as a [count][h][w][3] map in [-1, 1]. */
+    @FunctionalInterface
+    public interface Images {
+        FeatureMap get(int start, int count);
+    }
+
     /** Encodes every image; {@code scaling} multiplies the latents (1/σ of the data's latents, as SD's 0.18215). */
     public static LatentDataset encode(AutoencoderKL vae, FashionMnist data, float scaling, PrintStream out) {
-        int n = data.count(), chunk = 256;
+        return encode(vae, data.count(), (start, count) -> {
+            int[] idx = new int[count];
+            for (int j = 0; j < count; j++) idx[j] = start + j;
+            return Batches.images(data, idx);
+        }, scaling, out);
+    }
+
+    /** Encodes {@code n} images of any source, 256 at a time (an image folder's, as well as Fashion-MNIST's). */
+    public static LatentDataset encode(AutoencoderKL vae, int n, Images images, float scaling, PrintStream out) {
+        int chunk = 256;
         float[] mean = null, std = null;
         int h = 0, w = 0, l = vae.latentChannels();
         for (int start = 0; start < n; start += chunk) {
-            int[] idx = new int[Math.min(chunk, n - start)];
-            for (int j = 0; j < idx.length; j++) idx[j] = start + j;
-            FeatureMap m = vae.moments(Batches.images(data, idx));
+            int count = Math.min(chunk, n - start);
+            FeatureMap m = vae.moments(images.get(start, count));
             if (mean == null) {
                 h = m.height();
                 w = m.width();
@@ -48,7 +62,7 @@ public final class LatentDataset {
                     float lv = Math.max(-30f, Math.min(20f, m.data()[p * 2 * l + l + c]));
                     std[o] = (float) Math.exp(0.5 * lv) * scaling;
                 }
-            if (out != null && (start / chunk) % 40 == 0) out.printf("encoding latents %d/%d%n", start + idx.length, n);
+            if (out != null && (start / chunk) % 40 == 0) out.printf("encoding latents %d/%d%n", start + count, n);
         }
         return new LatentDataset(mean, std, n, h, w, l);
     }

@@ -39,7 +39,7 @@ public record Recipe(String name, String config, Path data, int images, long see
     public record Stage(long steps, int batch, double lr, long warmup, double lrFloor, double weightDecay,
                         double clipNorm, double ema, double klWeight, double captionDropout, double edgeWeight, double adversarialWeight,
                         double featureMatchingWeight, double minSnrGamma, double inputPerturbation, List<Double> emaAlternatives) {
-        TrainingLoop.Settings settings(int checkpointSeconds) {
+        public TrainingLoop.Settings settings(int checkpointSeconds) {
             return settings(checkpointSeconds, false);
         }
 
@@ -66,7 +66,7 @@ public record Recipe(String name, String config, Path data, int images, long see
         }
 
         /** {@code fromTrained}: the stage continues trained weights, so its EMA starts from them without a warm-up. */
-        TrainingLoop.Settings settings(int checkpointSeconds, boolean fromTrained) {
+        public TrainingLoop.Settings settings(int checkpointSeconds, boolean fromTrained) {
             return new TrainingLoop.Settings(steps, batch, lr, warmup, lrFloor, weightDecay, clipNorm, ema, emaAlternatives,
                     !fromTrained, checkpointSeconds, Math.max(1, (int) Math.min(50, steps / 20)));
         }
@@ -113,8 +113,9 @@ public record Recipe(String name, String config, Path data, int images, long see
         }
     }
 
+    /** The optional {@code sampling_defaults} object of a parsed recipe, or null. */
     @SuppressWarnings("unchecked")
-    private static SamplingDefaults sampling(Map<String, Object> r, String src) {
+    public static SamplingDefaults sampling(Map<String, Object> r, String src) {
         Object o = r.get("sampling_defaults");
         if (o == null) return null;
         if (!(o instanceof Map)) throw new ModelFormatException(src + ": \"sampling_defaults\" must be an object");
@@ -142,8 +143,9 @@ public record Recipe(String name, String config, Path data, int images, long see
         return r.containsKey(key) ? stage(r, key, src) : null;
     }
 
+    /** The stage under {@code key} of a parsed recipe (another trainer's recipes share the stage keys), checked. */
     @SuppressWarnings("unchecked")
-    private static Stage stage(Map<String, Object> r, String key, String src) {
+    public static Stage stage(Map<String, Object> r, String key, String src) {
         Object o = r.get(key);
         if (!(o instanceof Map)) throw new ModelFormatException(src + ": \"" + key + "\" must be an object");
         Map<String, Object> s = (Map<String, Object>) o;
@@ -207,7 +209,7 @@ public record Recipe(String name, String config, Path data, int images, long see
     }
 
     /** A key outside {@code known} is an error naming it and what is allowed there. */
-    private static void onlyKnownKeys(Map<String, Object> r, Set<String> known, String src) {
+    public static void onlyKnownKeys(Map<String, Object> r, Set<String> known, String src) {
         for (String k : r.keySet()) {
             if (!known.contains(k)) {
                 throw new ModelFormatException(src + ": unknown key \"" + k + "\" (known: " + String.join(", ", known.stream().sorted().toList()) + ")");

@@ -75,7 +75,8 @@ public final class TrainingLoop {
         this.schedule = new LearningRate(settings.lr(), settings.warmup(), settings.steps(), settings.lrFloor());
     }
 
-    void stopAfter(long steps) {
+    /** For tests of resumption: stop (as if killed) once {@code steps} steps are done. */
+    public void stopAfter(long steps) {
         stopAfter = steps;
     }
 

@@ -117,6 +117,11 @@ class LayerGradientTest {
         report("quick gelu", new GradientCheck(() -> Ops.quickGelu(x)).with("x", x).run());
         report("geglu", new GradientCheck(() -> Ops.geglu(x, 4, 5)).with("x", x).run());
         report("x + x", new GradientCheck(() -> Ops.add(x, x)).with("x", x).run());
+        // relu away from its kink (finite differences straddle it otherwise)
+        float[] apart = x.clone();
+        for (int i = 0; i < apart.length; i++) if (Math.abs(apart[i]) < 0.05f) apart[i] += 0.1f;
+        report("relu", new GradientCheck(() -> Ops.relu(apart)).with("x", apart).run());
+        report("2x - 1", new GradientCheck(() -> Ops.scaleShift(x, 2, -1)).with("x", x).run());
     }
 
     @Test

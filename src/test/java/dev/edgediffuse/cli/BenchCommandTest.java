@@ -19,6 +19,28 @@ class BenchCommandTest {
     @TempDir
     Path dir;
 
+    /** --compare runs more models at the same sizes; a pruned student's UNet work per step is its MAC count's share. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void comparesStudentsWithTheirTeacher() throws IOException {
+        Path teacher = dev.edgediffuse.testing.TinyTeacher.write(dir.resolve("teacher"), 1, 2), student = dir.resolve("student");
+        assertEquals(0, GenerateCommandTest.run("prune", "--model", teacher.toString(), "--preset", "tiny", "--out", student.toString(), "--quiet").code());
+        GenerateCommandTest.Run r = GenerateCommandTest.run("bench", "--model", teacher.toString(), "--compare", student.toString(), "--sizes", "32",
+                "--steps", "3", "--json");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> report = (Map<String, Object>) Json.parse(r.out().strip());
+        Map<String, Object> t = ((List<Map<String, Object>>) report.get("runs")).getFirst();
+        Map<String, Object> s = ((List<Map<String, Object>>) report.get("compared")).getFirst();
+        assertEquals(student.toString(), s.get("model"));
+        double ratio = ((Number) s.get("unet_step_vs_first")).doubleValue();
+        assertEquals(((Number) s.get("unet_step_s")).doubleValue() / ((Number) t.get("unet_step_s")).doubleValue(), ratio, 1e-3);
+        try (var tc = dev.edgediffuse.checkpoint.Checkpoint.open(teacher, null); var sc = dev.edgediffuse.checkpoint.Checkpoint.open(student, null)) {
+            double macs = (double) dev.edgediffuse.prune.UNetMacs.of(sc.unet.config()) / dev.edgediffuse.prune.UNetMacs.of(tc.unet.config());
+            double gflop = ((Number) s.get("unet_step_gflop")).doubleValue() / ((Number) t.get("unet_step_gflop")).doubleValue();
+            assertEquals(macs, gflop, 0.05, "GFLOP per step follow the MAC counts");
+        }
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void reportsEveryStageAsJson() throws IOException {

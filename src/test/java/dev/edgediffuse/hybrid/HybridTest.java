@@ -134,6 +134,38 @@ class HybridTest {
         assertFalse(Arrays.equals(latents("mixed"), latents("small-only")), "the server's model shaped the first steps");
     }
 
+    /** A pruned student of the server's model continues its trajectory: through the server and on this machine alike. */
+    @Test
+    void teacherOnTheServerStudentOnTheDevice() throws IOException {
+        Path student = dir.resolve("student");
+        Run pruned = cli(List.of("prune", "--model", big.toString(), "--preset", "small", "--out", student.toString(), "--quiet"));
+        assertEquals(0, pruned.code, pruned.err);
+        Run served = cli(hybrid(server.uri(), student, "student-served", "euler_a", "2,4", "--remote-model", "big"));
+        assertEquals(0, served.code, served.err);
+        assertTrue(served.err.contains("server ran steps 1-2"), served.err);
+        Run local = cli(gen(student, "student-local", "euler_a", "--hybrid-teacher", big.toString(), "--split", "2,4"));
+        assertEquals(0, local.code, local.err);
+        assertTrue(local.err.contains("ran steps 1-2") && local.err.contains("ran 4 steps"), local.err);
+        assertArrayEquals(latents("student-served"), latents("student-local"));
+        assertArrayEquals(pixels("student-served"), pixels("student-local"));
+        // all steps on the teacher, then the student's VAE: the teacher's own image (they share the VAE)
+        assertEquals(0, cli(gen(student, "teacher-all", "euler_a", "--hybrid-teacher", big.toString(), "--split", "6,0")).code);
+        assertEquals(0, cli(gen(big, "big-alone", "euler_a", "--steps", "6")).code);
+        assertArrayEquals(latents("big-alone"), latents("teacher-all"));
+        Run onlyStudent = cli(gen(student, "student-all", "euler_a", "--hybrid-teacher", big.toString(), "--split", "0,6"));
+        assertEquals(0, onlyStudent.code, onlyStudent.err);
+        assertFalse(Arrays.equals(latents("student-all"), latents("student-local")));
+    }
+
+    @Test
+    void aLocalSplitAcrossLatentSpacesIsAOneLineError() throws IOException {
+        Path rescaled = Folders.copy(small, dir.resolve("small-rescaled-local"));
+        Files.writeString(rescaled.resolve("vae/config.json"), Files.readString(rescaled.resolve("vae/config.json")).replace("0.18215", "0.5"));
+        Run r = cli(gen(rescaled, "x", "euler_a", "--hybrid-teacher", small.toString(), "--split", "2,3"));
+        assertEquals(1, r.code, r.err);
+        assertTrue(r.err.contains("different latent spaces") && r.err.lines().count() == 1, r.err);
+    }
+
     @Test
     void anotherLatentSpaceFallsBack() throws IOException {
         // the small model with its latents scaled otherwise: same shapes, but the server's latents would decode wrongly

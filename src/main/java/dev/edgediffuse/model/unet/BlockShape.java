@@ -5,8 +5,9 @@ package dev.edgediffuse.model.unet;
  *
  * @param heads             attention heads of the block's transformers (0 when the block has none)
  * @param transformerLayers BasicTransformerBlocks per transformer
+ * @param widths            inner widths a pruning pass left (none: every module at full width)
  */
-record BlockShape(int heads, int transformerLayers, int timeDim, int contextDim, int groups, double eps) {
+record BlockShape(int heads, int transformerLayers, int timeDim, int contextDim, int groups, double eps, PrunedWidths widths) {
     boolean hasAttention() {
         return heads > 0;
     }

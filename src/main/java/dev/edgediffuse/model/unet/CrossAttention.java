@@ -10,16 +10,18 @@ final class CrossAttention {
     private final Linear toQ, toK, toV, toOut;
     private final int heads, headDim;
 
-    CrossAttention(Weights w, int channels, int contextDim, int heads) {
+    /** {@code heads} of width channels / heads; a pruned attention keeps {@code widths.heads} of them. */
+    CrossAttention(Weights w, int channels, int contextDim, int heads, PrunedWidths widths) {
         if (channels % heads != 0) {
             throw new IllegalArgumentException(channels + " channels do not split into " + heads + " heads");
         }
-        this.toQ = Linear.of(w, "to_q", channels, channels, false);
-        this.toK = Linear.of(w, "to_k", contextDim, channels, false);
-        this.toV = Linear.of(w, "to_v", contextDim, channels, false);
-        this.toOut = Linear.of(w, "to_out.0", channels, channels, true);
-        this.heads = heads;
         this.headDim = channels / heads;
+        this.heads = widths.heads(w, heads);
+        int inner = this.heads * headDim;
+        this.toQ = Linear.of(w, "to_q", channels, inner, false);
+        this.toK = Linear.of(w, "to_k", contextDim, inner, false);
+        this.toV = Linear.of(w, "to_v", contextDim, inner, false);
+        this.toOut = Linear.of(w, "to_out.0", inner, channels, true);
     }
 
     /** x [batch][tq][channels] attends over kv [batch][tk][contextDim]; returns [batch][tq][channels]. */

@@ -18,11 +18,9 @@ final class DownBlock {
         this.resnets = new ResnetBlock[layers];
         this.attentions = new SpatialTransformer[shape.hasAttention() ? layers : 0];
         for (int j = 0; j < layers; j++) {
-            resnets[j] = new ResnetBlock(w.scope("resnets." + j), j == 0 ? in : out, out, shape.timeDim(),
-                    shape.groups(), shape.eps());
+            resnets[j] = new ResnetBlock(w.scope("resnets." + j), j == 0 ? in : out, out, shape);
             if (shape.hasAttention()) {
-                attentions[j] = new SpatialTransformer(w.scope("attentions." + j), out, shape.heads(),
-                        shape.transformerLayers(), shape.contextDim(), shape.groups());
+                attentions[j] = new SpatialTransformer(w.scope("attentions." + j), out, shape);
             }
         }
         this.downsample = downsample ? new Downsample(w.scope("downsamplers.0"), out, downsamplePadding) : null;

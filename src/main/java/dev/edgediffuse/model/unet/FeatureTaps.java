@@ -11,7 +11,9 @@ import java.util.Set;
 
 /**
  * Named block outputs kept during one UNet call: {@code conv_in}, {@code down_blocks.i} (after the downsampler),
- * {@code mid_block}, {@code up_blocks.i} (after the upsampler) — BK-SDM's feature-distillation points. While a tape
+ * {@code down_blocks.i.before_downsampler} (a stage with a downsampler: its last layer's output), {@code mid_block},
+ * {@code up_blocks.i} (after the upsampler), {@code up_blocks.i.before_upsampler} — BK-SDM's feature-distillation
+ * points, and where a student whose stage lost (or narrowed) its sampler meets its teacher. While a tape
  * records, the kept maps are the recorded values themselves (a loss on them reaches the weights); otherwise copies,
  * since the UNet reuses its arrays.
  */

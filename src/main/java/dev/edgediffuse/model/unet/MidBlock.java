@@ -9,10 +9,9 @@ final class MidBlock {
     private final SpatialTransformer attention;
 
     MidBlock(Weights w, int channels, BlockShape shape) {
-        this.first = new ResnetBlock(w.scope("resnets.0"), channels, channels, shape.timeDim(), shape.groups(), shape.eps());
-        this.attention = new SpatialTransformer(w.scope("attentions.0"), channels, shape.heads(),
-                shape.transformerLayers(), shape.contextDim(), shape.groups());
-        this.second = new ResnetBlock(w.scope("resnets.1"), channels, channels, shape.timeDim(), shape.groups(), shape.eps());
+        this.first = new ResnetBlock(w.scope("resnets.0"), channels, channels, shape);
+        this.attention = new SpatialTransformer(w.scope("attentions.0"), channels, shape);
+        this.second = new ResnetBlock(w.scope("resnets.1"), channels, channels, shape);
     }
 
     FeatureMap forward(FeatureMap x, Conditioning cond) {

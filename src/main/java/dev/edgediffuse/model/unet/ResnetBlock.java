@@ -10,7 +10,8 @@ import dev.edgediffuse.tensor.FeatureMap;
 
 /**
  * diffusers' ResnetBlock2D: GroupNorm+SiLU → 3×3 conv → + projected SiLU(time embedding) → GroupNorm+SiLU → 3×3 conv,
- * added to the input (through a 1×1 conv_shortcut when the channel count changes).
+ * added to the input (through a 1×1 conv_shortcut when the channel count changes). A pruned block has fewer inner
+ * channels (conv1's outputs, norm2, conv2's inputs; see {@link PrunedWidths}).
  */
 final class ResnetBlock {
     private final GroupNorm norm1, norm2;
@@ -19,14 +20,15 @@ final class ResnetBlock {
     private final Linear shortcut;
     final int in, out;
 
-    ResnetBlock(Weights w, int in, int out, int timeDim, int groups, double eps) {
+    ResnetBlock(Weights w, int in, int out, BlockShape shape) {
         this.in = in;
         this.out = out;
-        this.norm1 = new GroupNorm(w, "norm1", in, groups, eps);
-        this.conv1 = Conv.of(w, "conv1", in, out, 3, 1, 1);
-        this.timeEmbProj = Linear.of(w, "time_emb_proj", timeDim, out, true);
-        this.norm2 = new GroupNorm(w, "norm2", out, groups, eps);
-        this.conv2 = Conv.of(w, "conv2", out, out, 3, 1, 1);
+        int groups = shape.groups(), inner = shape.widths().resnetInner(w, out, groups);
+        this.norm1 = new GroupNorm(w, "norm1", in, groups, shape.eps());
+        this.conv1 = Conv.of(w, "conv1", in, inner, 3, 1, 1);
+        this.timeEmbProj = Linear.of(w, "time_emb_proj", shape.timeDim(), inner, true);
+        this.norm2 = new GroupNorm(w, "norm2", inner, groups, shape.eps());
+        this.conv2 = Conv.of(w, "conv2", inner, out, 3, 1, 1);
         this.shortcut = in != out ? Linear.of(w, "conv_shortcut", in, out, true) : null;
     }
 

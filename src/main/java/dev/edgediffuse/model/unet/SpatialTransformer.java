@@ -18,12 +18,12 @@ final class SpatialTransformer {
     private final Linear projIn, projOut;
     private final TransformerBlock[] blocks;
 
-    SpatialTransformer(Weights w, int channels, int heads, int layers, int contextDim, int groups) {
-        this.norm = new GroupNorm(w, "norm", channels, groups, NORM_EPS);
+    SpatialTransformer(Weights w, int channels, BlockShape shape) {
+        this.norm = new GroupNorm(w, "norm", channels, shape.groups(), NORM_EPS);
         this.projIn = Linear.of(w, "proj_in", channels, channels, true);
-        this.blocks = new TransformerBlock[layers];
-        for (int k = 0; k < layers; k++) {
-            blocks[k] = new TransformerBlock(w.scope("transformer_blocks." + k), channels, contextDim, heads);
+        this.blocks = new TransformerBlock[shape.transformerLayers()];
+        for (int k = 0; k < blocks.length; k++) {
+            blocks[k] = new TransformerBlock(w.scope("transformer_blocks." + k), channels, shape.contextDim(), shape.heads(), shape.widths());
         }
         this.projOut = Linear.of(w, "proj_out", channels, channels, true);
     }

@@ -10,7 +10,8 @@ import dev.edgediffuse.tensor.Buffers;
 
 /**
  * diffusers' BasicTransformerBlock: pre-LayerNorm self-attention, cross-attention on the text context and a GEGLU
- * feed-forward (ff.net.0.proj to 8·C split into value and gate, ff.net.2 back to C), each added to the stream.
+ * feed-forward (ff.net.0.proj to 8·C split into value and gate, ff.net.2 back to C), each added to the stream; a
+ * pruned block has fewer heads or a narrower feed-forward ({@link PrunedWidths}).
  */
 final class TransformerBlock {
     private static final double LAYER_NORM_EPS = 1e-5;
@@ -19,13 +20,13 @@ final class TransformerBlock {
     private final Linear ffIn, ffOut;
     private final int channels, ffInner;
 
-    TransformerBlock(Weights w, int channels, int contextDim, int heads) {
+    TransformerBlock(Weights w, int channels, int contextDim, int heads, PrunedWidths widths) {
         this.channels = channels;
-        this.ffInner = 4 * channels;
+        this.ffInner = widths.ffInner(w.scope("ff"), 4 * channels);
         this.norm1 = new LayerNorm(w, "norm1", channels, LAYER_NORM_EPS);
-        this.selfAttention = new CrossAttention(w.scope("attn1"), channels, channels, heads);
+        this.selfAttention = new CrossAttention(w.scope("attn1"), channels, channels, heads, widths);
         this.norm2 = new LayerNorm(w, "norm2", channels, LAYER_NORM_EPS);
-        this.crossAttention = new CrossAttention(w.scope("attn2"), channels, contextDim, heads);
+        this.crossAttention = new CrossAttention(w.scope("attn2"), channels, contextDim, heads, widths);
         this.norm3 = new LayerNorm(w, "norm3", channels, LAYER_NORM_EPS);
         this.ffIn = Linear.of(w, "ff.net.0.proj", channels, 2 * ffInner, true);
         this.ffOut = Linear.of(w, "ff.net.2", ffInner, channels, true);

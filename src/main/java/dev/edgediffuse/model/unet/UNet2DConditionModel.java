@@ -69,6 +69,7 @@ public final class UNet2DConditionModel {
         int groups = config.getInt("norm_num_groups", 32);
         double eps = config.getDouble("norm_eps", 1e-5);
         int timeDim = config.getInt("time_embedding_dim", 4 * channels[0]);
+        PrunedWidths widths = PrunedWidths.of(config);
 
         this.timeCondDim = config.getInt("time_cond_proj_dim", 0);
         this.convIn = Conv.of(weights, "conv_in", inChannels, channels[0], 3, 1, 1);
@@ -80,7 +81,7 @@ public final class UNet2DConditionModel {
         int factor = 1;
         for (int i = 0; i < n; i++) {
             BlockShape shape = new BlockShape(downAttention[i] ? heads[i] : 0, transformerLayers[i], timeDim,
-                    crossAttentionDim, groups, eps);
+                    crossAttentionDim, groups, eps, widths);
             boolean last = i == n - 1;
             downBlocks[i] = new DownBlock(weights.scope("down_blocks." + i), i == 0 ? channels[0] : channels[i - 1],
                     channels[i], layers[i], shape, !last, padding);
@@ -92,24 +93,25 @@ public final class UNet2DConditionModel {
         this.skipConnections = skips;
 
         this.midBlock = midType == null ? null : new MidBlock(weights.scope("mid_block"), channels[n - 1],
-                new BlockShape(heads[n - 1], transformerLayers[n - 1], timeDim, crossAttentionDim, groups, eps));
+                new BlockShape(heads[n - 1], transformerLayers[n - 1], timeDim, crossAttentionDim, groups, eps, widths));
 
         this.upBlocks = new UpBlock[n];
         int previous = channels[n - 1];
         for (int i = 0; i < n; i++) {
             int level = n - 1 - i;
             BlockShape shape = new BlockShape(upAttention[i] ? heads[level] : 0, transformerLayers[level], timeDim,
-                    crossAttentionDim, groups, eps);
+                    crossAttentionDim, groups, eps, widths);
             int skipIn = channels[Math.max(level - 1, 0)];
             upBlocks[i] = new UpBlock(weights.scope("up_blocks." + i), previous, skipIn, channels[level], layers[level] + 1,
                     shape, i < n - 1);
-            previous = channels[level];
+            previous = upBlocks[i].outgoing();
         }
         this.convNormOut = new GroupNorm(weights, "conv_norm_out", channels[0], groups, eps);
         this.convOut = Conv.of(weights, "conv_out", channels[0], outChannels, 3, 1, 1);
         // built last, so a config without it lists (and a trainer initializes) the other tensors in the same order
         this.textTimeEmbedding = !promptInTimeEmbedding ? null : new TextTimeEmbedding(weights.scope("add_embedding"),
                 src, crossAttentionDim, timeDim, config.getInt("addition_embed_type_num_heads", 64));
+        widths.checkAllUsed();
     }
 
     public int inChannels() {
@@ -165,7 +167,11 @@ public final class UNet2DConditionModel {
         tap(taps, "conv_in", x);
         for (int i = 0; i < downBlocks.length && skips.size() < maxSkips; i++) {
             x = downBlocks[i].forward(x, cond, skips, maxSkips);
-            if (skips.size() < maxSkips) tap(taps, "down_blocks." + i, x);
+            if (skips.size() < maxSkips) {
+                // the stage's layers' output, where a student that lost this downsampler ends the stage (BK-SDM-Tiny)
+                if (downBlocks[i].downsamples()) tap(taps, "down_blocks." + i + ".before_downsampler", skips.get(skips.size() - 2));
+                tap(taps, "down_blocks." + i, x);
+            }
         }
         if (midBlock != null && !shallow) {
             x = midBlock.forward(x, cond);
@@ -173,7 +179,8 @@ public final class UNet2DConditionModel {
         }
         UpPath path = new UpPath(skipConnections, hooks.cache(), shallow, latents.batch());
         for (int i = 0; i < upBlocks.length; i++) {
-            x = upBlocks[i].forward(x, cond, skips, path);
+            String name = "up_blocks." + i;
+            x = upBlocks[i].forward(x, cond, skips, path, before -> tap(taps, name + ".before_upsampler", before));
             if (!path.beforeCut()) tap(taps, "up_blocks." + i, x);
         }
         return x.consumedBy(convOut.forward(convNormOut, true, x));

@@ -8,8 +8,9 @@ import dev.edgediffuse.tensor.FeatureMap;
 final class Upsample {
     private final Conv conv;
 
-    Upsample(Weights w, int channels) {
-        this.conv = Conv.of(w, "conv", channels, channels, 3, 1, 1);
+    /** {@code out}: the channels it passes on (fewer than {@code in} when pruned). */
+    Upsample(Weights w, int in, int out) {
+        this.conv = Conv.of(w, "conv", in, out, 3, 1, 1);
     }
 
     FeatureMap forward(FeatureMap x) {

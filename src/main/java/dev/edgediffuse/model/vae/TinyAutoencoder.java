@@ -123,9 +123,7 @@ public final class TinyAutoencoder implements ImageAutoencoder {
         for (int i = 0; i < z.length; i++) z[i] = (float) Math.tanh(z[i] / 3) * 3;
         FeatureMap x = latents.with(z);
         for (UnaryOperator<FeatureMap> layer : decoder) x = layer.apply(x);
-        float[] d = x.data();
-        for (int i = 0; i < d.length; i++) d[i] = d[i] * 2 - 1;
-        return x;
+        return x.with(Ops.scaleShift(x.data(), 2, -1));
     }
 
     /** Image [B,H,W,in] in [-1, 1] → UNet-space latents; TAESD's encoder is deterministic. */

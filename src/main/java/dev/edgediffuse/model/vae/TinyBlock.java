@@ -1,10 +1,14 @@
 package dev.edgediffuse.model.vae;
 
 import dev.edgediffuse.nn.Conv;
+import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 import dev.edgediffuse.tensor.FeatureMap;
 
-/** TAESD's block: relu(conv.4(relu(conv.2(relu(conv.0(x))))) + skip(x)), skip a bias-free 1×1 conv when channels change. */
+/**
+ * TAESD's block: relu(conv.4(relu(conv.2(relu(conv.0(x))))) + skip(x)), skip a bias-free 1×1 conv when channels change;
+ * differentiable (a tiny decoder trains through it).
+ */
 final class TinyBlock {
     private final Conv c0, c2, c4, skip;
 
@@ -17,14 +21,10 @@ final class TinyBlock {
 
     FeatureMap forward(FeatureMap x) {
         FeatureMap h = c4.forward(relu(c2.forward(relu(c0.forward(x)))));
-        float[] y = h.data(), s = (skip == null ? x : skip.forward(x)).data();
-        for (int i = 0; i < y.length; i++) y[i] = Math.max(0f, y[i] + s[i]);
-        return h;
+        return h.with(Ops.relu(Ops.add(h.data(), (skip == null ? x : skip.forward(x)).data())));
     }
 
     static FeatureMap relu(FeatureMap x) {
-        float[] d = x.data();
-        for (int i = 0; i < d.length; i++) d[i] = Math.max(0f, d[i]);
-        return x;
+        return x.with(Ops.relu(x.data()));
     }
 }

@@ -54,7 +54,7 @@ class UNetTest {
         Path file = dir("unet/sd1_tiny").resolve("diffusion_pytorch_model.safetensors");
         try (SafeTensors st = SafeTensors.open(file)) {
             Weights w = new Weights(file.toString(), st.tensors()).scope("down_blocks.0.attentions.0.transformer_blocks.0");
-            TransformerBlock block = new TransformerBlock(w, 16, 32, 2);
+            TransformerBlock block = new TransformerBlock(w, 16, 32, 2, PrunedWidths.none());
             java.util.Random r = new java.util.Random(3);
             int batch = 2, tokens = 50;
             float[] x = new float[batch * tokens * 16], context = new float[batch * 7 * 32];
