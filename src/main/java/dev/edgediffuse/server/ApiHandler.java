@@ -47,7 +47,7 @@ final class ApiHandler extends Handler.Abstract {
         } catch (ApiError e) {
             closeIfBodyUnread(req, res);
             error(res, cb, e);
-        } catch (RuntimeException | OutOfMemoryError e) {
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
             log.println("edgediffuse serve: " + req.getMethod() + " " + Request.getPathInContext(req) + " failed: " + e);
             closeIfBodyUnread(req, res);
             error(res, cb, new ApiError(500, "internal error"));
