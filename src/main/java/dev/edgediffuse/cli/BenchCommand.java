@@ -75,6 +75,13 @@ final class BenchCommand extends CliCommand {
         }
         threads.apply();
         if (steps < 2) throw new UsageException("--steps must be >= 2 (the first step is warm-up)");
+        for (int size : sizes) {
+            try {
+                GenerateRequest.checkSide("--sizes entries", size);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
         Path tmp = null;
         try {
             Path modelPath;

@@ -1,5 +1,6 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.server.EdgeServer;
 import dev.edgediffuse.server.Limits;
 import picocli.CommandLine.Command;
@@ -84,6 +85,7 @@ final class ServeCommand extends CliCommand {
             if (key == null) throw new UsageException("$" + apiKeyEnv + " is not set: give the API key there, or --no-auth on loopback");
         }
         if (timeout < 1) throw new UsageException("--timeout must be >= 1 second");
+        if (maxSize < 8 || maxSize > GenerateRequest.MAX_SIDE) throw new UsageException("--max-size must be in 8.." + GenerateRequest.MAX_SIDE + ", got " + maxSize);
         Limits l = new Limits(maxSize, maxSteps, maxPrompt, maxBody, maxImages);
         return new EdgeServer.Options(host, port, key, noAuth, keystore, System.getenv().getOrDefault("EDGEDIFFUSE_TLS_PASSWORD", ""),
                 models.queue, models.maxBatch, Duration.ofSeconds(timeout), l);

@@ -100,7 +100,7 @@ public record Handoff(String model, String nonce, long seed, int width, int heig
             long seed = in.readLong();
             int width = in.readInt(), height = in.readInt(), total = in.readInt(), split = in.readInt();
             float cfg = in.readFloat();
-            SchedulerState state = SchedulerState.read(in);
+            SchedulerState state = SchedulerState.read(in, in.available());
             long draws = in.readLong();
             int[] shape = {in.readInt(), in.readInt(), in.readInt()};
             float[] latents = readFloats(in, (long) shape[0] * shape[1] * shape[2], all.length);

@@ -12,6 +12,9 @@ import dev.edgediffuse.tensor.FeatureMap;
  */
 public record GenerateRequest(String prompt, String negativePrompt, int steps, float cfg, int cfgMaxTimestep, String scheduler,
                               long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength) {
+    /** The largest width or height any path accepts (a server may set a smaller one); 4x SD1.5's native size. */
+    public static final int MAX_SIDE = 2048;
+
     /** {@link #cfgMaxTimestep} that guides every step. */
     public static final int ALL_TIMESTEPS = SamplingDefaults.ALL_TIMESTEPS;
 
@@ -83,8 +86,8 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
         if (cfgMaxTimestep < 0 || cfgMaxTimestep > ALL_TIMESTEPS) {
             throw new IllegalArgumentException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);
         }
-        if (width <= 0 || width % 8 != 0) throw new IllegalArgumentException("--width must be a positive multiple of 8, got " + width);
-        if (height <= 0 || height % 8 != 0) throw new IllegalArgumentException("--height must be a positive multiple of 8, got " + height);
+        checkSide("--width", width);
+        checkSide("--height", height);
         if (initImage != null && !(strength > 0 && strength <= 1)) {
             throw new IllegalArgumentException("--strength must be in (0, 1], got " + strength);
         }
@@ -92,6 +95,13 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
             for (float v : initLatents) {
                 if (!Float.isFinite(v)) throw new IllegalArgumentException("--init-latents contains NaN or infinite values");
             }
+        }
+    }
+
+    /** A width or height: a multiple of 8 in 8..{@link #MAX_SIDE}. */
+    public static void checkSide(String option, int v) {
+        if (v <= 0 || v > MAX_SIDE || v % 8 != 0) {
+            throw new IllegalArgumentException(option + " must be a multiple of 8 in 8.." + MAX_SIDE + ", got " + v);
         }
     }
 
