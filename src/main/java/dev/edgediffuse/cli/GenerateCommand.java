@@ -71,6 +71,9 @@ final class GenerateCommand extends CliCommand {
     @Override
     int run(PrintStream out, PrintStream err) throws IOException {
         size.check();
+        sampling.check();
+        OutputFiles.png("--out", outPath);
+        OutputFiles.writable(saveLatents);
         threads.apply();
         Path modelPath = model.path(err);
         if (hybrid.requested()) return hybrid.generate(this, modelPath, out, err);

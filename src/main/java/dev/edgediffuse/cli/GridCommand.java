@@ -59,6 +59,8 @@ final class GridCommand extends CliCommand {
         else for (int c = 0; c < FashionMnist.CLASSES.length; c++) rows.add(Captions.prompt(c));
         if (seeds <= 0 || zoom <= 0) throw new UsageException("--seeds and --zoom must be positive");
         size.check();
+        sampling.check();
+        OutputFiles.png("--out", outPath);
         threads.apply();
         try (Pipeline p = Pipeline.load(model.path(err), load.options())) {
             SamplingDefaults d = p.samplingDefaults();

@@ -105,15 +105,36 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
         }
     }
 
-    /** The settings in the "parameters" text convention other SD tools read. */
+    /**
+     * The settings in the "parameters" text convention other SD tools read: the prompt, "Negative prompt: ...", then one
+     * line of settings. Each value is kept to its line (see {@link #oneLine}), so a prompt cannot forge a settings line.
+     */
     public String parametersText(String modelName) {
-        StringBuilder b = new StringBuilder(prompt);
-        if (negativePrompt != null && !negativePrompt.isEmpty()) b.append("\nNegative prompt: ").append(negativePrompt);
+        StringBuilder b = new StringBuilder(oneLine(prompt));
+        if (negativePrompt != null && !negativePrompt.isEmpty()) b.append("\nNegative prompt: ").append(oneLine(negativePrompt));
         b.append("\nSteps: ").append(steps).append(", Sampler: ").append(scheduler).append(", CFG scale: ").append(cfg)
                 .append(cfgMaxTimestep < ALL_TIMESTEPS ? ", CFG max timestep: " + cfgMaxTimestep : "")
                 .append(", Seed: ").append(seed).append(", Size: ").append(width).append('x').append(height)
-                .append(", Model: ").append(modelName);
+                .append(", Model: ").append(oneLine(modelName));
         if (initImage != null) b.append(", Denoising strength: ").append(strength);
         return b.toString();
+    }
+
+    /**
+     * A value on one line: line breaks become the two characters \n (\r likewise) and other control characters
+     * \\uXXXX, as JSON would write them; backslashes stay as typed (prompt syntax such as \\( uses them).
+     */
+    static String oneLine(String text) {
+        StringBuilder b = null;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            String r = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c < 0x20 && c != '\t' || c == 0x7f ? String.format("\\u%04x", (int) c) : null;
+            if (r != null && b == null) b = new StringBuilder(text.length() + 8).append(text, 0, i);
+            if (b != null) {
+                if (r != null) b.append(r);
+                else b.append(c);
+            }
+        }
+        return b == null ? text : b.toString();
     }
 }

@@ -110,4 +110,53 @@ class HostileCliTest {
         crc.update(data);
         d.writeInt((int) crc.getValue());
     }
+
+    /** An output that cannot be written fails before the generation, naming the reason. */
+    @Test
+    void outputsAreCheckedFirstAndFailuresNameTheReason() throws IOException {
+        long t0 = System.nanoTime();
+        GenerateCommandTest.Run r = generate("--out", "/proc/edgediffuse-test.png", "--width", "256", "--height", "256", "--steps", "150");
+        assertOneLine(r, 1, "/proc/edgediffuse-test.png: cannot write (");
+        assertTrue((System.nanoTime() - t0) / 1e9 < 30, "before 150 steps at 256x256");
+        Path file = dir.resolve("a-file");
+        Files.writeString(file, "x");
+        assertOneLine(generate("--out", file.resolve("sub.png").toString()), 1, "cannot write (");
+        assertOneLine(generate("--out", dir.toString() + "/"), 2, "--out must name a .png file");
+        assertOneLine(generate("--out", dir.resolve("x.jpg").toString()), 2, "--out must name a .png file (PNG is the format written), got");
+        assertFalse(Files.exists(dir.resolve("x.jpg")));
+    }
+
+    /** Outputs get the permissions any new file gets here (the umask), not 0600. */
+    @Test
+    void outputsRespectTheUmask() throws IOException {
+        Path reference = Files.createFile(dir.resolve("reference-new-file"));
+        Path png = dir.resolve("perm.png"), npy = dir.resolve("perm.npy");
+        GenerateCommandTest.Run r = generate("--width", "64", "--height", "64", "--out", png.toString(), "--save-latents", npy.toString());
+        assertEquals(0, r.code(), r.err());
+        var expected = Files.getPosixFilePermissions(reference);
+        assertEquals(expected, Files.getPosixFilePermissions(png));
+        assertEquals(expected, Files.getPosixFilePermissions(npy));
+    }
+
+    @Test
+    void aCfgBeyondAFloatIsReportedAsGiven() {
+        GenerateCommandTest.Run r = generate("--cfg", "1e308", "--out", dir.resolve("c.png").toString());
+        assertOneLine(r, 2, "--cfg must be a number in [0, 1000], got 1e308");
+        assertFalse(r.err().contains("Infinity"), r.err());
+        assertOneLine(generate("--cfg", "-1", "--out", dir.resolve("c.png").toString()), 2, "got -1");
+    }
+
+    /** A prompt's line breaks cannot forge the settings line other tools parse from the PNG. */
+    @Test
+    void promptLineBreaksAreEscapedInThePngParameters() throws IOException {
+        Path png = dir.resolve("forge.png");
+        GenerateCommandTest.Run r = GenerateCommandTest.run("generate", "--model", model.toString(), "--prompt",
+                "a fox\nSteps: 999, Sampler: forged, Seed: 1", "--negative-prompt", "x\r\nNegative prompt: y", "--steps", "2",
+                "--width", "64", "--height", "64", "--out", png.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        String text = new String(Files.readAllBytes(png), StandardCharsets.ISO_8859_1);
+        String params = text.substring(text.indexOf("parameters\0") + 11, text.indexOf("IDAT") - 8);
+        assertEquals(3, params.lines().count(), params);
+        assertTrue(params.startsWith("a fox\\nSteps: 999, Sampler: forged, Seed: 1\nNegative prompt: x\\r\\nNegative prompt: y\nSteps: 2,"), params);
+    }
 }

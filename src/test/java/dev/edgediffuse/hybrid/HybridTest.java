@@ -348,7 +348,7 @@ class HybridTest {
         Thread killer = Thread.ofPlatform().start(() -> {
             try {
                 for (int i = 0; i < 500; i++) {
-                    var h = TestServers.get(url, "/health", null);
+                    var h = TestServers.get(url, "/health", TestServers.KEY);
                     if (h.body().contains("\"in_flight\":1")) break;
                     Thread.sleep(10);
                 }
