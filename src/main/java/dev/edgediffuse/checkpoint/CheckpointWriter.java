@@ -16,7 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -47,17 +46,7 @@ public final class CheckpointWriter {
 
     /** Writes {@code cp} as a diffusers folder at {@code out}, which must not exist yet (or be an empty folder). */
     public void writeFolder(Checkpoint cp, Path out) throws IOException {
-        if (Files.exists(out) && !(Files.isDirectory(out) && isEmpty(out))) {
-            throw new IllegalArgumentException(out + " already exists; choose a new output folder");
-        }
-        Path abs = out.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        Path tmp = Files.createTempDirectory(abs.getParent(), abs.getFileName() + ".part");
-        try {
-            // temporary folders are private (0700); the finished model should be as readable as a mkdir'd one
-            if (Files.getFileStore(tmp).supportsFileAttributeView("posix")) {
-                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
-            }
+        AtomicFiles.writeFolder(out, tmp -> {
             if (cp.origin != null && Files.isDirectory(cp.origin)) copyOtherFiles(cp.origin, tmp);
             if (cp.tokenizerDir != null && !Files.exists(tmp.resolve("tokenizer"))) copyTree(cp.tokenizerDir, tmp.resolve("tokenizer"));
             for (Component c : cp.components()) {
@@ -70,12 +59,7 @@ public final class CheckpointWriter {
             if (!cp.samplingDefaults.equals(SamplingDefaults.STANDARD)) {
                 writeJson(tmp.resolve(SamplingDefaults.FILE), cp.samplingDefaults.toJson());
             }
-            if (Files.exists(out)) Files.delete(out); // the empty folder checked above
-            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException | RuntimeException e) {
-            deleteTree(tmp);
-            throw e;
-        }
+        });
     }
 
     /** Writes {@code cp} as one file in the original (LDM) layout; a single file's other tensors are carried along. */
@@ -229,17 +213,5 @@ public final class CheckpointWriter {
         return bytes >= 1L << 30 ? String.format("%.2f GiB", bytes / (double) (1L << 30)) : String.format("%.1f MiB", bytes / 1048576.0);
     }
 
-    private static boolean isEmpty(Path dir) throws IOException {
-        try (var s = Files.list(dir)) {
-            return s.findAny().isEmpty();
-        }
-    }
 
-    private static void deleteTree(Path p) {
-        try (var paths = Files.walk(p)) {
-            for (Path x : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(x);
-        } catch (IOException ignored) {
-            // a leftover temporary folder is harmless
-        }
-    }
 }

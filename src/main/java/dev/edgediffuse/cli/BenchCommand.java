@@ -6,6 +6,7 @@ import dev.edgediffuse.checkpoint.RandomCheckpoint;
 import dev.edgediffuse.compress.Converter;
 import dev.edgediffuse.compress.FormatPlan;
 import dev.edgediffuse.compress.Quantizer;
+import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.kernels.Gemm;
@@ -127,7 +128,7 @@ final class BenchCommand extends CliCommand {
             }
             return 0;
         } finally {
-            if (tmp != null) deleteTree(tmp);
+            if (tmp != null) AtomicFiles.deleteTree(tmp);
         }
     }
 
@@ -211,11 +212,4 @@ final class BenchCommand extends CliCommand {
         return Math.round(v * 1000) / 1000.0;
     }
 
-    private static void deleteTree(Path p) {
-        try (var paths = Files.walk(p)) {
-            for (Path x : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(x);
-        } catch (IOException ignored) {
-            // a leftover temp dir is harmless
-        }
-    }
 }

@@ -46,6 +46,10 @@ final class EvalCommand extends CliCommand {
     @Option(names = "--samples", paramLabel = "N", defaultValue = "10000", description = "images to generate, prompts cycling over the 10 classes (default ${DEFAULT-VALUE})")
     private int samples;
 
+    @Option(names = "--held-out", paramLabel = "N", description = "images of the held-out everyday prompts for a second prompt "
+            + "accuracy, cycling over the prompts (default: a tenth of --samples; 0: none)")
+    private Integer heldOut;
+
     @Mixin
     private SamplingOptions sampling;
 
@@ -92,6 +96,8 @@ final class EvalCommand extends CliCommand {
         }
         if (size < 8 || size % 8 != 0) throw new UsageException("--size must be a positive multiple of 8, got " + size);
         if (batch < 1) throw new UsageException("--batch must be >= 1, got " + batch);
+        int heldOutImages = heldOut != null ? heldOut : samples / 10;
+        if (heldOutImages < 0 || heldOutImages > 1_000_000) throw new UsageException("--held-out must be in [0, 1000000], got " + heldOutImages);
         if (latencyRuns < 0) throw new UsageException("--latency-runs must be >= 0, got " + latencyRuns);
         if (testLimit != null && testLimit < 2) throw new UsageException("--test-limit must be >= 2, got " + testLimit);
         threads.apply();
@@ -113,6 +119,7 @@ final class EvalCommand extends CliCommand {
                     cfgMaxTimestep < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + cfgMaxTimestep : "", scheduler, size, size, classifierDir);
             EvalReport report = evaluator.evaluate(generator, referenceGenerator, EvalPlan.of(samples, seed),
                     new Evaluator.Options(latencyRuns, gridOut == null ? 0 : Math.min(samples, 100)));
+            if (heldOutImages > 0) report = report.withHeldOut(evaluator.accuracy(generator, EvalPlan.heldOut(heldOutImages, seed)));
             out.print(report.text());
             if (jsonOut != null) {
                 Map<String, Object> settings = new LinkedHashMap<>();
@@ -120,6 +127,7 @@ final class EvalCommand extends CliCommand {
                 settings.put("reference", refPath == null ? null : refPath.toString());
                 settings.put("classifier", classifierDir.toString());
                 settings.put("samples", samples);
+                settings.put("held_out_images", heldOutImages);
                 settings.put("steps", steps);
                 settings.put("cfg", (double) cfg);
                 settings.put("cfg_max_timestep", cfgMaxTimestep);

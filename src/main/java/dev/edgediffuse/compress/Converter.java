@@ -3,6 +3,7 @@ package dev.edgediffuse.compress;
 import dev.edgediffuse.checkpoint.Checkpoint;
 import dev.edgediffuse.checkpoint.CheckpointWriter;
 import dev.edgediffuse.checkpoint.ModelTensor;
+import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.format.SafeTensors;
 import dev.edgediffuse.tensor.DType;
@@ -82,13 +83,7 @@ public final class Converter {
 
     /** A folder that is not a pipeline: each .safetensors converted (rules see {@code folder/name}), the rest copied. */
     private void convertFolder(Path in, Path out) throws IOException {
-        if (Files.exists(out) && !(Files.isDirectory(out) && isEmpty(out))) {
-            throw new IllegalArgumentException(out + " already exists; choose a new output folder");
-        }
-        Path abs = out.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        Path tmp = Files.createTempDirectory(abs.getParent(), abs.getFileName() + ".part");
-        try {
+        AtomicFiles.writeFolder(out, tmp -> {
             List<Path> files;
             try (var walk = Files.walk(in)) {
                 files = walk.filter(Files::isRegularFile).sorted(Comparator.comparing(Path::toString)).toList();
@@ -104,14 +99,7 @@ public final class Converter {
                     Files.copy(f, target, StandardCopyOption.COPY_ATTRIBUTES);
                 }
             }
-            if (Files.exists(out)) Files.delete(out);
-            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException | RuntimeException e) {
-            try (var paths = Files.walk(tmp)) {
-                for (Path x : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(x);
-            }
-            throw e;
-        }
+        });
     }
 
     /** One safetensors file; rules see its tensors as {@code prefix + name}. */
@@ -145,9 +133,4 @@ public final class Converter {
         return CheckpointWriter.size(bytes);
     }
 
-    private static boolean isEmpty(Path dir) throws IOException {
-        try (var s = Files.list(dir)) {
-            return s.findAny().isEmpty();
-        }
-    }
 }

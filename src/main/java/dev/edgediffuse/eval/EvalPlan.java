@@ -2,6 +2,7 @@ package dev.edgediffuse.eval;
 
 import dev.edgediffuse.data.Captions;
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.data.HeldOutPrompts;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -24,6 +25,23 @@ public record EvalPlan(List<Job> jobs, long seed) {
         for (int i = 0; i < samples; i++) {
             int label = i % classes;
             jobs.add(new Job(i, label, Captions.evaluation(label, templates), seed + i));
+        }
+        return new EvalPlan(List.copyOf(jobs), seed);
+    }
+
+    /** Seeds of held-out jobs start this far past the plan's seed, apart from the template jobs' seeds. */
+    public static final long HELD_OUT_SEED_OFFSET = 1_000_000;
+
+    /**
+     * {@code images} jobs cycling over the held-out everyday prompts ({@link HeldOutPrompts}) in order, image i with seed
+     * {@code seed + HELD_OUT_SEED_OFFSET + i}.
+     */
+    public static EvalPlan heldOut(int images, long seed) {
+        var prompts = HeldOutPrompts.all();
+        List<Job> jobs = new ArrayList<>(images);
+        for (int i = 0; i < images; i++) {
+            HeldOutPrompts.Prompt p = prompts.get(i % prompts.size());
+            jobs.add(new Job(i, p.label(), p.text(), seed + HELD_OUT_SEED_OFFSET + i));
         }
         return new EvalPlan(List.copyOf(jobs), seed);
     }

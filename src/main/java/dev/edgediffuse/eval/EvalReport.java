@@ -10,7 +10,7 @@ import java.util.Map;
 /** The figures of one evaluation, as text for people and JSON for machines. */
 public record EvalReport(String model, int samples, int testImages, int featureDim, double classifierTestAccuracy,
                          Accuracy accuracy, FrechetDistance.Terms fidTerms, Floor floor, Throughput throughput, Latency latency,
-                         Fidelity fidelity, Grid grid) {
+                         Fidelity fidelity, Grid grid, Accuracy heldOut) {
     /** Targets of the issue for EdgeDiffuse-Mini at 20–30 steps. */
     public static final double TARGET_ACCURACY = 0.90, TARGET_FID_RATIO = 3.0;
     /**
@@ -68,6 +68,12 @@ public record EvalReport(String model, int samples, int testImages, int featureD
     /** The first images (RGB bytes) for a contact sheet. */
     public record Grid(List<byte[]> images, int width, int height) {}
 
+    /** This report with the prompt accuracy on the held-out everyday prompts ({@link EvalPlan#heldOut}). */
+    public EvalReport withHeldOut(Accuracy a) {
+        return new EvalReport(model, samples, testImages, featureDim, classifierTestAccuracy, accuracy, fidTerms, floor, throughput,
+                latency, fidelity, grid, a);
+    }
+
     public double fidRatio() {
         return floor == null || floor.fid() <= 0 ? Double.NaN : fid() / floor.fid();
     }
@@ -85,6 +91,11 @@ public record EvalReport(String model, int samples, int testImages, int featureD
         b.append(String.format("prompt accuracy: %.2f%% (target >= %.0f%%: %s)%n", 100 * accuracy.overall(), 100 * TARGET_ACCURACY,
                 accuracy.overall() >= TARGET_ACCURACY ? "met" : "not met"));
         b.append(perClass(accuracy));
+        if (heldOut != null) {
+            b.append(String.format("prompt accuracy on held-out everyday prompts: %.2f%% (%d images)%n", 100 * heldOut.overall(),
+                    java.util.Arrays.stream(heldOut.total()).sum()));
+            b.append(perClass(heldOut));
+        }
         b.append(String.format("FID (classifier features, %d-d): %.3f (means %.3f + covariances %.3f), %d generated vs %d test images%n",
                 featureDim, fid(), fidTerms.means(), fidTerms.covariances(), samples, testImages));
         if (floor != null) {
@@ -135,6 +146,7 @@ public record EvalReport(String model, int samples, int testImages, int featureD
         m.put("samples", samples);
         m.put("classifier_test_accuracy", num(classifierTestAccuracy));
         m.put("prompt_accuracy", accuracyJson(accuracy));
+        if (heldOut != null) m.put("held_out_prompt_accuracy", accuracyJson(heldOut));
         Map<String, Object> f = new LinkedHashMap<>();
         f.put("fid", num(fid()));
         f.put("fid_means_term", num(fidTerms.means()));

@@ -129,7 +129,23 @@ public final class Evaluator {
         }
         var throughput = new EvalReport.Throughput(n, genSeconds, n / genSeconds, 1000 * genSeconds / n, batch);
         EvalReport.Grid g = grid.isEmpty() ? null : new EvalReport.Grid(grid, gridW, gridH);
-        return new EvalReport(model.name(), n, test.count(), dim, classifierAccuracy, acc, fidTerms, floor, throughput, latency, fidelity, g);
+        return new EvalReport(model.name(), n, test.count(), dim, classifierAccuracy, acc, fidTerms, floor, throughput, latency, fidelity, g, null);
+    }
+
+    /** Prompt accuracy of {@code model} on {@code plan}'s jobs alone (the held-out prompts: no FID, no reference). */
+    public EvalReport.Accuracy accuracy(ImageGenerator model, EvalPlan plan) {
+        int n = plan.size(), batch = Math.max(1, model.preferredBatch());
+        int[] predicted = new int[n];
+        float[][] features = new float[n][];
+        Progress bar = Progress.items(progress, "held-out", n, "img");
+        for (int start = 0; start < n; start += batch) {
+            List<EvalPlan.Job> jobs = plan.jobs().subList(start, Math.min(n, start + batch));
+            List<FeatureMap> images = model.generate(jobs);
+            checkCount(model, images, jobs.size());
+            classify(images, quantize(images), start, features, predicted);
+            bar.step(start + jobs.size());
+        }
+        return EvalReport.Accuracy.of(predicted, plan.labels(), classifier.config().numClasses());
     }
 
     /** FID of the model's VAE round trip of {@code images} (grey) against the test set; NaN if it has no VAE. */

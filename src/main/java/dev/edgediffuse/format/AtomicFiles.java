@@ -23,6 +23,50 @@ public final class AtomicFiles {
 
     private AtomicFiles() {}
 
+    /** Fills a folder that becomes visible only when {@code fill} has returned. */
+    @FunctionalInterface
+    public interface FolderContents {
+        void fill(Path folder) throws IOException;
+    }
+
+    /**
+     * Creates folder {@code out} (which must not exist, or be empty) with what {@code fill} puts in a temporary sibling;
+     * on any failure nothing is left behind.
+     */
+    public static void writeFolder(Path out, FolderContents fill) throws IOException {
+        if (Files.exists(out) && !(Files.isDirectory(out) && isEmpty(out))) {
+            throw new IllegalArgumentException(out + " already exists; choose a new output folder");
+        }
+        Path abs = out.toAbsolutePath();
+        Files.createDirectories(abs.getParent());
+        // made like any mkdir'd folder (the umask applies), not private as Files.createTempDirectory's are
+        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + HexFormat.of().formatHex(NAMES.generateSeed(6)) + ".part");
+        Files.createDirectory(tmp);
+        try {
+            fill.fill(tmp);
+            if (Files.exists(out)) Files.delete(out); // the empty folder checked above
+            Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException | RuntimeException e) {
+            deleteTree(tmp);
+            throw e;
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.findAny().isEmpty();
+        }
+    }
+
+    /** Deletes a folder and everything in it, quietly (a leftover temporary folder is harmless). */
+    public static void deleteTree(Path p) {
+        try (var paths = Files.walk(p)) {
+            for (Path x : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(x);
+        } catch (IOException ignored) {
+            // nothing to act on
+        }
+    }
+
     public static void write(Path path, byte[] bytes) throws IOException {
         Path abs = path.toAbsolutePath();
         try {

@@ -12,7 +12,7 @@ class EvalReportTest {
         var accuracy = new EvalReport.Accuracy(new int[]{9, 9}, new int[]{10, 10}, 0.9);
         return new EvalReport("m", samples, testImages, 128, 0.92, accuracy, new FrechetDistance.Terms(0.25, fid - 0.25),
                 new EvalReport.Floor(samples, floorFid, Double.NaN, List.of()),
-                new EvalReport.Throughput(samples, 1, samples, 1, 50), null, null, null);
+                new EvalReport.Throughput(samples, 1, samples, 1, 50), null, null, null, null);
     }
 
     @Test

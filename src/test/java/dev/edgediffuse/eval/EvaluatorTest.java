@@ -131,6 +131,13 @@ class EvaluatorTest {
         assertTrue(templates.size() > 3, "caption templates vary: " + templates);
         assertNotEquals(a.jobs().stream().map(EvalPlan.Job::prompt).toList(), c.jobs().stream().map(EvalPlan.Job::prompt).toList());
         assertThrows(IllegalArgumentException.class, () -> EvalPlan.of(0, 1));
+        EvalPlan held = EvalPlan.heldOut(250, 7);
+        var prompts = dev.edgediffuse.data.HeldOutPrompts.all();
+        for (EvalPlan.Job j : held.jobs()) {
+            assertEquals(prompts.get(j.index() % prompts.size()).text(), j.prompt());
+            assertEquals(prompts.get(j.index() % prompts.size()).label(), j.label());
+            assertEquals(7 + EvalPlan.HELD_OUT_SEED_OFFSET + j.index(), j.seed());
+        }
     }
 
     @Test
@@ -252,6 +259,16 @@ class EvaluatorTest {
             }), null, plan, new Evaluator.Options(0, 0));
             assertTrue(destructive.floor().autoencoderFid() > 20 * good.floor().fid(), "blanked round trip: " + destructive.floor().autoencoderFid());
             assertTrue(destructive.text().contains("autoencoder ceiling: "), destructive.text());
+
+            // held-out prompts: the accuracy of images of the prompted class, by label (not by index)
+            EvalPlan heldOut = EvalPlan.heldOut(300, 0);
+            IntFunction<float[]> byLabel = i -> fullTest.image(classIndex[heldOut.jobs().get(i).label()][i]);
+            EvalReport.Accuracy held = ev.accuracy(fake("real", 50, byLabel), heldOut);
+            assertEquals(300, java.util.Arrays.stream(held.total()).sum());
+            assertEquals(ev.classifierTestAccuracy(), held.overall(), 0.05, "real images of the held-out prompts' classes");
+            EvalReport withHeld = good.withHeldOut(held);
+            assertTrue(withHeld.text().contains("held-out everyday prompts") && withHeld.json(java.util.Map.of()).contains("\"held_out_prompt_accuracy\""));
+            assertTrue(ev.accuracy(fake("wrong", 50, i -> byLabel.apply((i + 11) % 300)), heldOut).overall() < 0.3);
 
             EvalReport bad = ev.evaluate(fake("shifted labels", 50, wrong), null, plan, new Evaluator.Options(0, 0));
             assertTrue(bad.accuracy().overall() < 0.1, "images of the next class: " + bad.accuracy().overall());
