@@ -91,7 +91,7 @@ public final class HybridGenerator {
     }
 
     /** The payload must answer this very request; anything else is treated as garbage. */
-    static void verify(Handoff h, GenerateRequest req, int split, String nonce, String remoteModel, Denoiser device,
+    public static void verify(Handoff h, GenerateRequest req, int split, String nonce, String remoteModel, Denoiser device,
                        boolean wantEmbeddings) throws HybridFailure {
         if (!h.nonce().equals(nonce)) throw new HybridFailure("payload answers another request (nonce mismatch)");
         if (remoteModel != null && !remoteModel.isEmpty() && !h.model().equals(remoteModel)) {
