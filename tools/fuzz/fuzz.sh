@@ -19,7 +19,8 @@ for t in "${targets[@]}"; do
   log="target/fuzz-${t//#/-}.log"
   mkdir -p target
   echo "fuzz: $t for ${seconds} s"
-  if JAZZER_FUZZ=1 mvn "${mvn_opts[@]}" test -Dtest="$t" -Dsurefire.failIfNoSpecifiedTests=false \
+  # only the fuzz execution (its own JVM), not the default one: test-compile, then surefire:test@fuzz
+  if JAZZER_FUZZ=1 mvn "${mvn_opts[@]}" test-compile surefire:test@fuzz -Dfuzz.test="$t" -Dsurefire.failIfNoSpecifiedTests=false \
       -Djazzer.max_duration="${seconds}s" -Djazzer.instrumentation_includes='dev.edgediffuse.**:com.fasterxml.jackson.core.**' \
       -Djazzer.instrumentation_excludes='dev.edgediffuse.kernels.**:dev.edgediffuse.nn.**:dev.edgediffuse.autograd.**' \
       >"$log" 2>&1; then
