@@ -93,6 +93,13 @@ final class BenchCommand extends CliCommand {
         if (steps < 2) throw new UsageException("--steps must be >= 2 (the first step is warm-up)");
         SpeedUps ups = speedUps.speedUps();
         ups.validate(steps, "euler"); // bench runs Euler
+        for (int size : sizes) {
+            try {
+                GenerateRequest.checkSide("--sizes entries", size);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
         Path tmp = null;
         try {
             Path modelPath;

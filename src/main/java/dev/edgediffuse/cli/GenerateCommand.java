@@ -68,12 +68,16 @@ final class GenerateCommand extends CliCommand {
     GenerateRequest request(int modelSize, int steps, SamplingDefaults d) {
         return new GenerateRequest(prompt, sampling.negativePrompt(), steps, sampling.cfg(d), sampling.cfgMaxTimestep(d),
                 sampling.scheduler(d), seed, size.width(modelSize), size.height(modelSize),
-                initLatents != null ? Npy.read(initLatents).data() : null, initImage != null ? Images.read(initImage) : null, strength,
+                initLatents != null ? Npy.read(initLatents).data() : null, initImage != null ? Images.read(initImage, GenerateRequest.MAX_SIDE) : null, strength,
                 speedUps.speedUps());
     }
 
     @Override
     int run(PrintStream out, PrintStream err) throws IOException {
+        size.check();
+        sampling.check();
+        OutputFiles.png("--out", outPath);
+        OutputFiles.writable(saveLatents);
         threads.apply();
         Path modelPath = model.path(err);
         if (hybrid.requested()) return hybrid.generate(this, modelPath, out, err);

@@ -9,6 +9,7 @@ import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.progress.Progress;
 import dev.edgediffuse.tensor.FeatureMap;
+import dev.edgediffuse.tensor.Sizes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -60,6 +61,9 @@ final class GridCommand extends CliCommand {
         if (prompts != null) rows.addAll(Arrays.asList(prompts.split("\\|")));
         else for (int c = 0; c < FashionMnist.CLASSES.length; c++) rows.add(Captions.prompt(c));
         if (seeds <= 0 || zoom <= 0) throw new UsageException("--seeds and --zoom must be positive");
+        size.check();
+        sampling.check();
+        OutputFiles.png("--out", outPath);
         threads.apply();
         try (Pipeline p = Pipeline.load(model.path(err), load.options())) {
             SamplingDefaults d = p.samplingDefaults();
@@ -69,7 +73,7 @@ final class GridCommand extends CliCommand {
                     .withSize(size.width(p.defaultImageSize()), size.height(p.defaultImageSize())).withSpeedUps(speedUps.speedUps());
             base.validate();
             int w = base.width() * zoom, h = base.height() * zoom, cols = seeds;
-            byte[] grid = new byte[cols * w * rows.size() * h * 3];
+            byte[] grid = new byte[Sizes.elements("the grid (--seeds x --zoom x rows)", (long) cols * w, (long) rows.size() * h, 3)];
             Progress progress = Progress.steps(err, "grid rows", rows.size());
             for (int r = 0; r < rows.size(); r++) {
                 List<GenerateRequest> row = new ArrayList<>();

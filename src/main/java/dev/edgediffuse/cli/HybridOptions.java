@@ -25,6 +25,7 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -33,9 +34,10 @@ import java.util.Map;
  * {@code generate --hybrid-teacher M}: the same split on this machine, with M in the server's place.
  */
 final class HybridOptions {
-    @Option(names = "--hybrid", paramLabel = "URL", description = "hybrid run: the server at URL (e.g. https://host:7860) runs "
-            + "the first K steps on its model, this device the rest on --model; all-local on any failure of the server")
-    private String url;
+    @Option(names = "--hybrid", paramLabel = "URL[,URL...]", split = ",", description = "hybrid run: the server at URL (e.g. "
+            + "https://host:7860) runs the first K steps on its model, this device the rest on --model; with several URLs a "
+            + "failing server hands over to the next; all-local when every server fails")
+    private List<String> urls;
 
     @Option(names = "--hybrid-teacher", paramLabel = "DIR|FILE|NAME", completionCandidates = ModelOption.BuiltInNames.class,
             description = "hybrid on this machine, without a server: this model runs the first K steps, --model the rest")
@@ -50,7 +52,8 @@ final class HybridOptions {
     @Option(names = "--remote-embeddings", description = "hybrid: use the server's prompt embeddings instead of this model's text encoder")
     private boolean remoteEmbeddings;
 
-    @Option(names = "--hybrid-timeout", paramLabel = "S", defaultValue = "120", description = "hybrid: deadline for the server's part in seconds (default ${DEFAULT-VALUE})")
+    @Option(names = "--hybrid-timeout", paramLabel = "S", defaultValue = "120", description = "hybrid: deadline for each server's "
+            + "whole answer in seconds (default ${DEFAULT-VALUE})")
     private double timeout;
 
     @Mixin
@@ -61,33 +64,35 @@ final class HybridOptions {
     private Path truststore;
 
     boolean requested() {
-        return url != null || teacher != null;
+        return (urls != null && !urls.isEmpty()) || teacher != null;
     }
 
     int generate(GenerateCommand g, Path model, PrintStream out, PrintStream err) throws IOException {
-        if (url != null && teacher != null) throw new UsageException("give either --hybrid URL or --hybrid-teacher, not both");
+        if (urls != null && !urls.isEmpty() && teacher != null) throw new UsageException("give either --hybrid URL or --hybrid-teacher, not both");
         int[] km = serverAndDeviceSteps(g.sampling.stepsGiven());
         int k = km[0], m = km[1];
         if (teacher != null) return local(g, model, k, m, out, err);
-        URI base;
-        try {
-            base = URI.create(url);
-            if (base.getScheme() == null || !(base.getScheme().equals("http") || base.getScheme().equals("https")) || base.getHost() == null) {
-                throw new IllegalArgumentException();
+        List<URI> bases = new ArrayList<>();
+        for (String url : urls) {
+            try {
+                URI base = URI.create(url.trim());
+                if (base.getScheme() == null || !(base.getScheme().equals("http") || base.getScheme().equals("https")) || base.getHost() == null) {
+                    throw new IllegalArgumentException();
+                }
+                bases.add(base);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--hybrid must be http:// or https:// URLs, got '" + url + "'");
             }
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--hybrid must be an http:// or https:// URL, got '" + url + "'");
         }
-        if (!(timeout > 0)) throw new UsageException("--hybrid-timeout must be > 0 seconds");
-        HybridClient client = new HybridClient(base, apiKey.key(), Duration.ofMillis((long) (timeout * 1000)), trust(truststore));
-
-        try (Denoiser d = Denoiser.load(model, g.load.options())) {
+        if (!(timeout > 0) || timeout > 86_400) throw new UsageException("--hybrid-timeout must be in (0, 86400] seconds");
+        try (HybridClient client = new HybridClient(bases, apiKey.key(), Duration.ofMillis((long) (timeout * 1000)), trust(truststore));
+             Denoiser d = Denoiser.load(model, g.load.options())) {
             GenerateRequest req = g.request(d.defaultImageSize(), k + m, d.samplingDefaults());
             HybridGenerator.Outcome o = HybridGenerator.generate(d, req, k, client, remoteModel, remoteEmbeddings, g.quiet ? null : err);
             var r = o.result();
             if (g.saveLatents != null) Npy.write(g.saveLatents, r.latentsNchw(), r.latentShape());
             String params = req.parametersText(d.modelName()) + (o.usedServer()
-                    ? ", Hybrid: " + k + " steps on " + base.getHost() + ", " + m + " on device" : ", Hybrid: fell back to device");
+                    ? ", Hybrid: " + k + " steps on " + o.server().getHost() + ", " + m + " on device" : ", Hybrid: fell back to device");
             Png.write(g.outPath, Images.toRgb(r.image(), 0), r.image().width(), r.image().height(), Map.of("parameters", params));
             out.println("wrote " + g.outPath + " (" + r.image().width() + "x" + r.image().height() + ")");
             err.println(o.summary());

@@ -51,6 +51,11 @@ final class LoadtestCommand extends CliCommand {
     @Option(names = "--timeout", paramLabel = "S", defaultValue = "300", description = "per-request client timeout in seconds (default ${DEFAULT-VALUE})")
     private int timeout;
 
+    @Option(names = "--retries", paramLabel = "N", defaultValue = "0", description = "repeat a request refused for load (503, "
+            + "after its Retry-After), unplaced by a proxy (502) or whose connection failed, up to N times (default ${DEFAULT-VALUE}); "
+            + "requests name their seeds, so a repeat computes the same image")
+    private int retries;
+
     @Mixin
     private ThreadsOption threads;
 
@@ -61,8 +66,9 @@ final class LoadtestCommand extends CliCommand {
         if (!List.of("txt2img", "openai", "hybrid").contains(endpoint)) throw new UsageException("--endpoint must be txt2img, openai or hybrid");
         if ((url != null) == models.given()) throw new UsageException("give either --url or --model");
         threads.apply();
+        if (retries < 0 || retries > 100) throw new UsageException("--retries must be in 0..100");
         LoadGenerator.Plan plan = new LoadGenerator.Plan(endpoint, clients, requests, steps, split != null ? split : Math.max(1, steps / 2),
-                width, height, Duration.ofSeconds(timeout));
+                width, height, Duration.ofSeconds(timeout), retries);
         EdgeServer server = null;
         try {
             URI target;

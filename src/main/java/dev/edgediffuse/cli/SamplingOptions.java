@@ -17,7 +17,7 @@ final class SamplingOptions {
 
     @Option(names = "--cfg", paramLabel = "X",
             description = "classifier-free guidance scale; <= 1 disables guidance (default: the model's, else 7.5)")
-    private Float cfg;
+    private String cfg; // text, so an out-of-range value is reported as given (1e308 is no float: it became "Infinity")
 
     @Option(names = "--cfg-max-timestep", paramLabel = "T", description = "guide only the steps at timesteps <= T of 1000; the "
             + "noisier steps use the prompt alone and skip the unconditional UNet pass (default: the model's, else 1000: all)")
@@ -44,8 +44,21 @@ final class SamplingOptions {
         }
     }
 
+    /** Checks what was given before anything loads. */
+    void check() {
+        if (cfg != null) cfg(SamplingDefaults.STANDARD);
+    }
+
     float cfg(SamplingDefaults d) {
-        return cfg != null ? cfg : d.cfg();
+        if (cfg == null) return d.cfg();
+        double v;
+        try {
+            v = Double.parseDouble(cfg.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException("--cfg must be a number, got '" + cfg + "'");
+        }
+        if (!(v >= 0) || v > 1000) throw new UsageException("--cfg must be a number in [0, 1000], got " + cfg.trim());
+        return (float) v;
     }
 
     int cfgMaxTimestep(SamplingDefaults d) {

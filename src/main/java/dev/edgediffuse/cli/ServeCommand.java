@@ -1,5 +1,6 @@
 package dev.edgediffuse.cli;
 
+import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.server.EdgeServer;
 import dev.edgediffuse.server.Limits;
 import picocli.CommandLine.Command;
@@ -38,6 +39,11 @@ final class ServeCommand extends CliCommand {
 
     @Option(names = "--timeout", paramLabel = "S", defaultValue = "300", description = "per-request limit in seconds (default ${DEFAULT-VALUE})")
     private int timeout;
+
+    @Option(names = "--read-deadline", paramLabel = "S", defaultValue = "30", description = "a request's head and body must "
+            + "arrive within S seconds of the connection opening or of its previous response; slower clients are "
+            + "disconnected (default ${DEFAULT-VALUE})")
+    private double readDeadline;
 
     @Option(names = "--max-steps", paramLabel = "N", defaultValue = "150", description = "request limit (default ${DEFAULT-VALUE})")
     private int maxSteps;
@@ -84,8 +90,10 @@ final class ServeCommand extends CliCommand {
             if (key == null) throw new UsageException("$" + apiKeyEnv + " is not set: give the API key there, or --no-auth on loopback");
         }
         if (timeout < 1) throw new UsageException("--timeout must be >= 1 second");
+        if (maxSize < 8 || maxSize > GenerateRequest.MAX_SIDE) throw new UsageException("--max-size must be in 8.." + GenerateRequest.MAX_SIDE + ", got " + maxSize);
         Limits l = new Limits(maxSize, maxSteps, maxPrompt, maxBody, maxImages);
+        if (!(readDeadline >= 0.1) || readDeadline > 3600) throw new UsageException("--read-deadline must be in [0.1, 3600] seconds");
         return new EdgeServer.Options(host, port, key, noAuth, keystore, System.getenv().getOrDefault("EDGEDIFFUSE_TLS_PASSWORD", ""),
-                models.queue, models.maxBatch, Duration.ofSeconds(timeout), l);
+                models.queue, models.maxBatch, Duration.ofSeconds(timeout), l, Duration.ofMillis((long) (readDeadline * 1000)));
     }
 }

@@ -28,8 +28,9 @@ public record Config(String source, Map<String, Object> values) {
         return values.containsKey(key) && values.get(key) != null;
     }
 
+    /** An integer: 2 and 2.0 are, 1.5 or 3e9 are not (a cast would quietly make them 1 or a negative). */
     public int getInt(String key) {
-        return (int) number(key, require(key));
+        return integer(key, require(key));
     }
 
     public int getInt(String key, int fallback) {
@@ -63,7 +64,7 @@ public record Config(String source, Map<String, Object> values) {
         Object v = require(key);
         if (v instanceof Number) {
             int[] out = new int[n];
-            java.util.Arrays.fill(out, (int) number(key, v));
+            java.util.Arrays.fill(out, integer(key, v));
             return out;
         }
         return getInts(key);
@@ -73,7 +74,7 @@ public record Config(String source, Map<String, Object> values) {
         Object v = require(key);
         if (!(v instanceof List<?> l)) throw bad(key, "a list of integers");
         int[] out = new int[l.size()];
-        for (int k = 0; k < out.length; k++) out[k] = (int) number(key, l.get(k));
+        for (int k = 0; k < out.length; k++) out[k] = integer(key, l.get(k));
         return out;
     }
 
@@ -99,6 +100,22 @@ public record Config(String source, Map<String, Object> values) {
     private Object require(String key) {
         if (!has(key)) throw new ModelFormatException(source + ": missing key \"" + key + "\"");
         return values.get(key);
+    }
+
+    /**
+     * The one-line error for a value that reads but cannot work, e.g. {@code invalid("norm_num_groups", "must divide
+     * every block_out_channels entry")}: "{source}: key "norm_num_groups" must divide ..., got 7".
+     */
+    public ModelFormatException invalid(String key, String requirement) {
+        Object v = values.get(key);
+        return new ModelFormatException(source + ": key \"" + key + "\" " + requirement + ", got "
+                + (v == null ? "(absent: the default)" : Json.write(v)));
+    }
+
+    private int integer(String key, Object v) {
+        double d = number(key, v);
+        if (d != Math.rint(d) || d < Integer.MIN_VALUE || d > Integer.MAX_VALUE) throw bad(key, "an integer");
+        return (int) d;
     }
 
     private double number(String key, Object v) {

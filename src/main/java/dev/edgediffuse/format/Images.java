@@ -3,10 +3,13 @@ package dev.edgediffuse.format;
 import dev.edgediffuse.tensor.FeatureMap;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Iterator;
 
 /** Conversions between decoded images in [-1, 1] (channels-last) and 8-bit RGB. */
 public final class Images {
@@ -29,14 +32,36 @@ public final class Images {
         return rgb;
     }
 
-    /** Reads a PNG/JPEG as a [1][H][W][3] map in [-1, 1]. */
+    /** Reads a PNG/JPEG as a [1][H][W][3] map in [-1, 1]; at most 8192 pixels a side. */
     public static FeatureMap read(Path path) {
+        return read(path, 8192);
+    }
+
+    /**
+     * Reads a PNG/JPEG as a [1][H][W][3] map in [-1, 1]. The size in its header is checked against {@code maxSide}
+     * before any pixel is decoded: a small file claiming a huge image must not size the allocation.
+     */
+    public static FeatureMap read(Path path, int maxSide) {
         if (!Files.isRegularFile(path)) throw new ModelFormatException(path + ": init image not found");
         BufferedImage img;
-        try {
-            img = ImageIO.read(path.toFile());
-        } catch (IOException e) {
-            throw new ModelFormatException(path + ": cannot read image (" + e.getMessage() + ")");
+        try (ImageInputStream in = ImageIO.createImageInputStream(path.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) throw new ModelFormatException(path + ": not a readable image (PNG or JPEG expected)");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int w = reader.getWidth(0), h = reader.getHeight(0);
+                if (w < 1 || h < 1 || w > maxSide || h > maxSide) {
+                    throw new ModelFormatException(path + ": image is " + w + "x" + h + "; the largest accepted is " + maxSide + "x" + maxSide);
+                }
+                img = reader.read(0);
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof ModelFormatException m) throw m;
+            // ImageIO's decoders report corrupt data with assorted unchecked exceptions as well as IOException
+            throw new ModelFormatException(path + ": cannot read image (" + oneLine(e) + ")");
         }
         if (img == null) throw new ModelFormatException(path + ": not a readable image (PNG or JPEG expected)");
         int w = img.getWidth(), h = img.getHeight();
@@ -51,5 +76,10 @@ public final class Images {
             }
         }
         return new FeatureMap(d, 1, h, w, 3);
+    }
+
+    private static String oneLine(Exception e) {
+        String m = e.getMessage();
+        return (m == null || m.isBlank() ? e.getClass().getSimpleName() : m).replaceAll("\\s+", " ");
     }
 }

@@ -1,29 +1,64 @@
 package dev.edgediffuse.format;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+
+import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Minimal JSON reader and writer for configs and safetensors headers. Values map to
- * {@code Map<String,Object>}, {@code List<Object>}, {@code String}, {@code Double}/{@code Long}, {@code Boolean}, null.
+ * JSON for configs, recipes, requests and safetensors headers. Values map to {@code Map<String,Object>} (in file
+ * order), {@code List<Object>}, {@code String}, {@code Long} (integers that fit) / {@code Double} (anything else,
+ * NaN and Infinity included), {@code Boolean}, null. Reading is Jackson's streaming parser under fixed limits (nesting
+ * depth, document, string and name lengths) with duplicate keys rejected, so hostile input is a one-line
+ * {@link IllegalArgumentException}, never a deep recursion or an allocation it sized; writing is our own, byte-stable
+ * (safetensors headers written earlier compare equal).
  */
 public final class Json {
-    private final String s;
-    private int i;
+    /** Deeper than any config, recipe, header or request we read. */
+    public static final int MAX_DEPTH = 64;
+    /** The safetensors header cap; request bodies have their own, smaller limit. */
+    public static final long MAX_DOCUMENT_CHARS = 100_000_000L;
+    public static final int MAX_STRING_CHARS = 16 << 20;
+    public static final int MAX_NAME_CHARS = 64 << 10;
 
-    private Json(String s) {
-        this.s = s;
-    }
+    private static final JsonFactory FACTORY = JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNestingDepth(MAX_DEPTH)
+                    .maxDocumentLength(MAX_DOCUMENT_CHARS)
+                    .maxStringLength(MAX_STRING_CHARS)
+                    .maxNameLength(MAX_NAME_CHARS)
+                    .maxNumberLength(1000)
+                    .build())
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS) // NaN and Infinity, as write() writes them
+            .build();
 
+    private Json() {}
+
+    /** The value {@code text} holds; malformed or over-limit input is an {@link IllegalArgumentException}, one line. */
     public static Object parse(String text) {
-        Json p = new Json(text);
-        p.ws();
-        Object v = p.value();
-        p.ws();
-        if (p.i != p.s.length()) throw p.error("trailing characters");
-        return v;
+        try (JsonParser p = FACTORY.createParser(text)) {
+            if (p.nextToken() == null) throw new IllegalArgumentException("empty document");
+            Object v = read(p);
+            if (p.nextToken() != null) throw new IllegalArgumentException("trailing characters at offset " + offset(p.currentTokenLocation()));
+            return v;
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(oneLine(e));
+        } catch (IOException e) {
+            throw new IllegalArgumentException(e.getMessage()); // a String source does no I/O
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -38,126 +73,62 @@ public final class Json {
         return (Map<String, Object>) v;
     }
 
-    private IllegalArgumentException error(String msg) {
-        return new IllegalArgumentException(msg + " at offset " + i);
-    }
-
-    private void ws() {
-        while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++;
-    }
-
-    private Object value() {
-        if (i >= s.length()) throw error("unexpected end");
-        char c = s.charAt(i);
-        switch (c) {
-            case '{': return object();
-            case '[': return array();
-            case '"': return string();
-            case 't': expect("true"); return Boolean.TRUE;
-            case 'f': expect("false"); return Boolean.FALSE;
-            case 'n': expect("null"); return null;
-            default:
-                if (c == '-' || (c >= '0' && c <= '9') || c == 'N' || c == 'I') return number();
-                throw error("unexpected character '" + c + "'");
-        }
-    }
-
-    private void expect(String word) {
-        if (!s.startsWith(word, i)) throw error("expected " + word);
-        i += word.length();
-    }
-
-    private Map<String, Object> object() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        i++;
-        ws();
-        if (peek() == '}') { i++; return m; }
-        while (true) {
-            ws();
-            if (peek() != '"') throw error("expected key");
-            String k = string();
-            ws();
-            if (peek() != ':') throw error("expected ':'");
-            i++;
-            ws();
-            m.put(k, value());
-            ws();
-            char c = peek();
-            i++;
-            if (c == '}') return m;
-            if (c != ',') throw error("expected ',' or '}'");
-        }
-    }
-
-    private List<Object> array() {
-        List<Object> l = new ArrayList<>();
-        i++;
-        ws();
-        if (peek() == ']') { i++; return l; }
-        while (true) {
-            ws();
-            l.add(value());
-            ws();
-            char c = peek();
-            i++;
-            if (c == ']') return l;
-            if (c != ',') throw error("expected ',' or ']'");
-        }
-    }
-
-    private char peek() {
-        if (i >= s.length()) throw error("unexpected end");
-        return s.charAt(i);
-    }
-
-    private String string() {
-        i++;
-        StringBuilder b = new StringBuilder();
-        while (true) {
-            char c = peek();
-            i++;
-            if (c == '"') return b.toString();
-            if (c != '\\') { b.append(c); continue; }
-            char e = peek();
-            i++;
-            switch (e) {
-                case '"', '\\', '/' -> b.append(e);
-                case 'b' -> b.append('\b');
-                case 'f' -> b.append('\f');
-                case 'n' -> b.append('\n');
-                case 'r' -> b.append('\r');
-                case 't' -> b.append('\t');
-                case 'u' -> {
-                    if (i + 4 > s.length()) throw error("bad unicode escape");
-                    b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-                    i += 4;
+    /** Builds the value starting at the current token without recursion (the parser bounds the depth). */
+    @SuppressWarnings("unchecked")
+    private static Object read(JsonParser p) throws IOException {
+        Deque<Object> open = new ArrayDeque<>(); // the Maps and Lists being filled, innermost first
+        Deque<String> keys = new ArrayDeque<>(); // for each open Map, the key awaiting its value
+        for (JsonToken t = p.currentToken(); ; t = p.nextToken()) {
+            if (t == null) throw new IllegalArgumentException("unexpected end");
+            Object value;
+            switch (t) {
+                case FIELD_NAME -> {
+                    keys.pop();
+                    keys.push(p.currentName());
+                    continue;
                 }
-                default -> throw error("bad escape");
+                case END_OBJECT, END_ARRAY -> {
+                    Object closed = open.pop();
+                    if (closed instanceof Map) keys.pop();
+                    if (open.isEmpty()) return closed;
+                    continue;
+                }
+                case START_OBJECT -> value = new LinkedHashMap<String, Object>();
+                case START_ARRAY -> value = new ArrayList<>();
+                case VALUE_STRING -> value = p.getText();
+                // integers beyond a long become doubles, as before
+                case VALUE_NUMBER_INT -> value = p.getNumberType() == JsonParser.NumberType.BIG_INTEGER
+                        ? (Object) p.getDoubleValue() : (Object) p.getLongValue();
+                case VALUE_NUMBER_FLOAT -> value = p.getDoubleValue();
+                case VALUE_TRUE -> value = Boolean.TRUE;
+                case VALUE_FALSE -> value = Boolean.FALSE;
+                case VALUE_NULL -> value = null;
+                default -> throw new IllegalArgumentException("unexpected token " + t + " at offset " + offset(p.currentTokenLocation()));
+            }
+            Object parent = open.peek();
+            if (parent instanceof Map<?, ?> m) ((Map<String, Object>) m).put(keys.peek(), value);
+            else if (parent instanceof List<?> l) ((List<Object>) l).add(value);
+            if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
+                open.push(value);
+                if (t == JsonToken.START_OBJECT) keys.push("");
+            } else if (parent == null) {
+                return value;
             }
         }
     }
 
-    private Object number() {
-        int start = i;
-        if (s.startsWith("NaN", i)) { i += 3; return Double.NaN; }
-        if (s.startsWith("Infinity", i)) { i += 8; return Double.POSITIVE_INFINITY; }
-        if (s.startsWith("-Infinity", i)) { i += 9; return Double.NEGATIVE_INFINITY; }
-        boolean fractional = false;
-        while (i < s.length()) {
-            char c = s.charAt(i);
-            if ((c >= '0' && c <= '9') || c == '-' || c == '+') i++;
-            else if (c == '.' || c == 'e' || c == 'E') { fractional = true; i++; }
-            else break;
-        }
-        String t = s.substring(start, i);
-        try {
-            if (!fractional) {
-                try { return Long.parseLong(t); } catch (NumberFormatException big) { return Double.parseDouble(t); }
-            }
-            return Double.parseDouble(t);
-        } catch (NumberFormatException e) {
-            throw error("bad number '" + t + "'");
-        }
+    private static long offset(JsonLocation at) {
+        return at == null ? -1 : at.getCharOffset();
+    }
+
+    /** Jackson's message without its source excerpt, on one line, with the character offset. */
+    private static String oneLine(JsonProcessingException e) {
+        String m = e.getOriginalMessage();
+        m = m == null ? e.getClass().getSimpleName() : m.replaceAll("\\s+", " ")
+                .replaceAll(" ?\\(start marker at \\[Source: [^]]*][^)]*\\)", "") // where the object began: noise here
+                .replaceAll(", from `[^`]*`", "").strip();
+        if (m.length() > 200) m = m.substring(0, 200) + "…";
+        return e.getLocation() == null ? m : m + " at offset " + offset(e.getLocation());
     }
 
     /** Serializes maps, lists, strings, numbers, booleans and null. */

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import dev.edgediffuse.tensor.Sizes;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -29,34 +30,53 @@ public final class Npy {
     public static Array read(Path path) {
         byte[] bytes;
         try {
+            if (Files.size(path) > Sizes.MAX_ELEMENTS) throw new ModelFormatException(path + ": .npy file larger than 2 GB");
             bytes = Files.readAllBytes(path);
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(path + ": file not found");
         } catch (IOException e) {
             throw new ModelFormatException(path + ": cannot read (" + e.getMessage() + ")");
         }
-        if (bytes.length < 10 || bytes[0] != (byte) 0x93 || bytes[1] != 'N' || bytes[2] != 'U') {
+        return parse(path.toString(), bytes);
+    }
+
+    /** The array a .npy file's bytes hold; {@code path} names it in errors. */
+    public static Array parse(String path, byte[] bytes) {
+        if (bytes.length < 12 || bytes[0] != (byte) 0x93 || !new String(bytes, 1, 5, StandardCharsets.ISO_8859_1).equals("NUMPY")) {
             throw new ModelFormatException(path + ": not a .npy file");
         }
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         int major = bytes[6];
-        int headerLen = major == 1 ? Short.toUnsignedInt(b.getShort(8)) : b.getInt(8);
-        int dataStart = (major == 1 ? 10 : 12) + headerLen;
+        if (major < 1 || major > 3) throw new ModelFormatException(path + ": unsupported .npy version " + major);
+        long headerLen = major == 1 ? Short.toUnsignedInt(b.getShort(8)) : Integer.toUnsignedLong(b.getInt(8));
+        long dataStart = (major == 1 ? 10 : 12) + headerLen;
         if (dataStart > bytes.length) throw new ModelFormatException(path + ": truncated .npy header");
-        String header = new String(bytes, major == 1 ? 10 : 12, headerLen, StandardCharsets.ISO_8859_1);
+        String header = new String(bytes, major == 1 ? 10 : 12, (int) headerLen, StandardCharsets.ISO_8859_1);
         Matcher d = DESCR.matcher(header), o = ORDER.matcher(header), s = SHAPE.matcher(header);
         if (!d.find() || !o.find() || !s.find()) throw new ModelFormatException(path + ": malformed .npy header");
         if (o.group(1).equals("True")) throw new ModelFormatException(path + ": Fortran-order arrays are not supported");
-        String[] dims = s.group(1).split(",");
+        String[] dims = s.group(1).split(",", -1);
         int rank = 0;
         for (String dim : dims) if (!dim.isBlank()) rank++;
+        if (rank > 8) throw new ModelFormatException(path + ": .npy array of " + rank + " dimensions");
         int[] shape = new int[rank];
-        long count = 1;
+        long[] sizes = new long[rank];
         int r = 0;
         for (String dim : dims) {
             if (dim.isBlank()) continue;
-            shape[r] = Integer.parseInt(dim.trim());
-            count *= shape[r++];
+            try {
+                shape[r] = Integer.parseInt(dim.trim());
+            } catch (NumberFormatException e) {
+                throw new ModelFormatException(path + ": bad .npy shape entry '" + dim.trim() + "'");
+            }
+            if (shape[r] < 0) throw new ModelFormatException(path + ": bad .npy shape entry " + shape[r]);
+            sizes[r] = shape[r++];
+        }
+        int count;
+        try {
+            count = Sizes.elements(path + ": .npy array", sizes);
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(e.getMessage());
         }
         String descr = d.group(1);
         int width = switch (descr) {
@@ -64,12 +84,13 @@ public final class Npy {
             case "<f8", "<i8" -> 8;
             default -> throw new ModelFormatException(path + ": unsupported .npy dtype " + descr);
         };
-        if (dataStart + count * width > bytes.length) {
-            throw new ModelFormatException(path + ": truncated .npy data (" + (bytes.length - dataStart) + " bytes, need " + count * width + ")");
+        if (dataStart + (long) count * width != bytes.length) {
+            throw new ModelFormatException(path + ": .npy data has " + (bytes.length - dataStart) + " bytes, its shape needs "
+                    + (long) count * width + (dataStart + (long) count * width > bytes.length ? " (truncated)" : ""));
         }
-        float[] out = new float[(int) count];
+        float[] out = new float[count];
         for (int k = 0; k < count; k++) {
-            int at = dataStart + k * width;
+            int at = (int) dataStart + k * width;
             out[k] = switch (descr) {
                 case "<f4" -> b.getFloat(at);
                 case "<i4" -> b.getInt(at);

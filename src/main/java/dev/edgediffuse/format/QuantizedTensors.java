@@ -120,6 +120,10 @@ public final class QuantizedTensors {
             } catch (IllegalArgumentException ex) {
                 throw new ModelFormatException(where + " " + Arrays.toString(shape) + ": " + ex.getMessage());
             }
+            if (l.codeBytesPerRow() > Integer.MAX_VALUE) {
+                // the parts' header shapes are ints: a larger logical shape cannot match them except by wrapping around
+                throw new ModelFormatException(where + " " + Arrays.toString(shape) + ": rows of " + l.k() + " elements are too long");
+            }
             int rows = (int) l.rows(), perRow = (int) l.groupsPerRow();
             expect(where, codes, type.bits == 8 ? "I8" : "U8", new int[]{rows, (int) l.codeBytesPerRow()}, 1);
             Raw scales = part(path, raw, name + ".scales");

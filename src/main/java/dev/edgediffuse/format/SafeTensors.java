@@ -25,7 +25,11 @@ import java.util.Map;
  * tensors folded in.
  */
 public final class SafeTensors implements AutoCloseable {
-    private static final java.util.Set<String> INTEGER_DTYPES = java.util.Set.of("I64", "I32", "I16", "I8", "U8", "BOOL");
+    /** Integer dtypes and their element bytes: read past (position ids, counters) or as parts of quantized weights. */
+    private static final Map<String, Integer> INTEGER_DTYPES = Map.of("I64", 8, "I32", 4, "I16", 2, "I8", 1, "U8", 1, "BOOL", 1);
+    /** A header larger than this is not a checkpoint's (SD1.5's single file has ~200 KB). */
+    private static final long MAX_HEADER_BYTES = 100_000_000L;
+    private static final int MAX_RANK = 8;
 
     private final Path path;
     private final Arena arena;
@@ -65,10 +69,11 @@ public final class SafeTensors implements AutoCloseable {
     private static SafeTensors parse(Path path, Arena arena, MemorySegment file, long size) {
         if (size < 8) throw new ModelFormatException(path + ": truncated safetensors file (" + size + " bytes, no header length)");
         long headerLen = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
-        if (headerLen <= 1 || headerLen > size - 8 || headerLen > 100_000_000L) {
+        if (headerLen <= 1 || headerLen > size - 8 || headerLen > MAX_HEADER_BYTES) {
             throw new ModelFormatException(path + ": bad safetensors header length " + headerLen + " for a file of " + size + " bytes");
         }
         byte[] hb = file.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+        // duplicate keys are rejected by the parser: the format forbids them, and the last one would silently win
         Map<String, Object> header = Json.parseObject(new String(hb, StandardCharsets.UTF_8).trim(), path + " header");
         long dataStart = 8 + headerLen;
         long dataSize = size - dataStart;
@@ -81,28 +86,9 @@ public final class SafeTensors implements AutoCloseable {
                 if (e.getValue() instanceof Map<?, ?> m) m.forEach((k, v) -> metadata.put(String.valueOf(k), String.valueOf(v)));
                 continue;
             }
-            if (!(e.getValue() instanceof Map<?, ?> info)) throw new ModelFormatException(path + ": tensor " + name + " has no descriptor");
-            String dtypeName = String.valueOf(info.get("dtype"));
-            DType dtype = DType.fromSafetensors(dtypeName);
-            if (dtype == null && !INTEGER_DTYPES.contains(dtypeName)) {
-                throw new ModelFormatException(path + ": tensor " + name + " has unsupported dtype " + dtypeName);
-            }
-            int[] shape = intList(path, name, "shape", info.get("shape"));
-            int[] offs = intList(path, name, "data_offsets", info.get("data_offsets"));
-            if (offs.length != 2) throw new ModelFormatException(path + ": tensor " + name + " data_offsets must have 2 entries");
-            long count = 1;
-            for (int d : shape) count *= d;
-            long begin = Integer.toUnsignedLong(offs[0]), end = Integer.toUnsignedLong(offs[1]);
-            if (begin > end || end > dataSize) {
-                throw new ModelFormatException(path + ": tensor " + name + " data_offsets [" + begin + ", " + end
-                        + "] lie past the end of the data (" + dataSize + " bytes; file truncated?)");
-            }
-            if (dtype != null && end - begin != count * dtype.bytes) {
-                throw new ModelFormatException(path + ": tensor " + name + " has " + (end - begin) + " bytes, shape "
-                        + java.util.Arrays.toString(shape) + " of " + dtypeName + " needs " + count * dtype.bytes);
-            }
-            raw.put(name, new QuantizedTensors.Raw(name, dtypeName, shape, begin, end));
+            raw.put(name, entry(path, name, e.getValue(), dataSize));
         }
+        checkTiling(path, raw.values(), dataSize);
         java.util.Set<String> consumed = new java.util.HashSet<>();
         Map<String, Weight> quantized = QuantizedTensors.assemble(path, metadata, raw, data, arena, consumed);
         Map<String, Weight> tensors = new LinkedHashMap<>();
@@ -115,6 +101,10 @@ public final class SafeTensors implements AutoCloseable {
                 continue; // scales and zero points live inside their weight
             } else if (DType.fromSafetensors(r.dtype()) instanceof DType dtype) {
                 tensors.put(r.name(), new Weight(r.name(), dtype, r.shape(), data.asSlice(r.begin(), r.end() - r.begin())));
+            } else if (r.name().endsWith(".weight") || r.name().endsWith(".bias")) {
+                // skipping it would leave a later "is missing" that hides the cause
+                throw new ModelFormatException(path + ": tensor " + r.name() + " has dtype " + r.dtype() + ", which is not a weight type "
+                        + "(F32, F16, BF16, or an edgediffuse quantized format described in " + QuantizedTensors.WEIGHTS_KEY + ")");
             } else {
                 // integer buffers such as text_model.embeddings.position_ids are bookkeeping, not weights: skip them
                 skipped.add(r.name());
@@ -123,14 +113,75 @@ public final class SafeTensors implements AutoCloseable {
         return new SafeTensors(path, arena, file, Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata), List.copyOf(skipped));
     }
 
-    private static int[] intList(Path path, String tensor, String field, Object v) {
-        if (!(v instanceof List<?> l)) throw new ModelFormatException(path + ": tensor " + tensor + " has no " + field + " list");
-        int[] out = new int[l.size()];
-        for (int k = 0; k < out.length; k++) {
-            if (!(l.get(k) instanceof Long n) || n < 0 || n > 0xFFFF_FFFFL) {
-                throw new ModelFormatException(path + ": tensor " + tensor + " has a bad " + field + " entry " + l.get(k));
+    /** One header entry, checked on its own: a known dtype, a shape, offsets in order, inside the data, of the right size. */
+    private static QuantizedTensors.Raw entry(Path path, String name, Object value, long dataSize) {
+        String where = path + ": tensor " + name;
+        if (!(value instanceof Map<?, ?> info)) throw new ModelFormatException(where + " has no descriptor");
+        if (!(info.get("dtype") instanceof String dtypeName)) throw new ModelFormatException(where + " has no dtype string");
+        DType dtype = DType.fromSafetensors(dtypeName);
+        Integer integerBytes = INTEGER_DTYPES.get(dtypeName);
+        if (dtype == null && integerBytes == null) throw new ModelFormatException(where + " has unsupported dtype " + dtypeName);
+        long elementBytes = dtype != null ? dtype.bytes : integerBytes;
+        long[] shape = longList(where, "shape", info.get("shape"), Integer.MAX_VALUE);
+        long[] offs = longList(where, "data_offsets", info.get("data_offsets"), Long.MAX_VALUE);
+        if (offs.length != 2) throw new ModelFormatException(where + " data_offsets must have 2 entries");
+        long begin = offs[0], end = offs[1];
+        if (begin > end) throw new ModelFormatException(where + " data_offsets [" + begin + ", " + end + "] are reversed (begin after end)");
+        if (end > dataSize) {
+            throw new ModelFormatException(where + " data_offsets [" + begin + ", " + end + "] lie past the end of the data ("
+                    + dataSize + " bytes; file truncated?)");
+        }
+        long bytes = elementBytes;
+        try {
+            for (long d : shape) bytes = Math.multiplyExact(bytes, d);
+        } catch (ArithmeticException overflow) {
+            throw new ModelFormatException(where + " has shape " + java.util.Arrays.toString(shape) + ", too large for any file");
+        }
+        if (end - begin != bytes) {
+            throw new ModelFormatException(where + " has " + (end - begin) + " bytes, shape " + java.util.Arrays.toString(shape)
+                    + " of " + dtypeName + " needs " + bytes);
+        }
+        int[] dims = new int[shape.length];
+        for (int k = 0; k < dims.length; k++) dims[k] = (int) shape[k];
+        return new QuantizedTensors.Raw(name, dtypeName, dims, begin, end);
+    }
+
+    /**
+     * The format's rule that the tensors cover the data exactly, in some order, back to back: an overlap would let two
+     * tensors share bytes (one change altering both), a gap or a tail hides bytes no tensor owns.
+     */
+    private static void checkTiling(Path path, java.util.Collection<QuantizedTensors.Raw> entries, long dataSize) {
+        List<QuantizedTensors.Raw> sorted = new java.util.ArrayList<>(entries);
+        sorted.sort(java.util.Comparator.comparingLong(QuantizedTensors.Raw::begin).thenComparingLong(QuantizedTensors.Raw::end));
+        long covered = 0;
+        QuantizedTensors.Raw previous = null;
+        for (QuantizedTensors.Raw r : sorted) {
+            if (r.begin() < covered) {
+                throw new ModelFormatException(path + ": tensor " + r.name() + " data_offsets [" + r.begin() + ", " + r.end()
+                        + "] overlap tensor " + previous.name() + " [" + previous.begin() + ", " + previous.end() + "]");
             }
-            out[k] = (int) (long) n;
+            if (r.begin() > covered) {
+                throw new ModelFormatException(path + ": " + (r.begin() - covered) + " bytes at data offset " + covered
+                        + " belong to no tensor (a gap before tensor " + r.name() + ")");
+            }
+            covered = r.end();
+            previous = r;
+        }
+        if (covered != dataSize) {
+            throw new ModelFormatException(path + ": " + (dataSize - covered) + " bytes after data offset " + covered
+                    + " belong to no tensor (the format allows no trailing data)");
+        }
+    }
+
+    private static long[] longList(String where, String field, Object v, long max) {
+        if (!(v instanceof List<?> l)) throw new ModelFormatException(where + " has no " + field + " list");
+        if (l.size() > MAX_RANK && field.equals("shape")) throw new ModelFormatException(where + " has " + l.size() + " dimensions");
+        long[] out = new long[l.size()];
+        for (int k = 0; k < out.length; k++) {
+            if (!(l.get(k) instanceof Long n) || n < 0 || n > max) {
+                throw new ModelFormatException(where + " has a bad " + field + " entry " + l.get(k));
+            }
+            out[k] = n;
         }
         return out;
     }

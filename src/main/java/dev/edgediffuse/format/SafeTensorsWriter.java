@@ -81,9 +81,7 @@ public final class SafeTensorsWriter {
         }
         byte[] hb = Json.write(header).getBytes(StandardCharsets.UTF_8);
         int padded = (hb.length + 7) / 8 * 8;
-        Path dir = path.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, path.getFileName().toString(), ".part");
+        Path tmp = AtomicFiles.createSibling(path);
         try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
             out.write(len.array());

@@ -37,6 +37,16 @@ public record Handoff(String model, String nonce, long seed, int width, int heig
     /** Refuse bodies claiming more than this (a 2048² request with embeddings is far below). */
     static final int MAX_BYTES = 256 << 20;
 
+    /**
+     * The most bytes an honest answer to a request with these latents, steps and prompt embeddings can have: the
+     * latents, up to three scheduler history arrays of their size, the timestep table, the embeddings, and 4 KB for
+     * names and fixed fields. The device reads no further.
+     */
+    public static long maxBytes(int[] latentShape, int steps, long contextFloats) {
+        long latentFloats = (long) latentShape[0] * latentShape[1] * latentShape[2];
+        return 4096 + 4L * (steps + 2) + 16 * latentFloats + 8L * latentShape[0] + 4 * contextFloats + 64;
+    }
+
     public byte[] encode() {
         try {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + 4 * latents.length + (context == null ? 0 : 4 * context.length));
@@ -100,7 +110,7 @@ public record Handoff(String model, String nonce, long seed, int width, int heig
             long seed = in.readLong();
             int width = in.readInt(), height = in.readInt(), total = in.readInt(), split = in.readInt();
             float cfg = in.readFloat();
-            SchedulerState state = SchedulerState.read(in);
+            SchedulerState state = SchedulerState.read(in, in.available());
             long draws = in.readLong();
             int[] shape = {in.readInt(), in.readInt(), in.readInt()};
             float[] latents = readFloats(in, (long) shape[0] * shape[1] * shape[2], all.length);

@@ -1,7 +1,7 @@
 package dev.edgediffuse.hybrid;
 
 /** Why the server's part could not be used (unreachable, too slow, error status, bad payload); one line. */
-public final class HybridFailure extends Exception {
+public class HybridFailure extends Exception {
     public HybridFailure(String message) {
         super(message, null, false, false);
     }

@@ -4,6 +4,7 @@ import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.GenerateResult;
+import dev.edgediffuse.tokenizer.ClipTokenizer;
 
 import java.io.PrintStream;
 import java.security.SecureRandom;
@@ -25,9 +26,12 @@ public final class HybridGenerator {
     /**
      * @param fallbackReason null when the server's steps were used
      * @param networkSeconds round trip minus the server's reported time
+     * @param server         the endpoint that ran the server's steps, null on fallback
+     * @param failedBefore   why the servers tried before it failed (several servers)
      */
     public record Outcome(GenerateResult result, String fallbackReason, int serverSteps, int deviceSteps,
-                          double networkSeconds, double serverSeconds, double deviceSeconds) {
+                          double networkSeconds, double serverSeconds, double deviceSeconds, java.net.URI server,
+                          List<String> failedBefore) {
         public boolean usedServer() {
             return fallbackReason == null;
         }
@@ -38,7 +42,9 @@ public final class HybridGenerator {
                         fallbackReason, deviceSeconds);
             }
             return String.format("hybrid: server ran steps 1-%d (%.2f s), network %.3f s, device ran %d steps + VAE (%.2f s)",
-                    serverSteps, serverSeconds, networkSeconds, deviceSteps, deviceSeconds);
+                    serverSteps, serverSeconds, networkSeconds, deviceSteps, deviceSeconds)
+                    + (failedBefore.isEmpty() ? "" : "; failed over to " + server.getHost() + ":" + server.getPort()
+                    + " after " + String.join("; ", failedBefore));
         }
     }
 
@@ -51,25 +57,29 @@ public final class HybridGenerator {
         if (req.initImage() != null || req.initLatents() != null) {
             throw new IllegalArgumentException("--hybrid supports txt2img from a seed only (no --init-image / --init-latents)");
         }
-        device.latentShape(req); // size errors are the user's, not the server's
+        int[] shape = device.latentShape(req); // size errors are the user's, not the server's
         String nonce = HexFormat.of().formatHex(NONCES.generateSeed(8));
         String failure;
         try {
-            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, req, split, wantEmbeddings, nonce));
+            long contextFloats = wantEmbeddings ? (long) req.contextRows() * ClipTokenizer.MAX_LENGTH * device.contextDim() : 0;
+            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, req, split, wantEmbeddings, nonce),
+                    Handoff.maxBytes(shape, req.steps(), contextFloats),
+                    h -> verify(h, req, split, nonce, remoteModel, device, wantEmbeddings));
             Handoff h = reply.handoff();
-            verify(h, req, split, nonce, remoteModel, device, wantEmbeddings);
             long t = System.nanoTime();
             DenoiseSession s;
             try {
                 s = device.resume(req, h.state(), h.latents(), h.noiseDraws(), wantEmbeddings ? h.context() : null);
-            } catch (IllegalArgumentException | IllegalStateException e) {
+            } catch (RuntimeException e) {
+                // a state this device cannot continue, however it fails: the server's part is dropped, not the image
                 throw new HybridFailure("cannot continue the server's state: " + e.getMessage());
             }
             device.run(List.of(s), progress);
             GenerateResult r = device.finish(s);
             double deviceSeconds = (System.nanoTime() - t) / 1e9;
             double network = Math.max(0, reply.roundTripSeconds() - h.serverSeconds());
-            return new Outcome(r, null, split, req.steps() - split, network, h.serverSeconds(), deviceSeconds);
+            return new Outcome(r, null, split, req.steps() - split, network, h.serverSeconds(), deviceSeconds, reply.server(),
+                    reply.failedBefore());
         } catch (HybridFailure e) {
             failure = e.getMessage();
         }
@@ -77,11 +87,11 @@ public final class HybridGenerator {
         DenoiseSession s = device.start(req);
         device.run(List.of(s), progress);
         GenerateResult r = device.finish(s);
-        return new Outcome(r, failure, 0, req.steps(), 0, 0, (System.nanoTime() - t) / 1e9);
+        return new Outcome(r, failure, 0, req.steps(), 0, 0, (System.nanoTime() - t) / 1e9, null, List.of());
     }
 
     /** The payload must answer this very request; anything else is treated as garbage. */
-    static void verify(Handoff h, GenerateRequest req, int split, String nonce, String remoteModel, Denoiser device,
+    public static void verify(Handoff h, GenerateRequest req, int split, String nonce, String remoteModel, Denoiser device,
                        boolean wantEmbeddings) throws HybridFailure {
         if (!h.nonce().equals(nonce)) throw new HybridFailure("payload answers another request (nonce mismatch)");
         if (remoteModel != null && !remoteModel.isEmpty() && !h.model().equals(remoteModel)) {
@@ -100,6 +110,15 @@ public final class HybridGenerator {
         }
         for (float v : h.latents()) {
             if (!Float.isFinite(v)) throw new HybridFailure("payload latents contain NaN or infinite values");
+        }
+        for (float[] past : h.state().history()) {
+            if (past == null) continue;
+            if (past.length != h.latents().length) {
+                throw new HybridFailure("payload scheduler history holds " + past.length + " values, the latents " + h.latents().length);
+            }
+            for (float v : past) {
+                if (!Float.isFinite(v)) throw new HybridFailure("payload scheduler history contains NaN or infinite values");
+            }
         }
         // models that share a latent shape may still scale their latents differently (another VAE or its statistics):
         // continuing would decode garbage

@@ -16,6 +16,9 @@ import dev.edgediffuse.tensor.FeatureMap;
 public record GenerateRequest(String prompt, String negativePrompt, int steps, float cfg, int cfgMaxTimestep, String scheduler,
                               long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength,
                               SpeedUps speedUps) {
+    /** The largest width or height any path accepts (a server may set a smaller one); 4x SD1.5's native size. */
+    public static final int MAX_SIDE = 2048;
+
     public GenerateRequest {
         if (speedUps == null) speedUps = SpeedUps.NONE;
     }
@@ -101,8 +104,8 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
         if (cfgMaxTimestep < 0 || cfgMaxTimestep > ALL_TIMESTEPS) {
             throw new IllegalArgumentException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);
         }
-        if (width <= 0 || width % 8 != 0) throw new IllegalArgumentException("--width must be a positive multiple of 8, got " + width);
-        if (height <= 0 || height % 8 != 0) throw new IllegalArgumentException("--height must be a positive multiple of 8, got " + height);
+        checkSide("--width", width);
+        checkSide("--height", height);
         if (initImage != null && !(strength > 0 && strength <= 1)) {
             throw new IllegalArgumentException("--strength must be in (0, 1], got " + strength);
         }
@@ -114,15 +117,43 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
         speedUps.validate(steps, scheduler);
     }
 
-    /** The settings in the "parameters" text convention other SD tools read. */
+    /** A width or height: a multiple of 8 in 8..{@link #MAX_SIDE}. */
+    public static void checkSide(String option, int v) {
+        if (v <= 0 || v > MAX_SIDE || v % 8 != 0) {
+            throw new IllegalArgumentException(option + " must be a multiple of 8 in 8.." + MAX_SIDE + ", got " + v);
+        }
+    }
+
+    /**
+     * The settings in the "parameters" text convention other SD tools read: the prompt, "Negative prompt: ...", then one
+     * line of settings. Each value is kept to its line (see {@link #oneLine}), so a prompt cannot forge a settings line.
+     */
     public String parametersText(String modelName) {
-        StringBuilder b = new StringBuilder(prompt);
-        if (negativePrompt != null && !negativePrompt.isEmpty()) b.append("\nNegative prompt: ").append(negativePrompt);
+        StringBuilder b = new StringBuilder(oneLine(prompt));
+        if (negativePrompt != null && !negativePrompt.isEmpty()) b.append("\nNegative prompt: ").append(oneLine(negativePrompt));
         b.append("\nSteps: ").append(steps).append(", Sampler: ").append(scheduler).append(", CFG scale: ").append(cfg)
                 .append(cfgMaxTimestep < ALL_TIMESTEPS ? ", CFG max timestep: " + cfgMaxTimestep : "")
                 .append(", Seed: ").append(seed).append(", Size: ").append(width).append('x').append(height)
-                .append(", Model: ").append(modelName);
+                .append(", Model: ").append(oneLine(modelName));
         if (initImage != null) b.append(", Denoising strength: ").append(strength);
         return b.append(speedUps.parametersText()).toString();
+    }
+
+    /**
+     * A value on one line: line breaks become the two characters \n (\r likewise) and other control characters
+     * \\uXXXX, as JSON would write them; backslashes stay as typed (prompt syntax such as \\( uses them).
+     */
+    static String oneLine(String text) {
+        StringBuilder b = null;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            String r = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c < 0x20 && c != '\t' || c == 0x7f ? String.format("\\u%04x", (int) c) : null;
+            if (r != null && b == null) b = new StringBuilder(text.length() + 8).append(text, 0, i);
+            if (b != null) {
+                if (r != null) b.append(r);
+                else b.append(c);
+            }
+        }
+        return b == null ? text : b.toString();
     }
 }

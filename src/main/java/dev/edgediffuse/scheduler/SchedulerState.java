@@ -41,14 +41,26 @@ public record SchedulerState(String scheduler, int numSteps, float[] timesteps, 
     }
 
     public static SchedulerState read(DataInput in) throws IOException {
+        return read(in, Long.MAX_VALUE);
+    }
+
+    /**
+     * Reads what {@link #write} wrote, where at most {@code maxBytes} remain in the input: every array length is
+     * checked against what is left before it is allocated, so a corrupt or hostile count cannot size an allocation.
+     */
+    public static SchedulerState read(DataInput in, long maxBytes) throws IOException {
+        long[] left = {maxBytes};
         if (in.readInt() != MAGIC) throw new IOException("not a serialized scheduler state");
         String name = in.readUTF();
         int steps = in.readInt();
-        float[] ts = readFloats(in);
+        float[] ts = readFloats(in, left);
         int next = in.readInt();
         int lower = in.readInt();
-        float[][] hist = new float[in.readInt()][];
-        for (int k = 0; k < hist.length; k++) hist[k] = readFloats(in);
+        int count = in.readInt();
+        if (count < 0 || count > left[0] / 4) throw new IOException("scheduler state claims " + count + " history entries");
+        float[][] hist = new float[count][];
+        for (int k = 0; k < hist.length; k++) hist[k] = readFloats(in, left);
+        if (ts == null) throw new IOException("scheduler state has no timesteps");
         return new SchedulerState(name, steps, ts, next, lower, hist);
     }
 
@@ -81,9 +93,11 @@ public record SchedulerState(String scheduler, int numSteps, float[] timesteps, 
         if (a != null) for (float v : a) out.writeFloat(v);
     }
 
-    private static float[] readFloats(DataInput in) throws IOException {
+    private static float[] readFloats(DataInput in, long[] left) throws IOException {
         int n = in.readInt();
         if (n < 0) return null;
+        if (n > left[0] / 4) throw new IOException("scheduler state claims " + n + " values in " + left[0] + " bytes");
+        left[0] -= 4L * n;
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = in.readFloat();
         return a;

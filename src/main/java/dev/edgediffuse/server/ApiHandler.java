@@ -41,13 +41,20 @@ final class ApiHandler extends Handler.Abstract {
     }
 
     @Override
-    public boolean handle(Request req, Response res, Callback cb) {
+    public boolean handle(Request req, Response res, Callback done) {
+        org.eclipse.jetty.io.Connection connection = req.getConnectionMetaData().getConnection();
+        // the request's deadline runs until its body is in; the next request's starts when this response is done
+        if (!hasBody(req)) server.deadlines.disarm(connection);
+        Callback cb = Callback.from(() -> {
+            done.succeeded();
+            server.deadlines.arm(connection);
+        }, done::failed);
         try {
             route(req, res, cb);
         } catch (ApiError e) {
             closeIfBodyUnread(req, res);
             error(res, cb, e);
-        } catch (RuntimeException | OutOfMemoryError e) {
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
             log.println("edgediffuse serve: " + req.getMethod() + " " + Request.getPathInContext(req) + " failed: " + e);
             closeIfBodyUnread(req, res);
             error(res, cb, new ApiError(500, "internal error"));
@@ -61,20 +68,26 @@ final class ApiHandler extends Handler.Abstract {
      * race its close and see the next request fail with no response at all.
      */
     private static void closeIfBodyUnread(Request req, Response res) {
-        boolean hasBody = req.getHeaders().contains(HttpHeader.TRANSFER_ENCODING) || req.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH) > 0;
-        if (hasBody && req.getAttribute(BODY_READ) == null && !res.isCommitted()) res.getHeaders().put(HttpHeader.CONNECTION, "close");
+        if (hasBody(req) && req.getAttribute(BODY_READ) == null && !res.isCommitted()) res.getHeaders().put(HttpHeader.CONNECTION, "close");
+    }
+
+    private static boolean hasBody(Request req) {
+        return req.getHeaders().contains(HttpHeader.TRANSFER_ENCODING) || req.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH) > 0;
     }
 
     private void route(Request req, Response res, Callback cb) {
         String path = Request.getPathInContext(req), method = req.getMethod();
         if (path.equals("/health")) {
             only("GET", method);
+            // up or down for anyone (load balancers, probes); what is loaded and how busy only with the key
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put("status", "ok");
-            m.put("models", new ArrayList<>(server.models().keySet()));
-            m.put("in_flight", (long) server.admission.inFlight());
-            m.put("capacity", (long) server.admission.capacity());
-            json(res, cb, 200, m);
+            m.put("status", server.stopping ? "stopping" : "ok");
+            if (authorized(req)) {
+                m.put("models", new ArrayList<>(server.models().keySet()));
+                m.put("in_flight", (long) server.admission.inFlight());
+                m.put("capacity", (long) server.admission.capacity());
+            }
+            json(res, cb, server.stopping ? 503 : 200, m);
             return;
         }
         authorize(req);
@@ -123,6 +136,15 @@ final class ApiHandler extends Handler.Abstract {
         if (!allowed.equals(method)) throw new ApiError(405, "method " + method + " not allowed; use " + allowed);
     }
 
+    private boolean authorized(Request req) {
+        try {
+            authorize(req);
+            return true;
+        } catch (ApiError e) {
+            return false;
+        }
+    }
+
     private void authorize(Request req) {
         if (keyBytes == null) return;
         String h = req.getHeaders().get(HttpHeader.AUTHORIZATION);
@@ -141,6 +163,7 @@ final class ApiHandler extends Handler.Abstract {
             byte[] b = in.readNBytes(max + 1);
             if (b.length > max) throw new ApiError(413, "request body exceeds the limit of " + max + " bytes");
             req.setAttribute(BODY_READ, Boolean.TRUE);
+            server.deadlines.disarm(req.getConnectionMetaData().getConnection());
             return b;
         } catch (IOException e) {
             throw new ApiError(400, "could not read the request body");

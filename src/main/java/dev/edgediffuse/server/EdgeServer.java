@@ -12,6 +12,7 @@ import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -37,25 +38,37 @@ public final class EdgeServer implements AutoCloseable {
      * @param timeout       per-request limit (queue + compute)
      */
     public record Options(String host, int port, String apiKey, boolean noAuth, Path keystore, String keystorePassword,
-                          int queueCapacity, int maxBatch, Duration timeout, Limits limits) {
+                          int queueCapacity, int maxBatch, Duration timeout, Limits limits, Duration readDeadline) {
+        /** A request's head and body must arrive within this (see {@link ReadDeadlines}). */
+        public static final Duration READ_DEADLINE = Duration.ofSeconds(30);
+
+        public Options(String host, int port, String apiKey, boolean noAuth, Path keystore, String keystorePassword,
+                       int queueCapacity, int maxBatch, Duration timeout, Limits limits) {
+            this(host, port, apiKey, noAuth, keystore, keystorePassword, queueCapacity, maxBatch, timeout, limits, READ_DEADLINE);
+        }
+
         public static Options loopback(String apiKey) {
             return new Options("127.0.0.1", 0, apiKey, apiKey == null, null, null, 16, 4, Duration.ofMinutes(5), Limits.DEFAULT);
         }
 
         public Options withQueue(int capacity, int batch) {
-            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, capacity, batch, timeout, limits);
+            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, capacity, batch, timeout, limits, readDeadline);
         }
 
         public Options withTimeout(Duration t) {
-            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, queueCapacity, maxBatch, t, limits);
+            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, queueCapacity, maxBatch, t, limits, readDeadline);
         }
 
         public Options withLimits(Limits l) {
-            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, queueCapacity, maxBatch, timeout, l);
+            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, queueCapacity, maxBatch, timeout, l, readDeadline);
         }
 
         public Options withTls(Path ks, String password) {
-            return new Options(host, port, apiKey, noAuth, ks, password, queueCapacity, maxBatch, timeout, limits);
+            return new Options(host, port, apiKey, noAuth, ks, password, queueCapacity, maxBatch, timeout, limits, readDeadline);
+        }
+
+        public Options withReadDeadline(Duration d) {
+            return new Options(host, port, apiKey, noAuth, keystore, keystorePassword, queueCapacity, maxBatch, timeout, limits, d);
         }
     }
 
@@ -64,6 +77,8 @@ public final class EdgeServer implements AutoCloseable {
     private final Server jetty;
     private final ServerConnector connector;
     final Admission admission;
+    final ReadDeadlines deadlines;
+    volatile boolean stopping;
 
     private EdgeServer(Map<String, Denoiser> loaded, Options o, PrintStream log) {
         this.options = o;
@@ -72,7 +87,8 @@ public final class EdgeServer implements AutoCloseable {
         QueuedThreadPool pool = new QueuedThreadPool(Math.max(16, 2 * o.queueCapacity() + 8), 4);
         pool.setName("edgediffuse-http");
         pool.setDaemon(true);
-        jetty = new Server(pool);
+        ScheduledExecutorScheduler scheduler = new ScheduledExecutorScheduler("edgediffuse-deadlines", true);
+        jetty = new Server(pool, scheduler, null);
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setSendXPoweredBy(false);
@@ -91,6 +107,8 @@ public final class EdgeServer implements AutoCloseable {
         connector.setHost(o.host());
         connector.setPort(o.port());
         connector.setIdleTimeout(o.timeout().toMillis() + 30_000);
+        deadlines = new ReadDeadlines(scheduler, o.readDeadline().toMillis(), log);
+        connector.addBean(deadlines);
         jetty.addConnector(connector);
         ErrorHandler errors = new ErrorHandler();
         errors.setShowStacks(false);
@@ -115,6 +133,7 @@ public final class EdgeServer implements AutoCloseable {
             throw new IllegalArgumentException("--tls-keystore " + o.keystore() + ": file not found");
         }
         if (o.queueCapacity() < 1 || o.maxBatch() < 1) throw new IllegalArgumentException("--queue and --max-batch must be >= 1");
+        if (o.readDeadline().toMillis() < 100) throw new IllegalArgumentException("the read deadline must be at least 0.1 s");
         EdgeServer s = new EdgeServer(models, o, log);
         try {
             s.jetty.start();
@@ -170,6 +189,7 @@ public final class EdgeServer implements AutoCloseable {
 
     @Override
     public void close() {
+        stopping = true;
         try {
             jetty.stop();
         } catch (Exception ignored) {

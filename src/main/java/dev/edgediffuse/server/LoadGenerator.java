@@ -3,6 +3,7 @@ package dev.edgediffuse.server;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.hybrid.Handoff;
 
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -25,10 +26,21 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class LoadGenerator {
     private LoadGenerator() {}
 
-    public record Plan(String endpoint, int clients, int requests, int steps, int split, int width, int height, Duration timeout) {}
+    /**
+     * @param retries how often a client repeats a request that may be repeated: one refused for load (503, honouring
+     *                Retry-After up to 2 s), one a proxy could not place (502), or one whose connection failed. Every
+     *                request names its seed, so a repeat computes the same image: nothing is done twice in effect.
+     */
+    public record Plan(String endpoint, int clients, int requests, int steps, int split, int width, int height, Duration timeout,
+                       int retries) {
+        public Plan(String endpoint, int clients, int requests, int steps, int split, int width, int height, Duration timeout) {
+            this(endpoint, clients, requests, steps, split, width, height, timeout, 0);
+        }
+    }
 
+    /** @param retried why requests were repeated (a status, or the connection error's kind), and how often */
     public record Report(Plan plan, double seconds, int ok, Map<Integer, Integer> clearErrors, int failures,
-                         List<String> failureSamples, double[] latencyMs) {
+                         List<String> failureSamples, double[] latencyMs, Map<String, Integer> retried) {
         public double throughput() {
             return ok / seconds;
         }
@@ -47,7 +59,7 @@ public final class LoadGenerator {
                     plan.requests(), plan.endpoint(), plan.steps(), plan.width(), plan.height(), plan.clients(), seconds, ok,
                     clearErrors.values().stream().mapToInt(Integer::intValue).sum(), clearErrors, failures,
                     failureSamples.isEmpty() ? "" : " " + failureSamples, throughput(), percentile(50), percentile(95),
-                    percentile(99), percentile(100));
+                    percentile(99), percentile(100)) + (retried.isEmpty() ? "" : "; retried " + retried);
         }
     }
 
@@ -63,6 +75,7 @@ public final class LoadGenerator {
         ConcurrentLinkedQueue<Integer> statuses = new ConcurrentLinkedQueue<>();
         ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
         AtomicInteger ok = new AtomicInteger();
+        Map<String, Integer> retried = new java.util.concurrent.ConcurrentSkipListMap<>();
         long t0 = System.nanoTime();
         List<Thread> threads = new ArrayList<>();
         for (int c = 0; c < plan.clients(); c++) {
@@ -70,7 +83,7 @@ public final class LoadGenerator {
                 for (int i; (i = next.getAndIncrement()) < plan.requests(); ) {
                     long t = System.nanoTime();
                     try {
-                        HttpResponse<byte[]> res = http.send(request(base, apiKey, plan, i), HttpResponse.BodyHandlers.ofByteArray());
+                        HttpResponse<byte[]> res = send(http, request(base, apiKey, plan, i), plan.retries(), retried);
                         double ms = (System.nanoTime() - t) / 1e6;
                         String problem = check(plan, res);
                         if (problem == null && res.statusCode() == 200) {
@@ -100,7 +113,28 @@ public final class LoadGenerator {
         for (int s : statuses) clear.merge(s, 1, Integer::sum);
         List<String> samples = failures.stream().distinct().limit(3).toList();
         return new Report(plan, seconds, ok.get(), clear, failures.size(), samples,
-                latencies.stream().mapToDouble(Double::doubleValue).toArray());
+                latencies.stream().mapToDouble(Double::doubleValue).toArray(), new TreeMap<>(retried));
+    }
+
+    /** One request, repeated up to {@code retries} times while the answer says it may be (see {@link Plan}). */
+    private static HttpResponse<byte[]> send(HttpClient http, HttpRequest req, int retries, Map<String, Integer> retried)
+            throws IOException, InterruptedException {
+        for (int attempt = 0; ; attempt++) {
+            HttpResponse<byte[]> res;
+            try {
+                res = http.send(req, HttpResponse.BodyHandlers.ofByteArray());
+            } catch (IOException e) {
+                if (attempt >= retries || e instanceof java.net.http.HttpTimeoutException) throw e;
+                retried.merge(e.getClass().getSimpleName(), 1, Integer::sum);
+                Thread.sleep(100);
+                continue;
+            }
+            int status = res.statusCode();
+            if (attempt >= retries || (status != 502 && status != 503)) return res;
+            retried.merge(String.valueOf(status), 1, Integer::sum);
+            long wait = res.headers().firstValueAsLong("Retry-After").orElse(1);
+            Thread.sleep(Math.min(2000, Math.max(100, wait * 1000)));
+        }
     }
 
     private static HttpRequest request(URI base, String apiKey, Plan plan, int i) {

@@ -33,7 +33,12 @@ public record QuantLayout(DType type, long rows, long k) {
     public static QuantLayout of(DType type, int[] shape) {
         if (shape.length < 2) throw new IllegalArgumentException(type.formatName() + " needs a weight of 2 or more dimensions, got " + shape.length);
         long k = 1;
-        for (int d = 1; d < shape.length; d++) k *= shape[d];
+        for (int d = 1; d < shape.length; d++) {
+            if (shape[d] < 0 || (shape[d] > 0 && k > Long.MAX_VALUE / 8 / shape[d])) {
+                throw new IllegalArgumentException("shape " + java.util.Arrays.toString(shape) + " is too large");
+            }
+            k *= shape[d];
+        }
         return new QuantLayout(type, shape[0], k);
     }
 

@@ -151,6 +151,19 @@ class QuantizedSafeTensorsTest {
         assertTrue(m.contains("layout version 2"), m);
     }
 
+    /** A logical shape whose row length wraps around an int must not match the parts' shapes (nor size a copy). */
+    @Test
+    void aLogicalShapeThatWrapsAroundIsRefused() throws IOException {
+        SafeTensorsWriter w = new SafeTensorsWriter()
+                .addRaw("w", "I8", new int[]{1, 65536}, 65536, o -> o.write(new byte[65536]))
+                .addRaw("w.scales", "F32", new int[]{1}, 4, o -> o.write(new byte[4]));
+        String m = failure("{\"w\":{\"format\":\"q8\",\"shape\":[1,65536,65537]}}", w);
+        assertTrue(m.contains("tensor w") && m.contains("too long"), m);
+        m = failure("{\"w\":{\"format\":\"q8\",\"shape\":[1,2147483647,2147483647,2147483647,2147483647]}}",
+                new SafeTensorsWriter().addRaw("w", "I8", new int[]{1, 1}, 1, o -> o.write(0)));
+        assertTrue(m.contains("tensor w") && m.contains("too large"), m);
+    }
+
     @Test
     void quantizedTypesAreNotWrittenAsFloats() {
         assertThrows(IllegalArgumentException.class, () -> new SafeTensorsWriter().add("w", DType.Q8, new int[]{2, 2}, (o, d, n) -> {}));

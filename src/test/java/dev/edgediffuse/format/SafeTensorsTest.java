@@ -99,6 +99,50 @@ class SafeTensorsTest {
         assertTrue(errorOf(size).contains("tensor w"));
     }
 
+    /** Headers that describe the data dishonestly: each is refused, naming the tensor, as the format requires. */
+    @Test
+    void overlapsGapsDuplicatesAndReversedOffsetsAreRejected() {
+        String f = "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":";
+        Path overlap = dir.resolve("overlap.safetensors");
+        // b's bytes lie inside a's: changing one would change both
+        writeRaw(overlap, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":" + f + "[4,12]}}", 16);
+        String m = errorOf(overlap);
+        assertTrue(m.contains("tensor b") && m.contains("overlap tensor a"), m);
+
+        Path same = dir.resolve("same.safetensors");
+        writeRaw(same, "{\"a\":" + f + "[0,8]},\"b\":" + f + "[0,8]}}", 8);
+        assertTrue(errorOf(same).contains("overlap"));
+
+        Path dup = dir.resolve("dup.safetensors");
+        writeRaw(dup, "{\"a\":" + f + "[0,8]},\"a\":" + f + "[8,16]}}", 16);
+        m = errorOf(dup);
+        assertTrue(m.contains("Duplicate") && m.contains("'a'"), m);
+
+        Path gap = dir.resolve("gap.safetensors");
+        writeRaw(gap, "{\"a\":" + f + "[0,8]},\"b\":" + f + "[12,20]}}", 20);
+        m = errorOf(gap);
+        assertTrue(m.contains("4 bytes at data offset 8 belong to no tensor") && m.contains("tensor b"), m);
+
+        Path tail = dir.resolve("tail.safetensors");
+        writeRaw(tail, "{\"a\":" + f + "[0,8]}}", 12);
+        assertTrue(errorOf(tail).contains("4 bytes after data offset 8 belong to no tensor"));
+
+        Path reversed = dir.resolve("reversed.safetensors");
+        writeRaw(reversed, "{\"a\":" + f + "[8,0]}}", 8);
+        m = errorOf(reversed);
+        assertTrue(m.contains("tensor a") && m.contains("reversed") && !m.contains("past the end"), m);
+
+        Path huge = dir.resolve("huge.safetensors");
+        writeRaw(huge, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647],\"data_offsets\":[0,8]}}", 8);
+        assertTrue(errorOf(huge).contains("too large"));
+
+        // a weight stored as integers is named as such, not reported missing later
+        Path i64 = dir.resolve("i64.safetensors");
+        writeRaw(i64, "{\"conv_in.weight\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 16);
+        m = errorOf(i64);
+        assertTrue(m.contains("tensor conv_in.weight has dtype I64") && m.contains("not a weight type"), m);
+    }
+
     @Test
     void truncatedCopyOfAValidFileIsRejected() throws IOException {
         Path p = dir.resolve("full.safetensors");

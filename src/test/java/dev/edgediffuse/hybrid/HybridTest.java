@@ -292,6 +292,99 @@ class HybridTest {
         }
     }
 
+    /** A raw loopback server answering every connection with {@code head} and then {@code body}'s bytes. */
+    private static ServerSocket rawServer(String head, java.util.function.Consumer<java.io.OutputStream> body) throws IOException {
+        ServerSocket s = new ServerSocket(0, 10, InetAddress.getLoopbackAddress());
+        Thread.ofPlatform().daemon().start(() -> {
+            while (true) {
+                try (Socket c = s.accept()) {
+                    c.getInputStream().read(new byte[65536]);
+                    var o = c.getOutputStream();
+                    o.write(head.getBytes(StandardCharsets.US_ASCII));
+                    body.accept(o);
+                } catch (IOException e) {
+                    if (s.isClosed()) return;
+                }
+            }
+        });
+        return s;
+    }
+
+    /** A server that answers 200 and streams bytes without end costs the device the cap, not its memory. */
+    @Test
+    void endlessAnswersAreCappedAndFallBack() throws Exception {
+        long[] written = {0};
+        String head = "HTTP/1.1 200 OK\r\nContent-Type: " + Handoff.CONTENT_TYPE + "\r\nConnection: close\r\n\r\n";
+        try (ServerSocket s = rawServer(head, o -> {
+            byte[] chunk = new byte[1 << 16];
+            try {
+                while (written[0] < (512L << 20)) { // the previous client read all of it (and OOMed devices on more)
+                    o.write(chunk);
+                    written[0] += chunk.length;
+                }
+            } catch (IOException closedByTheClient) {
+                // what a capped client does
+            }
+        })) {
+            assertFallsBack(URI.create("http://127.0.0.1:" + s.getLocalPort()), "answer larger than", "--hybrid-timeout", "30");
+            assertTrue(written[0] < (64L << 20), "the device stopped reading after " + written[0] + " bytes");
+        }
+        // the same when the length is declared up front
+        try (ServerSocket s = rawServer("HTTP/1.1 200 OK\r\nContent-Type: " + Handoff.CONTENT_TYPE + "\r\nContent-Length: 10000000000\r\n\r\n",
+                o -> {})) {
+            assertFallsBack(URI.create("http://127.0.0.1:" + s.getLocalPort()), "answer larger than", "--hybrid-timeout", "30");
+        }
+    }
+
+    /** A body that trickles in is held to the same deadline as a server that never answers. */
+    @Test
+    void aTricklingBodyHitsTheDeadline() throws Exception {
+        String head = "HTTP/1.1 200 OK\r\nContent-Type: " + Handoff.CONTENT_TYPE + "\r\nContent-Length: 5000\r\n\r\n";
+        try (ServerSocket s = rawServer(head, o -> {
+            try {
+                for (int i = 0; i < 5000; i++) {
+                    o.write(0);
+                    o.flush();
+                    Thread.sleep(100);
+                }
+            } catch (IOException | InterruptedException e) {
+                // the client gave up
+            }
+        })) {
+            long t0 = System.nanoTime();
+            assertFallsBack(URI.create("http://127.0.0.1:" + s.getLocalPort()), "did not finish its answer within 2 s", "--hybrid-timeout", "2");
+            assertTrue((System.nanoTime() - t0) / 1e9 < 60, "ends at the deadline, not after the 500 s trickle");
+        }
+    }
+
+    /** Several servers: each failure hands over to the next, and the last resort is all-local. */
+    @Test
+    void failsOverBetweenServersThenToLocal() throws Exception {
+        int closed;
+        try (ServerSocket t = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closed = t.getLocalPort();
+        }
+        String busy = "{\"error\":{\"message\":\"server is busy\",\"code\":503}}";
+        try (ServerSocket unavailable = rawServer("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                + "Content-Length: " + busy.length() + "\r\nConnection: close\r\n\r\n" + busy, o -> {})) {
+            String urls = "http://127.0.0.1:" + closed + ",http://127.0.0.1:" + unavailable.getLocalPort() + "," + server.uri();
+            Run local = cli(gen(small, "fo-local", "euler_a", "--steps", "5"));
+            assertEquals(0, local.code, local.err);
+            Run h = cli(gen(small, "fo", "euler_a", "--hybrid", urls, "--split", "2,3", "--api-key", TestServers.KEY, "--remote-model", "small"));
+            assertEquals(0, h.code, h.err);
+            assertTrue(h.err.contains("server ran steps 1-2") && h.err.contains("failed over to 127.0.0.1:" + server.port())
+                    && h.err.contains("unreachable") && h.err.contains("503: server is busy"), h.err);
+            assertArrayEquals(latents("fo-local"), latents("fo"), "the third server's steps continue the same trajectory");
+
+            String dead = "http://127.0.0.1:" + closed + ",http://127.0.0.1:" + unavailable.getLocalPort();
+            Run all = cli(gen(small, "fo-dead", "euler_a", "--hybrid", dead, "--split", "2,3", "--api-key", TestServers.KEY));
+            assertEquals(0, all.code, all.err);
+            assertTrue(all.err.contains("fell back to all 5 steps on the device") && all.err.contains("unreachable")
+                    && all.err.contains("503"), all.err);
+            assertArrayEquals(latents("fo-local"), latents("fo-dead"));
+        }
+    }
+
     @Test
     void serverKilledMidRequest() throws Exception {
         EdgeServer doomed = TestServers.start(Map.of("big", big), EdgeServer.Options.loopback(TestServers.KEY));
@@ -299,7 +392,7 @@ class HybridTest {
         Thread killer = Thread.ofPlatform().start(() -> {
             try {
                 for (int i = 0; i < 500; i++) {
-                    var h = TestServers.get(url, "/health", null);
+                    var h = TestServers.get(url, "/health", TestServers.KEY);
                     if (h.body().contains("\"in_flight\":1")) break;
                     Thread.sleep(10);
                 }

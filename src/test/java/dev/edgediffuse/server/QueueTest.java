@@ -22,7 +22,7 @@ class QueueTest {
     static final String SLOW = "{\"prompt\":\"slow\",\"seed\":1,\"steps\":150,\"width\":256,\"height\":256}";
 
     private static int inFlight(EdgeServer s) throws Exception {
-        String b = TestServers.get(s.uri(), "/health", null).body();
+        String b = TestServers.get(s.uri(), "/health", TestServers.KEY).body();
         return Integer.parseInt(b.replaceAll(".*\"in_flight\":(\\d+).*", "$1"));
     }
 

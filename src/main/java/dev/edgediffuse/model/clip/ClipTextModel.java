@@ -43,8 +43,13 @@ public final class ClipTextModel {
         quickGelu = act.equals("quick_gelu");
         if (hidden <= 0 || heads <= 0 || hidden % heads != 0 || layers <= 0) {
             throw new ModelFormatException(config.source() + ": hidden_size " + hidden + " must split evenly into "
-                    + heads + " attention heads, with at least one layer (num_hidden_layers " + layers + ")");
+                    + heads + " attention heads (num_attention_heads), with at least one layer (num_hidden_layers " + layers + ")");
         }
+        for (String key : new String[]{"intermediate_size", "vocab_size"}) {
+            if (config.getInt(key) < 1) throw config.invalid(key, "must be at least 1");
+        }
+        if (maxPositions < 1) throw config.invalid("max_position_embeddings", "must be at least 1");
+        if (!(eps > 0) || Double.isInfinite(eps)) throw config.invalid("layer_norm_eps", "must be a positive number");
         Weights w = weights.has("text_model.embeddings.token_embedding.weight") ? weights.scope("text_model") : weights;
         tokenEmbedding = w.get("embeddings.token_embedding.weight", vocabSize, hidden);
         positionEmbedding = w.floats("embeddings.position_embedding.weight", maxPositions, hidden);

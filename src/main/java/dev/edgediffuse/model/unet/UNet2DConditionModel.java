@@ -63,12 +63,13 @@ public final class UNet2DConditionModel {
         if (heads.length != n || transformerLayers.length != n) {
             throw new ModelFormatException(src + ": attention_head_dim and transformer_layers_per_block need " + n + " entries");
         }
-        this.inChannels = config.getInt("in_channels", 4);
-        this.outChannels = config.getInt("out_channels", 4);
+        this.inChannels = config.getInt("in_channels");
+        this.outChannels = config.getInt("out_channels");
         this.crossAttentionDim = config.getInt("cross_attention_dim");
         int groups = config.getInt("norm_num_groups", 32);
         double eps = config.getDouble("norm_eps", 1e-5);
         int timeDim = config.getInt("time_embedding_dim", 4 * channels[0]);
+        validate(config, channels, heads, transformerLayers, groups, eps, timeDim);
         PrunedWidths widths = PrunedWidths.of(config);
 
         this.timeCondDim = config.getInt("time_cond_proj_dim", 0);
@@ -226,6 +227,36 @@ public final class UNet2DConditionModel {
             if (l < 1) throw new ModelFormatException(config.source() + ": layers_per_block entries must be at least 1, got " + l);
         }
         return layers;
+    }
+
+    /**
+     * Values that read but cannot build a working model (zero heads or groups, groups or heads that do not divide the
+     * channels, empty dimensions): one line naming the key here, instead of a division by zero at the first step.
+     */
+    private static void validate(Config config, int[] channels, int[] heads, int[] transformerLayers, int groups, double eps,
+                                 int timeDim) {
+        if (channels.length == 0 || channels.length > 16) throw config.invalid("block_out_channels", "needs 1 to 16 entries");
+        for (int c : channels) if (c < 1) throw config.invalid("block_out_channels", "entries must be at least 1");
+        if (groups < 1) throw config.invalid("norm_num_groups", "must be at least 1");
+        for (int c : channels) {
+            if (c % groups != 0) throw config.invalid("norm_num_groups", "must divide every block_out_channels entry (" + c + " does not split)");
+        }
+        String headsKey = config.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim";
+        for (int i = 0; i < channels.length; i++) {
+            if (heads[i] < 1) throw config.invalid(headsKey, "entries must be at least 1");
+            if (channels[i] % heads[i] != 0) {
+                throw config.invalid(headsKey, "must divide block_out_channels (" + channels[i] + " into " + heads[i] + " heads)");
+            }
+            if (transformerLayers[i] < 1) throw config.invalid("transformer_layers_per_block", "entries must be at least 1");
+        }
+        for (String key : new String[]{"in_channels", "out_channels", "cross_attention_dim"}) {
+            if (config.getInt(key) < 1) throw config.invalid(key, "must be at least 1");
+        }
+        if (timeDim < 1) throw config.invalid("time_embedding_dim", "must be at least 1");
+        if (config.getInt("time_cond_proj_dim", 0) < 0) throw config.invalid("time_cond_proj_dim", "must be 0 (none) or more");
+        if (config.getInt("downsample_padding", 1) < 0) throw config.invalid("downsample_padding", "must be 0 or more");
+        if (config.getInt("sample_size", 64) < 1) throw config.invalid("sample_size", "must be at least 1");
+        if (!(eps > 0) || Double.isInfinite(eps)) throw config.invalid("norm_eps", "must be a positive number");
     }
 
     /** "text" (diffusers' TextTimeEmbedding) or null; other addition embeddings need inputs this runtime has no way to pass. */

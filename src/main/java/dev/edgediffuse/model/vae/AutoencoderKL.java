@@ -42,17 +42,13 @@ public final class AutoencoderKL implements ImageAutoencoder {
         if (!act.equals("silu")) throw new ModelFormatException(config.source() + ": unsupported act_fn \"" + act + "\"");
         checkBlockTypes(config, "down_block_types", "DownEncoderBlock2D");
         checkBlockTypes(config, "up_block_types", "UpDecoderBlock2D");
-        inChannels = config.getInt("in_channels", 3);
-        int outChannels = config.getInt("out_channels", 3);
-        latentChannels = config.getInt("latent_channels", 4);
+        inChannels = config.getInt("in_channels");
+        int outChannels = config.getInt("out_channels");
+        latentChannels = config.getInt("latent_channels");
         int[] channels = config.has("block_out_channels") ? config.getInts("block_out_channels") : new int[]{64};
         int layers = config.getInt("layers_per_block", 1);
         int groups = config.getInt("norm_num_groups", 32);
-        for (int c : channels) {
-            if (c <= 0 || c % groups != 0) {
-                throw new ModelFormatException(config.source() + ": block_out_channels " + c + " is not a multiple of norm_num_groups " + groups);
-            }
-        }
+        validate(config, channels, layers, groups);
         latentScaling = LatentScaling.of(config, latentChannels, 0.18215);
         boolean midAttention = config.getBool("mid_block_add_attention", true);
         downscale = 1 << (channels.length - 1);
@@ -62,6 +58,21 @@ public final class AutoencoderKL implements ImageAutoencoder {
                 ? Conv.of(weights, "quant_conv", 2 * latentChannels, 2 * latentChannels, 1, 1, 0) : null;
         postQuantConv = config.getBool("use_post_quant_conv", true)
                 ? Conv.of(weights, "post_quant_conv", latentChannels, latentChannels, 1, 1, 0) : null;
+    }
+
+    /** Values that read but cannot build a working model: one line naming the key, not a division by zero later. */
+    private static void validate(Config config, int[] channels, int layers, int groups) {
+        for (String key : new String[]{"in_channels", "out_channels", "latent_channels"}) {
+            if (config.getInt(key) < 1) throw config.invalid(key, "must be at least 1");
+        }
+        if (channels.length == 0 || channels.length > 16) throw config.invalid("block_out_channels", "needs 1 to 16 entries");
+        if (layers < 1) throw config.invalid("layers_per_block", "must be at least 1");
+        if (groups < 1) throw config.invalid("norm_num_groups", "must be at least 1");
+        for (int c : channels) {
+            if (c < 1 || c % groups != 0) {
+                throw config.invalid("norm_num_groups", "must divide every block_out_channels entry (" + c + " does not split)");
+            }
+        }
     }
 
     private static void checkBlockTypes(Config config, String key, String expected) {

@@ -108,7 +108,7 @@ class UNetTest {
     void unsupportedConfigValuesAreOneLineErrors() {
         String base = """
                 {"block_out_channels": [16], "down_block_types": ["CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D"],
-                 "attention_head_dim": 2, "cross_attention_dim": 32, "norm_num_groups": 8, %s}""";
+                 "attention_head_dim": 2, "cross_attention_dim": 32, "norm_num_groups": 8, "in_channels": 4, "out_channels": 4, %s}""";
         for (String[] c : new String[][]{{"\"addition_embed_type\": \"text_time\"", "addition_embed_type \"text_time\""},
                 {"\"layers_per_block\": [1, 2]", "layers_per_block needs 1 entries"}, {"\"layers_per_block\": 0", "at least 1, got 0"},
                 {"\"addition_embed_type\": \"text\", \"addition_embed_type_num_heads\": 5", "addition_embed_type_num_heads 5"}}) {

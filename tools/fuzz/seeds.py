@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora under src/test/resources/dev/edgediffuse/fuzz/ (deterministic; rerunning
+rewrites the same bytes). Seeds of the FuzzedDataProvider targets are plain bytes: Jazzer reads integral choices from
+their end and strings/bytes from their start. The real handoff seed is written by HandoffFuzzTest's own code."""
+import json, os, struct, zlib, random
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "src", "test", "resources", "dev", "edgediffuse", "fuzz")
+REPO = os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def put(target, method, name, data):
+    d = os.path.join(ROOT, target + "Inputs", method)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def safetensors(tensors, metadata=None):
+    header, blob = {}, b""
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, data in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+def png(w, h, text=None):
+    raw = b"".join(b"\0" + bytes((x * 40 + y * 7) % 256 for x in range(w * 3)) for y in range(h))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    if text:
+        out += chunk(b"tEXt", b"parameters\0" + text.encode("latin-1"))
+    return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def npy(shape, descr="<f4", count=None):
+    d = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join(f"{s}," for s in shape))
+    pad = (64 - (10 + len(d) + 1) % 64) % 64
+    header = (d + " " * pad + "\n").encode()
+    n = 1
+    for s in shape:
+        n *= s
+    width = 8 if descr.endswith("8") else 4
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(width * (n if count is None else count))
+
+
+def main():
+    f32 = lambda *v: struct.pack("<%df" % len(v), *v)
+    put("SafeTensorsFuzzTest", "file", "two-floats", safetensors([("a", "F32", [2], f32(1, 2)), ("b", "F16", [2], b"\0\x3c\0\x3c")]))
+    put("SafeTensorsFuzzTest", "file", "position-ids", safetensors([("w.weight", "BF16", [1, 2], b"\x80\x3f\x80\x3f"),
+                                                                  ("text_model.embeddings.position_ids", "I64", [1, 2], bytes(16))],
+                                                                 {"format": "pt"}))
+    q = json.dumps({"w": {"format": "q8", "shape": [2, 4]}, "b": {"format": "f32"}})
+    put("SafeTensorsFuzzTest", "file", "quantized-q8", safetensors([("w", "I8", [2, 4], bytes(range(8))), ("w.scales", "F32", [2], f32(0.5, 0.25)),
+                                                                  ("b", "F32", [1], f32(3))],
+                                                                 {"edgediffuse.weights": q, "edgediffuse.quant_version": "1"}))
+    qz = json.dumps({"w": {"format": "q4_32z", "shape": [1, 32]}})
+    put("SafeTensorsFuzzTest", "file", "quantized-q4z", safetensors([("w", "U8", [1, 16], bytes(16)), ("w.scales", "F16", [1, 1], b"\0\x3c"),
+                                                                   ("w.zeros", "U8", [1, 1], b"\x08")], {"edgediffuse.weights": qz}))
+    put("SafeTensorsFuzzTest", "file", "empty-header", safetensors([]))
+    rnd = random.Random(40)
+    for i in range(3):
+        put("SafeTensorsFuzzTest", "quantizedMetadata", f"random-{i}", bytes(rnd.randrange(256) for _ in range(64)))
+    put("SafeTensorsFuzzTest", "quantizedMetadata", "q8-metadata", q.encode() + bytes([1, 2, 4, 1, 1, 1, 8, 1, 0, 1, 1, 1]))
+
+    for name, text in [("object", '{"a": 1, "b": [1.5, -2, "x\\u00e9", null, true], "c": {"d": NaN}}'), ("array", "[[[[]]]]"),
+                       ("number", "-12345678901234567890.5e-3"), ("string", '"tab\\tquote\\"back\\\\slash"')]:
+        put("JsonFuzzTest", "parse", name, text)
+    for comp in ["unet", "vae", "text_encoder"]:
+        path = os.path.join(REPO, "src/main/resources/dev/edgediffuse/configs/tiny", comp, "config.json")
+        with open(path, "rb") as f:
+            put("JsonFuzzTest", "config", "tiny-" + comp, f.read())
+    put("JsonFuzzTest", "config", "sampling-defaults", '{"steps": 4, "cfg_scale": 1.5, "scheduler": "lcm", "cfg_max_timestep": 500}')
+    with open(os.path.join(REPO, "recipes/mini.json"), "rb") as f:
+        put("JsonFuzzTest", "recipe", "mini", f.read())
+
+    put("ImageInputsFuzzTest", "png", "rgb-8x8", png(8, 8, "a fox\nSteps: 2"))
+    put("ImageInputsFuzzTest", "png", "rgb-1x1", png(1, 1))
+    put("ImageInputsFuzzTest", "npy", "latents-1x4x2x2", npy([1, 4, 2, 2]))
+    put("ImageInputsFuzzTest", "npy", "f8-vector", npy([3], "<f8"))
+    put("ImageInputsFuzzTest", "npy", "i8-scalar", npy([], "<i8"))
+
+    for name, text in [("plain", "a photo of an ankle boot"), ("unicode", "ein Stiefel, très élégant 👢\n\t!!"),
+                       ("long", "sneaker, " * 60), ("special", "<|startoftext|>!<|endoftext|>")]:
+        put("TokenizerFuzzTest", "prompt", name, text)
+    put("TokenizerFuzzTest", "files", "small", '{"<|startoftext|>": 0, "<|endoftext|>": 1, "a</w>": 2, "b": 3}'.ljust(60)
+        + "#version: 0.2\nb a</w>\n" + "ab")
+
+    bodies = ['{"prompt": "a fox", "seed": 1, "steps": 2, "width": 64, "height": 64}',
+              '{"prompt": "a fox", "size": "64x64", "n": 2, "steps": 1, "response_format": "b64_json"}',
+              '{"prompt": "a fox", "seed": 3, "steps": 2, "split": 1, "width": 64, "height": 64, "scheduler": "dpmpp_2m",'
+              ' "return_embeddings": true, "nonce": "n"}',
+              '{"prompt": "x", "sampler_name": "Euler a", "batch_size": 2, "n_iter": 1, "override_settings": {"sd_model_checkpoint": "tiny"}}']
+    for i, b in enumerate(bodies):
+        put("RequestFuzzTest", "post", f"body-{i}", b.encode() + bytes([min(i, 2)]))
+
+    for i in range(3):
+        put("HandoffFuzzTest", "mutateReal", f"random-{i}", bytes(rnd.randrange(256) for _ in range(32)))
+
+
+if __name__ == "__main__":
+    main()
