@@ -4,8 +4,13 @@ import dev.edgediffuse.checkpoint.Checkpoint;
 import dev.edgediffuse.checkpoint.Component;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.Flops;
+import dev.edgediffuse.lora.Adapters;
+import dev.edgediffuse.lora.LoraLibrary;
+import dev.edgediffuse.lora.LoraMode;
 import dev.edgediffuse.model.clip.ClipTextModel;
+import dev.edgediffuse.model.unet.GuidanceEmbedding;
 import dev.edgediffuse.model.unet.UNet2DConditionModel;
+import dev.edgediffuse.model.unet.UNetHooks;
 import dev.edgediffuse.model.vae.AutoencoderKL;
 import dev.edgediffuse.model.vae.ImageAutoencoder;
 import dev.edgediffuse.model.vae.LatentScaling;
@@ -23,7 +28,9 @@ import dev.edgediffuse.tokenizer.ClipTokenizer;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The one denoising loop, in phases: {@link #start} (prompt encoding, scheduler, seeded or given latents, img2img
@@ -52,9 +59,25 @@ public final class Denoiser implements AutoCloseable {
         public static final Layers DENSE = new Layers(LayerPolicy.DENSE, LayerPolicy.DENSE);
     }
 
+    /**
+     * The text encoder and UNet of one LoRA set (the model's own, with any --lora, when the prompt names none). A
+     * UNet with a timestep condition (an LCM student) takes the request's guidance as an embedding instead of CFG rows.
+     */
+    record Variant(String key, ClipTextModel text, UNet2DConditionModel unet) {
+        boolean embedsGuidance() {
+            return unet.timeCondDim() > 0;
+        }
+    }
+
+    /** LoRA sets kept built beside the base one (least recently used goes first). */
+    private static final int VARIANTS_KEPT = 4;
+
     private final Checkpoint checkpoint;
     private final ClipTokenizer tokenizer;
-    private final ClipTextModel textEncoder;
+    private final Layers layers;
+    private final LoraLibrary loras;
+    private final Variant base;
+    private final Map<String, Variant> variants = new LinkedHashMap<>(8, 0.75f, true);
     private final UNet2DConditionModel unet;
     private final ImageAutoencoder vae;
     private final double loadSeconds;
@@ -62,12 +85,15 @@ public final class Denoiser implements AutoCloseable {
     private final boolean ownsCheckpoint;
     private boolean closed;
 
-    private Denoiser(Checkpoint checkpoint, boolean ownsCheckpoint, boolean lowMemory, Layers layers, long loadStartNanos) {
+    private Denoiser(Checkpoint checkpoint, boolean ownsCheckpoint, boolean lowMemory, Layers layers, LoraLibrary loras,
+                     long loadStartNanos) {
         this.checkpoint = checkpoint;
         this.ownsCheckpoint = ownsCheckpoint;
         this.tokenizer = checkpoint.tokenizerDir == null ? ClipTokenizer.builtIn() : ClipTokenizer.load(checkpoint.tokenizerDir);
-        this.textEncoder = new ClipTextModel(checkpoint.text.config(), checkpoint.text.weights().withPolicy(layers.text()));
-        this.unet = new UNet2DConditionModel(checkpoint.unet.config(), checkpoint.unet.weights().withPolicy(layers.unet()));
+        this.layers = layers;
+        this.loras = loras;
+        this.base = build(loras.defaults());
+        this.unet = base.unet;
         Component vaeComponent = checkpoint.vaeOverride != null ? checkpoint.vaeOverride : checkpoint.vae;
         this.vae = ImageAutoencoder.create(vaeComponent.config(), vaeComponent.weights());
         if (lowMemory && vae instanceof AutoencoderKL kl) kl.setTiling(LOW_MEMORY_TILING);
@@ -78,10 +104,13 @@ public final class Denoiser implements AutoCloseable {
     public static Denoiser load(Path path, Pipeline.Options options) {
         long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
+        LoraLibrary loras = null;
         try {
             if (options.vaeDir() != null) cp = cp.withVaeFolder(options.vaeDir());
-            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, t0);
+            loras = options.loras().open();
+            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, loras, t0);
         } catch (RuntimeException e) {
+            if (loras != null) loras.close();
             cp.close();
             throw e;
         }
@@ -92,7 +121,38 @@ public final class Denoiser implements AutoCloseable {
      * keeps the checkpoint (and closes it after this denoiser is done).
      */
     public static Denoiser open(Checkpoint checkpoint, boolean lowMemory, Layers layers) {
-        return new Denoiser(checkpoint, false, lowMemory, layers, System.nanoTime());
+        return new Denoiser(checkpoint, false, lowMemory, layers, LoraLibrary.NONE, System.nanoTime());
+    }
+
+    /** As {@link #open(Checkpoint, boolean, Layers)}, with LoRAs; the denoiser closes {@code loras}. */
+    public static Denoiser open(Checkpoint checkpoint, boolean lowMemory, Layers layers, LoraLibrary loras) {
+        return new Denoiser(checkpoint, false, lowMemory, layers, loras, System.nanoTime());
+    }
+
+    /** The text encoder and UNet of a LoRA set: bound to this model, merged or branched as the library's mode says. */
+    private Variant build(LoraLibrary.Selection set) {
+        if (set.isEmpty()) {
+            return new Variant(set.key(), new ClipTextModel(checkpoint.text.config(), checkpoint.text.weights().withPolicy(layers.text())),
+                    new UNet2DConditionModel(checkpoint.unet.config(), checkpoint.unet.weights().withPolicy(layers.unet())));
+        }
+        Adapters adapters = Adapters.bind(checkpoint, loras.uses(set), tokenizer);
+        LoraMode.Applied a = loras.mode().apply(checkpoint, adapters, layers.unet(), layers.text());
+        Variant v = new Variant(set.key(), new ClipTextModel(a.checkpoint().text.config(), a.checkpoint().text.weights().withPolicy(a.text())),
+                new UNet2DConditionModel(a.checkpoint().unet.config(), a.checkpoint().unet.weights().withPolicy(a.unet())));
+        a.checkAllBuilt();
+        return v;
+    }
+
+    /** The variant of a prompt's LoRA set, built on first use and kept while it is among the last few used. */
+    private synchronized Variant variant(LoraLibrary.Selection set) {
+        if (set.key().equals(base.key)) return base;
+        Variant v = variants.get(set.key());
+        if (v == null) {
+            v = build(set);
+            variants.put(set.key(), v);
+            if (variants.size() > VARIANTS_KEPT) variants.remove(variants.keySet().iterator().next());
+        }
+        return v;
     }
 
     /** Prefetches the weight files (model open → first step without page-fault stalls). */
@@ -141,12 +201,25 @@ public final class Denoiser implements AutoCloseable {
         }
     }
 
-    /** Encodes [negative, prompt] (or [prompt] without guidance): the rows a session's UNet calls attend to. */
+    /**
+     * Encodes [negative, prompt] (or [prompt] without guidance, or for an LCM student): the rows a session's UNet calls
+     * attend to, with the text encoder of the prompt's LoRA set and its {@code <lora:…>} tags cut out.
+     */
     public float[] encodePrompt(GenerateRequest req) {
-        int[][] ids = req.guided()
-                ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(req.prompt())}
-                : new int[][]{tokenizer.encode(req.prompt())};
-        return textEncoder.encode(ids);
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        return encodePrompt(req, set.prompt(), variant(set));
+    }
+
+    private float[] encodePrompt(GenerateRequest req, String prompt, Variant v) {
+        int[][] ids = contextRows(req, v) == 2
+                ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(prompt)}
+                : new int[][]{tokenizer.encode(prompt)};
+        return v.text.encode(ids);
+    }
+
+    /** Prompt rows a request needs with this variant: guidance by CFG needs the negative prompt's row too. */
+    private static int contextRows(GenerateRequest req, Variant v) {
+        return req.guided() && !v.embedsGuidance() ? 2 : 1;
     }
 
     public DenoiseSession start(GenerateRequest req) {
@@ -162,7 +235,9 @@ public final class Denoiser implements AutoCloseable {
         if (overrides == null) overrides = Noise.SEEDED;
         DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
         work.loadSeconds = loadSeconds;
-        float[] context = encodePromptTimed(req, work);
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        Variant variant = variant(set);
+        float[] context = encodePromptTimed(req, set.prompt(), variant, work);
         Scheduler scheduler = scheduler(req.scheduler());
         scheduler.setTimesteps(req.steps());
         int[] shape = latentShape(req);
@@ -189,7 +264,8 @@ public final class Denoiser implements AutoCloseable {
             for (int i = 0; i < n; i++) latents[i] *= sigma;
         }
         NoiseSource stepNoise = overrides.stepNoise() == null ? null : nchwToLatentLayout(overrides.stepNoise(), lc, lh, lw);
-        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, scheduler, latents, shape, rng, stepNoise, first, work);
+        return new DenoiseSession(req, variant, contextRows(req, variant), context, ClipTokenizer.MAX_LENGTH, scheduler, latents, shape, rng,
+                stepNoise, first, work);
     }
 
     /**
@@ -212,24 +288,27 @@ public final class Denoiser implements AutoCloseable {
                     + shape[0] * shape[1] * shape[2]);
         }
         DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        Variant variant = variant(set);
+        int rows = contextRows(req, variant);
         if (context == null) {
-            context = encodePromptTimed(req, work);
-        } else if (context.length != req.contextRows() * ClipTokenizer.MAX_LENGTH * contextDim()) {
+            context = encodePromptTimed(req, set.prompt(), variant, work);
+        } else if (context.length != rows * ClipTokenizer.MAX_LENGTH * contextDim()) {
             throw new IllegalArgumentException("prompt embeddings have " + context.length + " values, this model needs "
-                    + req.contextRows() * ClipTokenizer.MAX_LENGTH * contextDim());
+                    + rows * ClipTokenizer.MAX_LENGTH * contextDim());
         }
         Scheduler s = scheduler(req.scheduler());
         s.setTimesteps(req.steps());
         s.restore(state);
         DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
         rng.skip(noiseDraws);
-        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng, null,
-                state.nextStep(), work);
+        return new DenoiseSession(req, variant, rows, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng,
+                null, state.nextStep(), work);
     }
 
-    private float[] encodePromptTimed(GenerateRequest req, DenoiseSession.Work work) {
+    private float[] encodePromptTimed(GenerateRequest req, String prompt, Variant v, DenoiseSession.Work work) {
         long t = System.nanoTime(), macs = Flops.macs();
-        float[] context = encodePrompt(req);
+        float[] context = encodePrompt(req, prompt, v);
         work.textSeconds = (System.nanoTime() - t) / 1e9;
         work.textMacs = Flops.macs() - macs;
         return context;
@@ -246,11 +325,19 @@ public final class Denoiser implements AutoCloseable {
     }
 
     /**
-     * One denoising step for every session, through one UNet call ([uncond, cond] rows of each session in order; a
-     * session outside its guidance interval adds its cond row only). Sessions must share a latent size and not be done.
+     * One denoising step for every session, through one UNet call per LoRA set ([uncond, cond] rows of each session in
+     * order; a session outside its guidance interval adds its cond row only). Sessions must share a latent size and not
+     * be done.
      */
     public void step(List<DenoiseSession> sessions) {
         if (sessions.isEmpty()) return;
+        Map<Variant, List<DenoiseSession>> byVariant = new LinkedHashMap<>();
+        for (DenoiseSession s : sessions) byVariant.computeIfAbsent(s.variant, v -> new ArrayList<>()).add(s);
+        for (List<DenoiseSession> group : byVariant.values()) stepTogether(group);
+    }
+
+    /** One UNet call for sessions of one variant. */
+    private void stepTogether(List<DenoiseSession> sessions) {
         long t = System.nanoTime(), allocated = Memory.allocatedBytes(), macs = Flops.macs();
         DenoiseSession first = sessions.getFirst();
         int n = first.latentSize(), rows = 0, tokens = first.contextTokens;
@@ -272,7 +359,10 @@ public final class Denoiser implements AutoCloseable {
                 ts[r] = timestep;
             }
         }
-        float[] pred = unet.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens).data();
+        UNet2DConditionModel model = first.variant.unet();
+        UNetHooks hooks = UNetHooks.NONE;
+        if (first.variant.embedsGuidance()) hooks = hooks.withTimestepCond(guidanceEmbedding(sessions, rows, model.timeCondDim()));
+        float[] pred = model.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens, hooks).data();
         double seconds = (System.nanoTime() - t) / 1e9;
         long callAllocated = Memory.allocatedBytes() - allocated, callMacs = Flops.macs() - macs;
         r = 0;
@@ -288,6 +378,16 @@ public final class Denoiser implements AutoCloseable {
             r += stepRows;
             s.advance(eps, seconds, callAllocated * stepRows / rows, callMacs * stepRows / rows);
         }
+    }
+
+    /** An LCM student's condition: per row the embedding of w = cfg − 1 (diffusers' LatentConsistencyModelPipeline). */
+    private static float[] guidanceEmbedding(List<DenoiseSession> sessions, int rows, int dim) {
+        float[] w = new float[rows];
+        int r = 0;
+        for (DenoiseSession s : sessions) {
+            for (int b = 0; b < s.stepRows(); b++) w[r++] = s.request.cfg() - 1f;
+        }
+        return GuidanceEmbedding.of(w, dim);
     }
 
     /**
@@ -378,6 +478,7 @@ public final class Denoiser implements AutoCloseable {
     public synchronized void close() {
         if (closed) return;
         closed = true;
+        loras.close();
         if (ownsCheckpoint) checkpoint.close();
     }
 }
