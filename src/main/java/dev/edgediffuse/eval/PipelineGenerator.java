@@ -33,7 +33,12 @@ public final class PipelineGenerator implements ImageGenerator {
 
     /** Opens {@code model} (diffusers folder or single file) and checks the settings against it. */
     public static PipelineGenerator open(Path model, Sampling sampling, int batch) {
-        Denoiser d = Denoiser.load(model, Pipeline.Options.DEFAULT);
+        return open(model, Pipeline.Options.DEFAULT, sampling, batch);
+    }
+
+    /** As above, loaded with {@code options} (LoRAs, another VAE). */
+    public static PipelineGenerator open(Path model, Pipeline.Options options, Sampling sampling, int batch) {
+        Denoiser d = Denoiser.load(model, options);
         try {
             PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch);
             GenerateRequest probe = g.request(new EvalPlan.Job(0, 0, "probe", 0));

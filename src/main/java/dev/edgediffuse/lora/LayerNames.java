@@ -21,6 +21,8 @@ final class LayerNames {
     private final String component;
     private final Map<String, ModelTensor> tensors;
     private final Map<String, String> byUnderscored = new HashMap<>();
+    /** Dotted names files use → the layer's path here: text encoders saved without transformers' "text_model." prefix. */
+    private final Map<String, String> byDotted = new HashMap<>();
     private final Set<String> ambiguous = new HashSet<>();
 
     LayerNames(Component c) {
@@ -31,7 +33,9 @@ final class LayerNames {
             if (!name.endsWith(".weight") || e.getValue().shape().length < 2) continue;
             String path = name.substring(0, name.length() - ".weight".length());
             if (path.endsWith("embedding")) continue;
-            String key = path.replace('.', '_');
+            String named = c.kind().equals(Component.TEXT_ENCODER) && !path.startsWith("text_model.") ? "text_model." + path : path;
+            byDotted.put(named, path);
+            String key = named.replace('.', '_');
             if (byUnderscored.put(key, path) != null) ambiguous.add(key);
         }
     }
@@ -45,15 +49,10 @@ final class LayerNames {
             }
             path = byUnderscored.get(m.layer());
         } else {
-            path = isLayer(m.layer()) ? m.layer() : null;
+            path = byDotted.get(m.layer());
         }
         if (path == null) throw new ModelFormatException(file + ": " + m.key() + " matches no " + component + " layer of this model");
         return path;
-    }
-
-    private boolean isLayer(String path) {
-        ModelTensor t = tensors.get(path + ".weight");
-        return t != null && t.shape().length >= 2 && !path.endsWith("embedding");
     }
 
     ModelTensor weight(String path) {

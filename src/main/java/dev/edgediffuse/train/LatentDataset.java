@@ -27,13 +27,28 @@ public final class LatentDataset {
 
     /** Encodes every image; {@code scaling} multiplies the latents (1/σ of the data's latents, as SD's 0.18215). */
     public static LatentDataset encode(AutoencoderKL vae, FashionMnist data, float scaling, PrintStream out) {
-        int n = data.count(), chunk = 256;
+        return encode(vae, data.count(), idx -> Batches.images(data, idx), scaling, out);
+    }
+
+    /** Encodes images [n][h][w][3] in [-1, 1] (an image folder's), as above. */
+    public static LatentDataset encode(AutoencoderKL vae, FeatureMap images, float scaling, PrintStream out) {
+        int per = images.pixels() * images.channels();
+        return encode(vae, images.batch(), idx -> {
+            float[] d = new float[idx.length * per];
+            for (int j = 0; j < idx.length; j++) System.arraycopy(images.data(), idx[j] * per, d, j * per, per);
+            return new FeatureMap(d, idx.length, images.height(), images.width(), images.channels());
+        }, scaling, out);
+    }
+
+    private static LatentDataset encode(AutoencoderKL vae, int n, java.util.function.Function<int[], FeatureMap> images, float scaling,
+                                        PrintStream out) {
+        int chunk = 256;
         float[] mean = null, std = null;
         int h = 0, w = 0, l = vae.latentChannels();
         for (int start = 0; start < n; start += chunk) {
             int[] idx = new int[Math.min(chunk, n - start)];
             for (int j = 0; j < idx.length; j++) idx[j] = start + j;
-            FeatureMap m = vae.moments(Batches.images(data, idx));
+            FeatureMap m = vae.moments(images.apply(idx));
             if (mean == null) {
                 h = m.height();
                 w = m.width();

@@ -178,14 +178,14 @@ class LoraTest {
                 "lora_unet_down_blocks_0_attentions_0_proj_banana.lora_up.weight", new int[]{16, 2}));
         try (LoraFile f = LoraFile.read(unknown)) {
             var e = assertThrows(ModelFormatException.class, () -> Adapters.bind(model, List.of(new Adapters.Use(f, 1, 1)), ClipTokenizer.builtIn()));
-            assertTrue(e.getMessage().contains("proj_banana.lora_down.weight matches no unet layer"), e.getMessage());
+            assertTrue(e.getMessage().matches(".*proj_banana.lora_(down|up).weight matches no unet layer of this model"), e.getMessage());
         }
         Path shape = write(dir.resolve("shape.safetensors"), Map.of(
                 "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", new int[]{2, 17},
                 "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", new int[]{16, 2}));
         try (LoraFile f = LoraFile.read(shape)) {
             var e = assertThrows(ModelFormatException.class, () -> Adapters.bind(model, List.of(new Adapters.Use(f, 1, 1)), ClipTokenizer.builtIn()));
-            assertTrue(e.getMessage().contains("proj_in.lora_down.weight: down [2, 17] and up [16, 2] do not fit the layer's weight [16, 16, 1, 1]"), e.getMessage());
+            assertTrue(e.getMessage().matches(".*proj_in.lora_(down|up).weight: down \\[2, 17\\] and up \\[16, 2\\] do not fit the layer.s weight \\[16, 16, 1, 1\\]"), e.getMessage());
         }
         Path loha = write(dir.resolve("loha.safetensors"), Map.of("lora_unet_conv_in.hada_w1_a", new int[]{2, 4}));
         var e = assertThrows(ModelFormatException.class, () -> LoraFile.read(loha));
