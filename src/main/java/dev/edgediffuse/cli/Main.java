@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
         description = "Stable Diffusion on the CPU, in pure Java.", commandListHeading = "%nCommands:%n",
         footer = "%nedgediffuse <command> --help shows the command's options.",
         subcommands = {GenerateCommand.class, MakeRandomCommand.class, ConvertCommand.class, BenchCommand.class,
-                ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainLoraCommand.class, TrainClassifierCommand.class,
+                ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainLoraCommand.class, DistillLcmCommand.class, TrainClassifierCommand.class,
                 EvalCommand.class, CompletionCommand.class})
 public final class Main implements Callable<Integer> {
     final PrintStream out, err;

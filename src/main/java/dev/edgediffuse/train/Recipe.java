@@ -143,7 +143,7 @@ public record Recipe(String name, String config, Path data, int images, long see
     }
 
     @SuppressWarnings("unchecked")
-    private static Stage stage(Map<String, Object> r, String key, String src) {
+    static Stage stage(Map<String, Object> r, String key, String src) {
         Object o = r.get(key);
         if (!(o instanceof Map)) throw new ModelFormatException(src + ": \"" + key + "\" must be an object");
         Map<String, Object> s = (Map<String, Object>) o;
@@ -187,19 +187,19 @@ public record Recipe(String name, String config, Path data, int images, long see
         return List.copyOf(out);
     }
 
-    private static String string(Map<String, Object> r, String key, String src) {
+    static String string(Map<String, Object> r, String key, String src) {
         Object o = r.get(key);
         if (!(o instanceof String s)) throw new ModelFormatException(src + ": \"" + key + "\" must be a string");
         return s;
     }
 
-    private static double number(Map<String, Object> r, String key, String src) {
+    static double number(Map<String, Object> r, String key, String src) {
         Object o = r.get(key);
         if (!(o instanceof Number n)) throw new ModelFormatException(src + ": \"" + key + "\" must be a number");
         return n.doubleValue();
     }
 
-    private static double optional(Map<String, Object> r, String key, double fallback, String src) {
+    static double optional(Map<String, Object> r, String key, double fallback, String src) {
         Object o = r.get(key);
         if (o == null) return fallback;
         if (!(o instanceof Number n)) throw new ModelFormatException(src + ": \"" + key + "\" must be a number");
@@ -207,7 +207,7 @@ public record Recipe(String name, String config, Path data, int images, long see
     }
 
     /** A key outside {@code known} is an error naming it and what is allowed there. */
-    private static void onlyKnownKeys(Map<String, Object> r, Set<String> known, String src) {
+    static void onlyKnownKeys(Map<String, Object> r, Set<String> known, String src) {
         for (String k : r.keySet()) {
             if (!known.contains(k)) {
                 throw new ModelFormatException(src + ": unknown key \"" + k + "\" (known: " + String.join(", ", known.stream().sorted().toList()) + ")");
