@@ -306,6 +306,42 @@ public final class Denoiser implements AutoCloseable {
                 null, state.nextStep(), work);
     }
 
+    /** Whether this model is a latent consistency student (guidance through its timestep condition). */
+    public boolean consistencyModel() {
+        return base.embedsGuidance();
+    }
+
+    /**
+     * Continues latents another model's sampler brought to {@code timestep} (channels-last), with the LCM scheduler from
+     * the grid point at or below it (a teacher's first steps on a server, this LCM student's few steps after).
+     * {@code context} (nullable) replaces this model's prompt embeddings: one row (the prompt's), or a guided
+     * request's two rows, of which the prompt's is taken.
+     */
+    public DenoiseSession continueAt(GenerateRequest req, int timestep, float[] latentsChannelsLast, float[] context) {
+        req.validate();
+        if (!req.scheduler().equals("lcm")) throw new IllegalArgumentException("continuing another sampler's latents needs the lcm scheduler");
+        int[] shape = latentShape(req);
+        if (latentsChannelsLast.length != shape[0] * shape[1] * shape[2]) {
+            throw new IllegalArgumentException("latents have " + latentsChannelsLast.length + " values, expected " + shape[0] * shape[1] * shape[2]);
+        }
+        DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        Variant variant = variant(set);
+        int rows = contextRows(req, variant), per = ClipTokenizer.MAX_LENGTH * contextDim();
+        if (context == null) {
+            context = encodePromptTimed(req, set.prompt(), variant, work);
+        } else if (context.length % per != 0 || context.length / per < rows) {
+            throw new IllegalArgumentException("prompt embeddings have " + context.length + " values, this model needs " + rows * per);
+        } else {
+            context = java.util.Arrays.copyOfRange(context, context.length - rows * per, context.length);
+        }
+        LcmScheduler lcm = (LcmScheduler) scheduler("lcm");
+        lcm.setTimestepsFrom(req.steps(), timestep);
+        DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
+        return new DenoiseSession(req, variant, rows, context, ClipTokenizer.MAX_LENGTH, lcm, latentsChannelsLast.clone(), shape, rng,
+                null, 0, work);
+    }
+
     private float[] encodePromptTimed(GenerateRequest req, String prompt, Variant v, DenoiseSession.Work work) {
         long t = System.nanoTime(), macs = Flops.macs();
         float[] context = encodePrompt(req, prompt, v);

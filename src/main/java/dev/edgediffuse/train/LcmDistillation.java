@@ -164,6 +164,7 @@ public final class LcmDistillation {
         meta.put("ss_learning_rate", Double.toString(recipe.distill().lr()));
         meta.put("ss_training_comment", "LCM-LoRA: edgediffuse distill-lcm, " + recipe.name() + "; sample with the lcm scheduler in 2-8 steps, cfg 1");
         meta.put("edgediffuse_recipe", Json.write(recipe.json()));
+        meta.put("edgediffuse_distill_steps", Long.toString(recipe.distill().steps()));
         KohyaWriter.write(out, modules, Map.of(), meta, dtype);
         log.printf(Locale.ROOT, "wrote %s (%,d parameters, %.1f min of distillation)%n", out, params.count(), seconds / 60);
         return seconds;
@@ -188,6 +189,7 @@ public final class LcmDistillation {
         provenance.put("teacher", recipe.teacher());
         provenance.put("teacher_model", teacher.name);
         provenance.put("distill_lcm", recipe.json());
+        provenance.put("distill_steps", recipe.distill().steps());
         provenance.put("weights", "EMA target network, decay " + recipe.distill().ema());
         AtomicFiles.write(tmp.resolve("recipe.json"), Json.write(provenance).getBytes(StandardCharsets.UTF_8));
         if (Files.exists(out)) { // an earlier result moves aside first, so a failure leaves one whole folder
