@@ -2,23 +2,33 @@ package dev.edgediffuse.pipeline;
 
 import dev.edgediffuse.checkpoint.ModelConfigs;
 import dev.edgediffuse.checkpoint.RandomCheckpoint;
+import dev.edgediffuse.format.Images;
+import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.SafeTensorsWriter;
 import dev.edgediffuse.lora.LoraLibrary;
 import dev.edgediffuse.lora.LoraMode;
 import dev.edgediffuse.lora.LoraSpec;
+import dev.edgediffuse.server.EdgeServer;
+import dev.edgediffuse.server.TestServers;
 import dev.edgediffuse.tensor.DType;
 import dev.edgediffuse.train.Rng;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
+import java.util.Map;
+
+import javax.imageio.ImageIO;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -113,6 +123,31 @@ class LoraVariantsTest {
             double rel = Math.sqrt(num / den);
             System.out.printf("final latents, LoRA at run time vs merged: relative error %.2e%n", rel);
             assertTrue(rel < 1e-5, "relative error " + rel);
+        }
+    }
+
+    /** An A1111 request naming a LoRA in its prompt: the server's image equals the local one; the infotext keeps the tag. */
+    @Test
+    void serverRequestsNameLorasInTheirPrompts() throws Exception {
+        Map<String, Denoiser> models = new java.util.LinkedHashMap<>();
+        models.put("tiny", open(LoraMode.RUNTIME, List.of()));
+        try (EdgeServer s = EdgeServer.start(models, EdgeServer.Options.loopback(TestServers.KEY), new java.io.PrintStream(TestServers.LOG, true));
+             Pipeline local = Pipeline.load(model, Pipeline.Options.DEFAULT.withLoras(new LoraLibrary.Settings(List.of(), loras, LoraMode.RUNTIME)))) {
+            var r = TestServers.post(s.uri(), "/sdapi/v1/txt2img", TestServers.KEY, "{\"prompt\":\"a cat <lora:style:0.8>\",\"seed\":5,"
+                    + "\"steps\":3,\"width\":64,\"height\":64,\"sampler_name\":\"DDIM\",\"cfg_scale\":3}");
+            assertEquals(200, r.statusCode(), r.body());
+            @SuppressWarnings("unchecked")
+            Map<String, Object> body = (Map<String, Object>) Json.parse(r.body());
+            assertTrue(((String) body.get("info")).contains("a cat <lora:style:0.8>"), (String) body.get("info"));
+            byte[] png = Base64.getDecoder().decode((String) ((List<?>) body.get("images")).getFirst());
+            var image = ImageIO.read(new ByteArrayInputStream(png));
+            GenerateResult expected = local.generate(GenerateRequest.of("a cat <lora:style:0.8>").withNegativePrompt("").withSize(64, 64)
+                    .withSteps(3).withScheduler("ddim").withCfg(3f).withSeed(5));
+            byte[] rgb = Images.toRgb(expected.image(), 0);
+            for (int p = 0; p < 64 * 64; p++) {
+                int v = image.getRGB(p % 64, p / 64);
+                assertEquals(rgb[3 * p] & 255, (v >> 16) & 255, "pixel " + p);
+            }
         }
     }
 
