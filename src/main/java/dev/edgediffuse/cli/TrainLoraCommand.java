@@ -45,6 +45,9 @@ final class TrainLoraCommand extends CliCommand {
     @Option(names = "--no-new-words", description = "do not learn embeddings for caption words the model has never seen (zero embedding rows)")
     private boolean noNewWords;
 
+    @Option(names = "--word-lr", paramLabel = "X", description = "learning rate of the new words' embeddings (default: 10 x --lr)")
+    private Double wordLr;
+
     @Option(names = "--steps", paramLabel = "N", defaultValue = "1500", description = "optimization steps (default ${DEFAULT-VALUE})")
     private long steps;
 
@@ -84,7 +87,7 @@ final class TrainLoraCommand extends CliCommand {
         if (checkpointSeconds < 0) throw new UsageException("--checkpoint-seconds must be >= 0");
         Path modelPath = model.path(err);
         Path work = workDir != null ? workDir : outFile.resolveSibling(outFile.getFileName() + ".work");
-        var settings = new LoraTraining.Settings(rank, alpha != null ? alpha : rank, target, textEncoder, !noNewWords, steps, batch, lr,
+        var settings = new LoraTraining.Settings(rank, alpha != null ? alpha : rank, target, textEncoder, !noNewWords, wordLr != null ? wordLr : 10 * lr, steps, batch, lr,
                 warmup, 0.0, ema, captionDropout, minSnrGamma, seed, checkpointSeconds, dtype.dtype());
         try (Checkpoint cp = Checkpoint.open(modelPath, null)) {
             ImageFolder images = ImageFolder.read(data, LoraTraining.imageSize(cp));

@@ -32,8 +32,9 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     private final ClipTextModel text;
     private final LatentDataset latents;
     private final CaptionSource captions;
-    /** Token id → the vector that stands for it while it is learnt (new words), else empty. */
+    /** Token id → the vector that stands for it while it is learnt (new words), else empty; used multiplied by vectorScale. */
     private final java.util.Map<Integer, float[]> tokenVectors;
+    private final float vectorScale;
     private final ClipTokenizer tokenizer;
     private final java.util.Map<String, int[]> captionIds = new java.util.HashMap<>();
     private final int[] emptyIds;
@@ -48,18 +49,19 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, int[] labels,
                               ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, double minSnrGamma,
                               double inputPerturbation, long seed) {
-        this(unet, text, latents, (i, rng) -> Captions.random(labels[i], rng::nextInt), java.util.Map.of(), tokenizer, alphasCumprod,
+        this(unet, text, latents, (i, rng) -> Captions.random(labels[i], rng::nextInt), java.util.Map.of(), 1f, tokenizer, alphasCumprod,
                 batch, dropout, minSnrGamma, inputPerturbation, seed);
     }
 
     public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, CaptionSource captions,
-                              java.util.Map<Integer, float[]> tokenVectors, ClipTokenizer tokenizer, float[] alphasCumprod,
+                              java.util.Map<Integer, float[]> tokenVectors, float vectorScale, ClipTokenizer tokenizer, float[] alphasCumprod,
                               int batch, double dropout, double minSnrGamma, double inputPerturbation, long seed) {
         this.unet = unet;
         this.text = text;
         this.latents = latents;
         this.captions = captions;
         this.tokenVectors = tokenVectors;
+        this.vectorScale = vectorScale;
         this.alphasCumprod = alphasCumprod;
         this.batches = new Batches(latents.count(), batch, seed);
         this.dropout = dropout;
@@ -114,7 +116,7 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
             String caption = captions.caption(idx[j], rng);
             ids[j] = rng.nextDouble() < dropout ? emptyIds : ids(caption);
         }
-        float[] context = text.encode(ids, 0, tokenVectors);
+        float[] context = text.encode(ids, 0, tokenVectors, vectorScale);
         FeatureMap x = new FeatureMap(noisy, b, latents.height(), latents.width(), latents.channels());
         float[] pred = unet.predict(x, timesteps, context, ids[0].length).data();
         float[] grad = new float[pred.length];

@@ -43,13 +43,14 @@ import java.util.Set;
  */
 public final class LoraTraining {
     /** What to train and how; {@code ema} 0 saves the last step's factors. */
-    public record Settings(int rank, float alpha, String targets, boolean textEncoder, boolean newWords, long steps, int batch,
+    public record Settings(int rank, float alpha, String targets, boolean textEncoder, boolean newWords, double wordLr, long steps, int batch,
                            double lr, long warmup, double weightDecay, double ema, double captionDropout, double minSnrGamma,
                            long seed, int checkpointSeconds, DType dtype) {
         void validate() {
             if (rank < 1) throw new IllegalArgumentException("--rank must be >= 1, got " + rank);
             if (!(alpha > 0)) throw new IllegalArgumentException("--alpha must be > 0, got " + alpha);
             if (steps < 1 || batch < 1 || !(lr > 0)) throw new IllegalArgumentException("--steps, --batch and --lr must be positive");
+            if (!(wordLr > 0)) throw new IllegalArgumentException("--word-lr must be > 0, got " + wordLr);
             if (!(ema >= 0 && ema < 1)) throw new IllegalArgumentException("--ema must be in [0, 1), got " + ema);
             if (!(captionDropout >= 0 && captionDropout < 1)) throw new IllegalArgumentException("--caption-dropout must be in [0, 1)");
             if (dtype != DType.F16 && dtype != DType.F32 && dtype != DType.BF16) throw new IllegalArgumentException("--dtype must be f16, bf16 or f32");
@@ -114,9 +115,18 @@ public final class LoraTraining {
         Map<Integer, String> newWords = settings.newWords() ? newWords(tokenizer) : Map.of();
         int hidden = WordEmbeddings.table(model).shape()[1];
         Map<Integer, float[]> tokenVectors = new LinkedHashMap<>();
+        // a new word's vector v is learnt as v / scale with the loop's learning rate, so v itself moves at --word-lr
+        // (textual inversion's usual rate, well above a LoRA's); it starts in a random direction at the norm the
+        // model's known words have
+        float scale = (float) (settings.wordLr() / settings.lr()), norm = knownWordNorm();
         for (Map.Entry<Integer, String> e : newWords.entrySet()) {
             float[] v = new float[hidden];
-            for (int i = 0; i < hidden; i++) v[i] = 0.02f * rng.nextGaussian();
+            double sq = 0;
+            for (int i = 0; i < hidden; i++) {
+                v[i] = rng.nextGaussian();
+                sq += v[i] * v[i];
+            }
+            for (int i = 0; i < hidden; i++) v[i] *= (float) (norm / Math.sqrt(sq) / scale);
             params.put("bundle_emb." + e.getValue() + ".string_to_param.*", new int[]{1, hidden}, v);
             tokenVectors.put(e.getKey(), v);
         }
@@ -138,7 +148,7 @@ public final class LoraTraining {
                 .toUnet(LatentScaling.ofVae(model.vae.config(), vae.latentChannels()));
         float[] alphas = NoiseSchedule.of(model.schedulerConfig).alphasCumprod();
         List<String> captions = data.captions();
-        var objective = new DiffusionObjective(unet, text, latents, (i, r) -> captions.get(i), tokenVectors, tokenizer, alphas,
+        var objective = new DiffusionObjective(unet, text, latents, (i, r) -> captions.get(i), tokenVectors, scale, tokenizer, alphas,
                 settings.batch(), settings.captionDropout(), settings.minSnrGamma(), 0, settings.seed());
 
         TrainingLoop.Settings loopSettings = new TrainingLoop.Settings(settings.steps(), settings.batch(), settings.lr(), settings.warmup(),
@@ -150,7 +160,7 @@ public final class LoraTraining {
         if (!loop.run(objective)) return null;
         double seconds = (System.nanoTime() - t0) / 1e9;
         Parameters trained = settings.ema() > 0 ? loop.emaWeights() : params;
-        write(trained, layers, newWords.values(), unetParams);
+        write(trained, layers, newWords.values(), scale, unetParams);
         log.printf(Locale.ROOT, "wrote %s (%,d parameters, %.1f min of training)%n", out, params.count(), seconds / 60);
         return new Result(params.count(), unetParams, layers.size(), List.copyOf(newWords.values()), seconds);
     }
@@ -177,6 +187,25 @@ public final class LoraTraining {
         return new Weight(name, DType.F32, p.shapes().get(name), MemorySegment.ofArray(v));
     }
 
+    /** The mean norm of the token embeddings the model has (its non-zero rows); 0.5 when it has none. */
+    private float knownWordNorm() {
+        Weight table = WordEmbeddings.table(model).get();
+        int rows = table.shape()[0], hidden = table.shape()[1];
+        float[] row = new float[hidden];
+        double sum = 0;
+        int n = 0;
+        for (int r = 0; r < rows; r++) {
+            table.copyTo((long) r * hidden, row, 0, hidden);
+            double sq = 0;
+            for (float v : row) sq += v * v;
+            if (sq > 0) {
+                sum += Math.sqrt(sq);
+                n++;
+            }
+        }
+        return n == 0 ? 0.5f : (float) (sum / n);
+    }
+
     /**
      * Caption words the model has never seen: one-token words whose embedding row is all zeros (the Mini's text
      * encoder zeroes every token its captions did not use). Token id → word, in caption order.
@@ -199,14 +228,19 @@ public final class LoraTraining {
         return out;
     }
 
-    private void write(Parameters trained, List<Layer> layers, java.util.Collection<String> words, long unetParams) throws IOException {
+    private void write(Parameters trained, List<Layer> layers, java.util.Collection<String> words, float wordScale, long unetParams)
+            throws IOException {
         List<KohyaWriter.Module> modules = new ArrayList<>();
         for (Layer l : layers) {
             String d = l.key + ".lora_down.weight", u = l.key + ".lora_up.weight";
             modules.add(new KohyaWriter.Module(l.key, trained.get(d), trained.shapes().get(d), trained.get(u), trained.shapes().get(u), settings.alpha()));
         }
         Map<String, float[]> vectors = new LinkedHashMap<>();
-        for (String w : words) vectors.put(w, trained.get("bundle_emb." + w + ".string_to_param.*"));
+        for (String w : words) {
+            float[] v = trained.get("bundle_emb." + w + ".string_to_param.*").clone();
+            for (int i = 0; i < v.length; i++) v[i] *= wordScale;
+            vectors.put(w, v);
+        }
         Map<String, String> meta = new LinkedHashMap<>();
         boolean conv = layers.stream().anyMatch(l -> l.weightShape.length == 4 && l.weightShape[2] > 1);
         meta.put("ss_network_module", "networks.lora");

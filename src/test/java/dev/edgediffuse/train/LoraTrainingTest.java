@@ -42,7 +42,7 @@ class LoraTrainingTest {
     static final String NEW_WORD = "seven";
 
     static LoraTraining.Settings settings(long steps) {
-        return new LoraTraining.Settings(2, 2f, "transformer", true, true, steps, 2, 1e-3, 1, 0.0, 0.9, 0.0, 5.0, 7, 0, DType.F32);
+        return new LoraTraining.Settings(2, 2f, "transformer", true, true, 1e-2, steps, 2, 1e-3, 1, 0.0, 0.9, 0.0, 5.0, 7, 0, DType.F32);
     }
 
     /** The tiny random model whose embedding of NEW_WORD is zero, as the Mini's are for words its captions never used. */

@@ -96,6 +96,14 @@ public final class ClipTextModel {
      * [hidden]) instead of the table: new words being learnt (a LoRA's bundled embeddings); differentiable in them.
      */
     public float[] encode(int[][] tokenIds, int skipLastLayers, Map<Integer, float[]> tokenVectors) {
+        return encode(tokenIds, skipLastLayers, tokenVectors, 1f);
+    }
+
+    /**
+     * As above, each token vector multiplied by {@code vectorScale} (a learning-rate multiplier for vectors being learnt:
+     * an optimizer step of size η on v moves scale·v by scale·η).
+     */
+    public float[] encode(int[][] tokenIds, int skipLastLayers, Map<Integer, float[]> tokenVectors, float vectorScale) {
         if (skipLastLayers < 0 || skipLastLayers >= blocks.length) {
             throw new IllegalArgumentException("skipLastLayers must be in [0, " + (blocks.length - 1) + "], got " + skipLastLayers);
         }
@@ -106,12 +114,12 @@ public final class ClipTextModel {
             throw new IllegalArgumentException("prompts must have 1 to " + maxPositions + " tokens, got " + tokens);
         }
         int rows = batch * tokens;
-        float[] x = embed(tokenIds, tokens, tokenVectors);
+        float[] x = embed(tokenIds, tokens, tokenVectors, vectorScale);
         for (int i = 0; i < blocks.length - skipLastLayers; i++) x = block(blocks[i], x, batch, tokens);
         return finalNorm.forward(x, rows);
     }
 
-    private float[] embed(int[][] tokenIds, int tokens, Map<Integer, float[]> tokenVectors) {
+    private float[] embed(int[][] tokenIds, int tokens, Map<Integer, float[]> tokenVectors, float vectorScale) {
         float[] x = new float[tokenIds.length * tokens * hidden];
         for (int b = 0; b < tokenIds.length; b++) {
             if (tokenIds[b].length != tokens) {
@@ -121,8 +129,9 @@ public final class ClipTextModel {
                 int id = tokenIds[b][t], row = (b * tokens + t) * hidden;
                 if (id < 0 || id >= vocabSize) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + vocabSize);
                 float[] own = tokenVectors.get(id);
-                if (own != null) System.arraycopy(own, 0, x, row, hidden);
-                else tokenEmbedding.copyTo((long) id * hidden, x, row, hidden);
+                if (own != null) {
+                    for (int c = 0; c < hidden; c++) x[row + c] = vectorScale * own[c];
+                } else tokenEmbedding.copyTo((long) id * hidden, x, row, hidden);
                 for (int c = 0; c < hidden; c++) x[row + c] += positionEmbedding[t * hidden + c];
             }
         }
@@ -143,8 +152,9 @@ public final class ClipTextModel {
                     float[] own = tokenVectors.get(id);
                     float[] dRow = own == null ? dTable : tape.needs(own) ? dOwn.computeIfAbsent(id, i -> new float[hidden]) : null;
                     int at = own == null ? id * hidden : 0;
+                    float scale = own == null ? 1f : vectorScale;
                     for (int c = 0; c < hidden; c++) {
-                        if (dRow != null) dRow[at + c] += dx[row + c];
+                        if (dRow != null) dRow[at + c] += scale * dx[row + c];
                         dPositions[t * hidden + c] += dx[row + c];
                     }
                 }
