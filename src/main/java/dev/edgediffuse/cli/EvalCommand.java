@@ -7,6 +7,9 @@ import dev.edgediffuse.eval.EvalPlan;
 import dev.edgediffuse.eval.EvalReport;
 import dev.edgediffuse.eval.Evaluator;
 import dev.edgediffuse.eval.PipelineGenerator;
+import dev.edgediffuse.data.HeldOutPrompts;
+import dev.edgediffuse.lora.LoraMode;
+import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.format.Png;
@@ -54,6 +57,13 @@ final class EvalCommand extends CliCommand {
 
     @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST idx files (default ${DEFAULT-VALUE})")
     private Path data = FashionMnist.DEFAULT_DIR;
+
+    @Option(names = "--prompts", paramLabel = "FILE.tsv", description = "measure only prompt accuracy, on these label<TAB>prompt lines "
+            + "(another domain, judged by its own --classifier); no FID, no reference")
+    private Path prompts;
+
+    @Mixin
+    private LoraOptions loras;
 
     @Option(names = "--samples", paramLabel = "N", defaultValue = "10000", description = "images to generate, prompts cycling over the 10 classes (default ${DEFAULT-VALUE})")
     private int samples;
@@ -130,10 +140,12 @@ final class EvalCommand extends CliCommand {
 
         var generation = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, sampling.negativePrompt(), size, size,
                 speedUps.speedUps());
+        Pipeline.Options load = new Pipeline.Options(null, vae).withLoras(loras.settings(LoraMode.AUTO));
+        if (prompts != null) return promptAccuracy(out, err, modelPath, classifierDir, load, generation, steps, cfg, cfgMaxTimestep, scheduler);
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
-             PipelineGenerator generator = openModel(modelPath, teacherPath, generation);
+             PipelineGenerator generator = openModel(modelPath, load, teacherPath, generation);
              PipelineGenerator referenceGenerator = refPath == null ? null
                      : openReference(refPath, generation.withoutSpeedUps(), batch, generator)) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
@@ -189,8 +201,8 @@ final class EvalCommand extends CliCommand {
     }
 
     /** The model (with --vae), as the device side of a hybrid run when a teacher is given. */
-    private PipelineGenerator openModel(Path modelPath, Path teacherPath, PipelineGenerator.Sampling generation) {
-        PipelineGenerator g = PipelineGenerator.open(modelPath, vae, generation, batch);
+    private PipelineGenerator openModel(Path modelPath, Pipeline.Options load, Path teacherPath, PipelineGenerator.Sampling generation) {
+        PipelineGenerator g = PipelineGenerator.open(modelPath, load, generation, batch);
         if (teacherPath == null) return g;
         try {
             return g.withTeacher(teacherPath, hybridSteps);
@@ -211,6 +223,49 @@ final class EvalCommand extends CliCommand {
         }
         for (double[] m : ms) Arrays.sort(m);
         return new double[]{ms[0][latencyRuns / 2], ms[1][latencyRuns / 2]};
+    }
+
+    /** --prompts: prompt accuracy alone, on another domain's prompts and classifier. */
+    private int promptAccuracy(PrintStream out, PrintStream err, Path modelPath, Path classifierDir, Pipeline.Options load,
+                               PipelineGenerator.Sampling generation, int steps, float cfg, int cfgMaxTimestep, String scheduler) throws IOException {
+        if (reference != null) throw new UsageException("--reference does not apply to --prompts (prompt accuracy only)");
+        try (FashionClassifier judge = FashionClassifier.load(classifierDir);
+             PipelineGenerator generator = PipelineGenerator.open(modelPath, load, generation, batch)) {
+            int classes = judge.config().numClasses();
+            EvalPlan plan = EvalPlan.ofPrompts(HeldOutPrompts.read(prompts, classes), samples, seed);
+            err.printf("eval: %s, %d images of the prompts in %s, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(), samples,
+                    prompts, steps, cfg, cfgMaxTimestep < GenerateRequest.ALL_TIMESTEPS ? " at t <= " + cfgMaxTimestep : "", scheduler, size, size,
+                    classifierDir);
+            long t0 = System.nanoTime();
+            EvalReport.Accuracy a = new Evaluator(judge, null, null, quiet ? null : err).accuracy(generator, plan);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            StringBuilder perClass = new StringBuilder();
+            for (int c = 0; c < classes; c++) {
+                if (a.total()[c] > 0) perClass.append(String.format(java.util.Locale.ROOT, " %d:%.0f%%", c, 100.0 * a.correct()[c] / a.total()[c]));
+            }
+            out.printf(java.util.Locale.ROOT, "prompt accuracy: %.2f%% of %d images (%s)%nper class:%s%ngeneration: %.1f s, %.1f ms per image%n",
+                    100 * a.overall(), samples, prompts.getFileName(), perClass, seconds, 1000 * seconds / samples);
+            if (jsonOut != null) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("model", modelPath.toString());
+                m.put("loras", loras.settings(LoraMode.AUTO).loras().stream().map(Object::toString).toList());
+                m.put("prompts", prompts.toString());
+                m.put("classifier", classifierDir.toString());
+                m.put("samples", samples);
+                m.put("steps", steps);
+                m.put("cfg", (double) cfg);
+                m.put("cfg_max_timestep", cfgMaxTimestep);
+                m.put("scheduler", scheduler);
+                m.put("seed", seed);
+                m.put("prompt_accuracy", a.overall());
+                m.put("correct_per_class", Arrays.stream(a.correct()).boxed().toList());
+                m.put("total_per_class", Arrays.stream(a.total()).boxed().toList());
+                m.put("seconds", seconds);
+                AtomicFiles.write(jsonOut, dev.edgediffuse.format.Json.write(m).getBytes(StandardCharsets.UTF_8));
+                out.println("wrote " + jsonOut);
+            }
+            return 0;
+        }
     }
 
     private static PipelineGenerator openReference(Path path, PipelineGenerator.Sampling sampling, int batch, PipelineGenerator model) {

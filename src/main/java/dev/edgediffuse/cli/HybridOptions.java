@@ -56,6 +56,14 @@ final class HybridOptions {
             + "whole answer in seconds (default ${DEFAULT-VALUE})")
     private double timeout;
 
+    @Option(names = "--teacher-steps", paramLabel = "N", defaultValue = "25", description = "hybrid with an LCM student as --model: "
+            + "the server's teacher samples N steps (of which it runs K; --cfg-max-timestep applies to it) (default ${DEFAULT-VALUE})")
+    private int teacherSteps;
+
+    @Option(names = "--teacher-scheduler", paramLabel = "NAME", defaultValue = "ddim", description = "hybrid with an LCM student: the "
+            + "teacher's scheduler (default ${DEFAULT-VALUE})")
+    private String teacherScheduler;
+
     @Mixin
     private ApiKeyOptions apiKey;
 
@@ -87,6 +95,7 @@ final class HybridOptions {
         if (!(timeout > 0) || timeout > 86_400) throw new UsageException("--hybrid-timeout must be in (0, 86400] seconds");
         try (HybridClient client = new HybridClient(bases, apiKey.key(), Duration.ofMillis((long) (timeout * 1000)), trust(truststore));
              Denoiser d = Denoiser.load(model, g.load.options())) {
+            if (d.consistencyModel()) return withStudent(g, d, k, m, client, out, err);
             GenerateRequest req = g.request(d.defaultImageSize(), k + m, d.samplingDefaults());
             HybridGenerator.Outcome o = HybridGenerator.generate(d, req, k, client, remoteModel, remoteEmbeddings, g.quiet ? null : err);
             var r = o.result();
@@ -115,6 +124,26 @@ final class HybridOptions {
                     t.modelName(), k, r.teacherUnetSeconds(), d.modelName(), m, r.studentUnetSeconds(), res.timings().vaeSeconds());
             return 0;
         }
+    }
+
+    /** --model is an LCM student: K of the server teacher's --teacher-steps, then M LCM steps here. */
+    private int withStudent(GenerateCommand g, Denoiser d, int k, int m, HybridClient client, PrintStream out, PrintStream err)
+            throws IOException {
+        if (m < 1) throw new UsageException("--split K,M: an LCM student needs M >= 1 steps");
+        if (k >= teacherSteps) throw new UsageException("--split K,M: K must be below --teacher-steps " + teacherSteps);
+        GenerateRequest student = g.request(d.defaultImageSize(), m, d.samplingDefaults()).withScheduler("lcm");
+        GenerateRequest teacher = student.withSteps(teacherSteps).withScheduler(teacherScheduler);
+        HybridGenerator.Outcome o = HybridGenerator.generateWithStudent(d, teacher, k, student, client, remoteModel, remoteEmbeddings,
+                g.quiet ? null : err);
+        var r = o.result();
+        if (g.saveLatents != null) Npy.write(g.saveLatents, r.latentsNchw(), r.latentShape());
+        String params = student.parametersText(d.modelName()) + (o.usedServer()
+                ? ", Hybrid: " + k + " of " + teacherSteps + " " + teacherScheduler + " steps on " + o.server().getHost() + ", " + m + " LCM steps on device"
+                : ", Hybrid: fell back to device");
+        Png.write(g.outPath, Images.toRgb(r.image(), 0), r.image().width(), r.image().height(), Map.of("parameters", params));
+        out.println("wrote " + g.outPath + " (" + r.image().width() + "x" + r.image().height() + ")");
+        err.println(o.summary());
+        return 0;
     }
 
     /** K and M, from --split K,M or --steps K,M (both only if they agree). */

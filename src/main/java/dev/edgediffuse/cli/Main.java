@@ -32,8 +32,8 @@ import java.util.concurrent.Callable;
         description = "Stable Diffusion on the CPU, in pure Java.", commandListHeading = "%nCommands:%n",
         footer = "%nedgediffuse <command> --help shows the command's options.",
         subcommands = {GenerateCommand.class, MakeRandomCommand.class, ConvertCommand.class, BenchCommand.class,
-                ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainClassifierCommand.class,
-                EvalCommand.class, PruneCommand.class, DistillCommand.class, DistillVaeCommand.class, CompletionCommand.class})
+                ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainLoraCommand.class, TrainClassifierCommand.class,
+                EvalCommand.class, PruneCommand.class, DistillCommand.class, DistillVaeCommand.class, DistillLcmCommand.class, CompletionCommand.class})
 public final class Main implements Callable<Integer> {
     final PrintStream out, err;
 

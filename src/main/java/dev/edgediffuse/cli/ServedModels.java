@@ -1,9 +1,11 @@
 package dev.edgediffuse.cli;
 
 import dev.edgediffuse.checkpoint.BuiltInModel;
+import dev.edgediffuse.lora.LoraMode;
 import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.server.EdgeServer;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -25,6 +27,9 @@ final class ServedModels {
 
     @Option(names = "--max-batch", paramLabel = "N", defaultValue = "4", description = "requests of one size denoised per UNet call (default ${DEFAULT-VALUE})")
     int maxBatch;
+
+    @Mixin
+    private LoraOptions loras;
 
     boolean given() {
         return !specs.isEmpty();
@@ -48,7 +53,9 @@ final class ServedModels {
     EdgeServer start(Map<String, Path> paths, EdgeServer.Options o, PrintStream log) {
         Map<String, Denoiser> loaded = new LinkedHashMap<>();
         try {
-            for (var e : paths.entrySet()) loaded.put(e.getKey(), Denoiser.load(e.getValue(), Pipeline.Options.DEFAULT));
+            // requests name LoRA sets per prompt; run-time branches keep one copy of the base weights for all of them
+            Pipeline.Options options = Pipeline.Options.DEFAULT.withLoras(loras.settings(LoraMode.RUNTIME));
+            for (var e : paths.entrySet()) loaded.put(e.getKey(), Denoiser.load(e.getValue(), options));
             return EdgeServer.start(loaded, o, log);
         } catch (RuntimeException e) {
             loaded.values().forEach(Denoiser::close);

@@ -13,7 +13,8 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 
 /** edgediffuse train-classifier: trains the Fashion-MNIST classifier that {@code edgediffuse eval} measures with. */
-@Command(name = "train-classifier", sortOptions = false, description = "train the Fashion-MNIST classifier that eval measures with")
+@Command(name = "train-classifier", sortOptions = false, description = "train the Fashion-MNIST classifier that eval measures with "
+        + "(or another 28x28 domain's, from its idx files)")
 final class TrainClassifierCommand extends CliCommand {
     private static final ClassifierTrainer.Settings DEFAULTS = ClassifierTrainer.Settings.defaults();
 
@@ -47,6 +48,9 @@ final class TrainClassifierCommand extends CliCommand {
     @Option(names = "--shift", paramLabel = "N", description = "random shifts of up to N pixels (default ${DEFAULT-VALUE}; 0: none)")
     private int shift = DEFAULTS.maxShift();
 
+    @Option(names = "--no-flips", description = "no random horizontal flips (digits and text are not mirror-symmetric)")
+    private boolean noFlips;
+
     @Mixin
     private DTypeOption dtype;
 
@@ -67,7 +71,7 @@ final class TrainClassifierCommand extends CliCommand {
         if (testLimit < 0) throw new UsageException("--test-limit must be >= 0, got " + testLimit);
         if (shift < 0 || shift > 8) throw new UsageException("--shift must be in [0, 8], got " + shift);
         ClassifierTrainer.Settings s = new ClassifierTrainer.Settings(epochs, batch, lr, DEFAULTS.weightDecay(), DEFAULTS.warmupSteps(),
-                DEFAULTS.labelSmoothing(), DEFAULTS.ema(), shift, DEFAULTS.flips(), seed, limit != null ? limit : 0, testLimit, dtype.dtype());
+                DEFAULTS.labelSmoothing(), DEFAULTS.ema(), shift, DEFAULTS.flips() && !noFlips, seed, limit != null ? limit : 0, testLimit, dtype.dtype());
         FashionMnist train = FashionMnist.train(data), test = FashionMnist.test(data);
         ClassifierTrainer.Result r = new ClassifierTrainer(architecture, s, out, quiet ? null : err).train(train, test, outDir);
         out.printf("wrote %s: test accuracy %.2f%% (%d images), %.1f min wall, %.1f CPU min%n", outDir, 100 * r.finalAccuracy(),

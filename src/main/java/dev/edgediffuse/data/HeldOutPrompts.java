@@ -27,6 +27,35 @@ public final class HeldOutPrompts {
         return a;
     }
 
+    /** A prompt file of another domain: lines {@code label<TAB>prompt} ('#' comments), labels 0..classes-1. */
+    public static List<Prompt> read(java.nio.file.Path file, int classes) {
+        List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new dev.edgediffuse.format.ModelFormatException(file + ": cannot read (" + e.getMessage() + ")");
+        }
+        List<Prompt> out = new ArrayList<>();
+        for (int n = 0; n < lines.size(); n++) {
+            String line = lines.get(n);
+            if (line.isBlank() || line.startsWith("#")) continue;
+            String[] parts = line.split("\t", 2);
+            int label;
+            try {
+                label = Integer.parseInt(parts[0].trim());
+            } catch (NumberFormatException e) {
+                label = -1;
+            }
+            if (parts.length < 2 || parts[1].isBlank() || label < 0 || label >= classes) {
+                throw new dev.edgediffuse.format.ModelFormatException(file + ":" + (n + 1) + ": expected label<TAB>prompt with a label in 0.."
+                        + (classes - 1));
+            }
+            out.add(new Prompt(label, parts[1].trim()));
+        }
+        if (out.isEmpty()) throw new dev.edgediffuse.format.ModelFormatException(file + ": no prompts");
+        return List.copyOf(out);
+    }
+
     private static List<Prompt> read() {
         try (InputStream in = HeldOutPrompts.class.getResourceAsStream(RESOURCE)) {
             if (in == null) throw new IllegalStateException("missing resource " + RESOURCE + " (a broken build?)");

@@ -78,6 +78,11 @@ public final class ImageFolder {
         return captions.get(i);
     }
 
+    /** Every caption, in image order. */
+    public List<String> captions() {
+        return captions;
+    }
+
     /** Images {@code [start, start + count)} as a [count][size][size][3] map in [-1, 1]. */
     public FeatureMap images(int start, int count, int size) {
         float[] out = new float[count * size * size * 3];

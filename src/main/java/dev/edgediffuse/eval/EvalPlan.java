@@ -46,6 +46,20 @@ public record EvalPlan(List<Job> jobs, long seed) {
         return new EvalPlan(List.copyOf(jobs), seed);
     }
 
+    /**
+     * {@code images} jobs cycling over given (label, prompt) pairs in order (e.g. a TSV of another domain's prompts for
+     * its own classifier), image i with seed {@code seed + i}.
+     */
+    public static EvalPlan ofPrompts(List<HeldOutPrompts.Prompt> prompts, int images, long seed) {
+        if (prompts.isEmpty()) throw new IllegalArgumentException("no prompts to evaluate");
+        List<Job> jobs = new ArrayList<>(images);
+        for (int i = 0; i < images; i++) {
+            HeldOutPrompts.Prompt p = prompts.get(i % prompts.size());
+            jobs.add(new Job(i, p.label(), p.text(), seed + i));
+        }
+        return new EvalPlan(List.copyOf(jobs), seed);
+    }
+
     public int size() {
         return jobs.size();
     }

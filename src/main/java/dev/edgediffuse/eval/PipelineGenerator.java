@@ -54,12 +54,12 @@ public final class PipelineGenerator implements ImageGenerator {
 
     /** Opens {@code model} (diffusers folder or single file) and checks the settings against it. */
     public static PipelineGenerator open(Path model, Sampling sampling, int batch) {
-        return open(model, null, sampling, batch);
+        return open(model, Pipeline.Options.DEFAULT, sampling, batch);
     }
 
-    /** As {@link #open(Path, Sampling, int)}, decoding with the VAE folder {@code vaeDir} (null: the model's own). */
-    public static PipelineGenerator open(Path model, Path vaeDir, Sampling sampling, int batch) {
-        Denoiser d = Denoiser.load(model, new Pipeline.Options(null, vaeDir));
+    /** As above, loaded with {@code options} (LoRAs, another VAE). */
+    public static PipelineGenerator open(Path model, Pipeline.Options options, Sampling sampling, int batch) {
+        Denoiser d = Denoiser.load(model, options);
         try {
             PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch, null, 0);
             GenerateRequest probe = g.request(new EvalPlan.Job(0, 0, "probe", 0));

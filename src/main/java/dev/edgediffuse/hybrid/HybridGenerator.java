@@ -90,6 +90,53 @@ public final class HybridGenerator {
         return new Outcome(r, failure, 0, req.steps(), 0, 0, (System.nanoTime() - t) / 1e9, null, List.of());
     }
 
+    /**
+     * A teacher's first steps on the server, an LCM student's few steps here: the server runs {@code split} of
+     * {@code teacherReq}'s steps; this device continues the latents from the timestep they reached with
+     * {@code studentReq} (the lcm scheduler, its own step count) and decodes. Falls back to the student alone.
+     */
+    public static Outcome generateWithStudent(Denoiser device, GenerateRequest teacherReq, int split, GenerateRequest studentReq,
+                                              HybridClient client, String remoteModel, boolean wantEmbeddings, PrintStream progress) {
+        teacherReq.validate();
+        studentReq.validate();
+        if (split < 1 || split >= teacherReq.steps()) {
+            throw new IllegalArgumentException("--split must give the server 1.." + (teacherReq.steps() - 1) + " of the teacher's "
+                    + teacherReq.steps() + " steps, got " + split);
+        }
+        var schedule = device.scheduler(teacherReq.scheduler());
+        schedule.setTimesteps(teacherReq.steps());
+        int timestep = (int) schedule.timesteps()[split];
+        int[] shape = device.latentShape(studentReq);
+        String nonce = HexFormat.of().formatHex(NONCES.generateSeed(8));
+        String failure;
+        try {
+            long contextFloats = wantEmbeddings ? (long) teacherReq.contextRows() * ClipTokenizer.MAX_LENGTH * device.contextDim() : 0;
+            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, teacherReq, split, wantEmbeddings, nonce),
+                    Handoff.maxBytes(shape, teacherReq.steps(), contextFloats),
+                    h -> verify(h, teacherReq, split, nonce, remoteModel, device, wantEmbeddings));
+            Handoff h = reply.handoff();
+            long t = System.nanoTime();
+            DenoiseSession s;
+            try {
+                s = device.continueAt(studentReq, timestep, h.latents(), wantEmbeddings ? h.context() : null);
+            } catch (IllegalArgumentException | IllegalStateException e) {
+                throw new HybridFailure("cannot continue the server's state: " + e.getMessage());
+            }
+            device.run(List.of(s), progress);
+            GenerateResult r = device.finish(s);
+            double network = Math.max(0, reply.roundTripSeconds() - h.serverSeconds());
+            return new Outcome(r, null, split, studentReq.steps(), network, h.serverSeconds(), (System.nanoTime() - t) / 1e9,
+                    reply.server(), reply.failedBefore());
+        } catch (HybridFailure e) {
+            failure = e.getMessage();
+        }
+        long t = System.nanoTime();
+        DenoiseSession s = device.start(studentReq);
+        device.run(List.of(s), progress);
+        GenerateResult r = device.finish(s);
+        return new Outcome(r, failure, 0, studentReq.steps(), 0, 0, (System.nanoTime() - t) / 1e9, null, List.of());
+    }
+
     /** The payload must answer this very request; anything else is treated as garbage. */
     public static void verify(Handoff h, GenerateRequest req, int split, String nonce, String remoteModel, Denoiser device,
                        boolean wantEmbeddings) throws HybridFailure {

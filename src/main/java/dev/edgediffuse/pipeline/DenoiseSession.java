@@ -39,6 +39,10 @@ public final class DenoiseSession {
     }
 
     final GenerateRequest request;
+    /** The text encoder and UNet of the request's LoRA set: sessions of one variant share UNet calls. */
+    final Denoiser.Variant variant;
+    /** Prompt-embedding rows: 2 ([negative, prompt]) when guided by CFG, else 1. */
+    private final int rows;
     final float[] context;
     final int contextTokens;
     final Scheduler scheduler;
@@ -66,9 +70,11 @@ public final class DenoiseSession {
         }
     }
 
-    DenoiseSession(GenerateRequest request, float[] context, int contextTokens, Scheduler scheduler, float[] latents,
-                   int[] shape, Gaussian rng, NoiseSource stepNoise, int firstStep, Work work) {
+    DenoiseSession(GenerateRequest request, Denoiser.Variant variant, int rows, float[] context, int contextTokens, Scheduler scheduler,
+                   float[] latents, int[] shape, Gaussian rng, NoiseSource stepNoise, int firstStep, Work work) {
         this.request = request;
+        this.variant = variant;
+        this.rows = rows;
         this.context = context;
         this.contextTokens = contextTokens;
         this.scheduler = scheduler;
@@ -120,9 +126,9 @@ public final class DenoiseSession {
         return nextStep >= scheduler.numSteps();
     }
 
-    /** Prompt-embedding rows of this session: 2 with guidance ([uncond, cond]), else 1. */
+    /** Prompt-embedding rows of this session: 2 with guidance ([uncond, cond]), else 1 (also for an LCM student). */
     public int rows() {
-        return request.contextRows();
+        return rows;
     }
 
     /** The timestep the next step passes to the UNet. */
@@ -132,7 +138,7 @@ public final class DenoiseSession {
 
     /** UNet rows the next step takes: 1 (cond only) at a step outside the request's guidance interval. */
     int stepRows() {
-        return request.guidedAt(nextTimestep()) ? 2 : 1;
+        return rows == 2 && request.guidedAt(nextTimestep()) ? 2 : 1;
     }
 
     int latentSize() {

@@ -4,8 +4,12 @@ import dev.edgediffuse.checkpoint.Checkpoint;
 import dev.edgediffuse.checkpoint.Component;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.Flops;
+import dev.edgediffuse.lora.Adapters;
+import dev.edgediffuse.lora.LoraLibrary;
+import dev.edgediffuse.lora.LoraMode;
 import dev.edgediffuse.model.clip.ClipTextModel;
 import dev.edgediffuse.model.unet.FeatureCache;
+import dev.edgediffuse.model.unet.GuidanceEmbedding;
 import dev.edgediffuse.model.unet.UNet2DConditionModel;
 import dev.edgediffuse.model.unet.UNetHooks;
 import dev.edgediffuse.model.vae.AutoencoderKL;
@@ -59,9 +63,25 @@ public final class Denoiser implements AutoCloseable {
         public static final Layers DENSE = new Layers(LayerPolicy.DENSE, LayerPolicy.DENSE);
     }
 
+    /**
+     * The text encoder and UNet of one LoRA set (the model's own, with any --lora, when the prompt names none). A
+     * UNet with a timestep condition (an LCM student) takes the request's guidance as an embedding instead of CFG rows.
+     */
+    record Variant(String key, ClipTextModel text, UNet2DConditionModel unet) {
+        boolean embedsGuidance() {
+            return unet.timeCondDim() > 0;
+        }
+    }
+
+    /** LoRA sets kept built beside the base one (least recently used goes first). */
+    private static final int VARIANTS_KEPT = 4;
+
     private final Checkpoint checkpoint;
     private final ClipTokenizer tokenizer;
-    private final ClipTextModel textEncoder;
+    private final Layers layers;
+    private final LoraLibrary loras;
+    private final Variant base;
+    private final Map<String, Variant> variants = new LinkedHashMap<>(8, 0.75f, true);
     private final UNet2DConditionModel unet;
     private final ImageAutoencoder vae;
     /** What encodes images (img2img, eval's round trip): the VAE, or the model's own when a replacement only decodes. */
@@ -71,12 +91,15 @@ public final class Denoiser implements AutoCloseable {
     private final boolean ownsCheckpoint;
     private boolean closed;
 
-    private Denoiser(Checkpoint checkpoint, boolean ownsCheckpoint, boolean lowMemory, Layers layers, long loadStartNanos) {
+    private Denoiser(Checkpoint checkpoint, boolean ownsCheckpoint, boolean lowMemory, Layers layers, LoraLibrary loras,
+                     long loadStartNanos) {
         this.checkpoint = checkpoint;
         this.ownsCheckpoint = ownsCheckpoint;
         this.tokenizer = checkpoint.tokenizerDir == null ? ClipTokenizer.builtIn() : ClipTokenizer.load(checkpoint.tokenizerDir);
-        this.textEncoder = new ClipTextModel(checkpoint.text.config(), checkpoint.text.weights().withPolicy(layers.text()));
-        this.unet = new UNet2DConditionModel(checkpoint.unet.config(), checkpoint.unet.weights().withPolicy(layers.unet()));
+        this.layers = layers;
+        this.loras = loras;
+        this.base = build(loras.defaults());
+        this.unet = base.unet;
         Component vaeComponent = checkpoint.vaeOverride != null ? checkpoint.vaeOverride : checkpoint.vae;
         this.vae = ImageAutoencoder.create(vaeComponent.config(), vaeComponent.weights());
         // a decoder-only replacement (a tiny decoder distilled on this latent space) leaves encoding to the model's VAE
@@ -90,10 +113,13 @@ public final class Denoiser implements AutoCloseable {
     public static Denoiser load(Path path, Pipeline.Options options) {
         long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
+        LoraLibrary loras = null;
         try {
             if (options.vaeDir() != null) cp = cp.withVaeFolder(options.vaeDir());
-            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, t0);
+            loras = options.loras().open();
+            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, loras, t0);
         } catch (RuntimeException e) {
+            if (loras != null) loras.close();
             cp.close();
             throw e;
         }
@@ -104,7 +130,38 @@ public final class Denoiser implements AutoCloseable {
      * keeps the checkpoint (and closes it after this denoiser is done).
      */
     public static Denoiser open(Checkpoint checkpoint, boolean lowMemory, Layers layers) {
-        return new Denoiser(checkpoint, false, lowMemory, layers, System.nanoTime());
+        return new Denoiser(checkpoint, false, lowMemory, layers, LoraLibrary.NONE, System.nanoTime());
+    }
+
+    /** As {@link #open(Checkpoint, boolean, Layers)}, with LoRAs; the denoiser closes {@code loras}. */
+    public static Denoiser open(Checkpoint checkpoint, boolean lowMemory, Layers layers, LoraLibrary loras) {
+        return new Denoiser(checkpoint, false, lowMemory, layers, loras, System.nanoTime());
+    }
+
+    /** The text encoder and UNet of a LoRA set: bound to this model, merged or branched as the library's mode says. */
+    private Variant build(LoraLibrary.Selection set) {
+        if (set.isEmpty()) {
+            return new Variant(set.key(), new ClipTextModel(checkpoint.text.config(), checkpoint.text.weights().withPolicy(layers.text())),
+                    new UNet2DConditionModel(checkpoint.unet.config(), checkpoint.unet.weights().withPolicy(layers.unet())));
+        }
+        Adapters adapters = Adapters.bind(checkpoint, loras.uses(set), tokenizer);
+        LoraMode.Applied a = loras.mode().apply(checkpoint, adapters, layers.unet(), layers.text());
+        Variant v = new Variant(set.key(), new ClipTextModel(a.checkpoint().text.config(), a.checkpoint().text.weights().withPolicy(a.text())),
+                new UNet2DConditionModel(a.checkpoint().unet.config(), a.checkpoint().unet.weights().withPolicy(a.unet())));
+        a.checkAllBuilt();
+        return v;
+    }
+
+    /** The variant of a prompt's LoRA set, built on first use and kept while it is among the last few used. */
+    private synchronized Variant variant(LoraLibrary.Selection set) {
+        if (set.key().equals(base.key)) return base;
+        Variant v = variants.get(set.key());
+        if (v == null) {
+            v = build(set);
+            variants.put(set.key(), v);
+            if (variants.size() > VARIANTS_KEPT) variants.remove(variants.keySet().iterator().next());
+        }
+        return v;
     }
 
     /** Prefetches the weight files (model open → first step without page-fault stalls). */
@@ -158,12 +215,25 @@ public final class Denoiser implements AutoCloseable {
         }
     }
 
-    /** Encodes [negative, prompt] (or [prompt] without guidance): the rows a session's UNet calls attend to. */
+    /**
+     * Encodes [negative, prompt] (or [prompt] without guidance, or for an LCM student): the rows a session's UNet calls
+     * attend to, with the text encoder of the prompt's LoRA set and its {@code <lora:…>} tags cut out.
+     */
     public float[] encodePrompt(GenerateRequest req) {
-        int[][] ids = req.guided()
-                ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(req.prompt())}
-                : new int[][]{tokenizer.encode(req.prompt())};
-        return textEncoder.encode(ids);
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        return encodePrompt(req, set.prompt(), variant(set));
+    }
+
+    private float[] encodePrompt(GenerateRequest req, String prompt, Variant v) {
+        int[][] ids = contextRows(req, v) == 2
+                ? new int[][]{tokenizer.encode(req.negativePrompt() == null ? "" : req.negativePrompt()), tokenizer.encode(prompt)}
+                : new int[][]{tokenizer.encode(prompt)};
+        return v.text.encode(ids);
+    }
+
+    /** Prompt rows a request needs with this variant: guidance by CFG needs the negative prompt's row too. */
+    private static int contextRows(GenerateRequest req, Variant v) {
+        return req.guided() && !v.embedsGuidance() ? 2 : 1;
     }
 
     public DenoiseSession start(GenerateRequest req) {
@@ -180,7 +250,9 @@ public final class Denoiser implements AutoCloseable {
         if (overrides == null) overrides = Noise.SEEDED;
         DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
         work.loadSeconds = loadSeconds;
-        float[] context = encodePromptTimed(req, work);
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        Variant variant = variant(set);
+        float[] context = encodePromptTimed(req, set.prompt(), variant, work);
         Scheduler scheduler = scheduler(req.scheduler());
         scheduler.setTimesteps(req.steps());
         int[] shape = latentShape(req);
@@ -207,7 +279,8 @@ public final class Denoiser implements AutoCloseable {
             for (int i = 0; i < n; i++) latents[i] *= sigma;
         }
         NoiseSource stepNoise = overrides.stepNoise() == null ? null : nchwToLatentLayout(overrides.stepNoise(), lc, lh, lw);
-        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, scheduler, latents, shape, rng, stepNoise, first, work);
+        return new DenoiseSession(req, variant, contextRows(req, variant), context, ClipTokenizer.MAX_LENGTH, scheduler, latents, shape, rng,
+                stepNoise, first, work);
     }
 
     /**
@@ -231,19 +304,22 @@ public final class Denoiser implements AutoCloseable {
                     + shape[0] * shape[1] * shape[2]);
         }
         DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        Variant variant = variant(set);
+        int rows = contextRows(req, variant);
         if (context == null) {
-            context = encodePromptTimed(req, work);
-        } else if (context.length != req.contextRows() * ClipTokenizer.MAX_LENGTH * contextDim()) {
+            context = encodePromptTimed(req, set.prompt(), variant, work);
+        } else if (context.length != rows * ClipTokenizer.MAX_LENGTH * contextDim()) {
             throw new IllegalArgumentException("prompt embeddings have " + context.length + " values, this model needs "
-                    + req.contextRows() * ClipTokenizer.MAX_LENGTH * contextDim());
+                    + rows * ClipTokenizer.MAX_LENGTH * contextDim());
         }
         Scheduler s = scheduler(req.scheduler());
         s.setTimesteps(req.steps());
         s.restore(state);
         DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
         rng.skip(noiseDraws);
-        return new DenoiseSession(req, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng, null,
-                state.nextStep(), work);
+        return new DenoiseSession(req, variant, rows, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng,
+                null, state.nextStep(), work);
     }
 
     /** What a request's speed-ups need of this model: DeepCache's branch must be one of the UNet's skip connections. */
@@ -255,9 +331,46 @@ public final class Denoiser implements AutoCloseable {
         }
     }
 
-    private float[] encodePromptTimed(GenerateRequest req, DenoiseSession.Work work) {
+    /** Whether this model is a latent consistency student (guidance through its timestep condition). */
+    public boolean consistencyModel() {
+        return base.embedsGuidance();
+    }
+
+    /**
+     * Continues latents another model's sampler brought to {@code timestep} (channels-last), with the LCM scheduler from
+     * the grid point at or below it (a teacher's first steps on a server, this LCM student's few steps after).
+     * {@code context} (nullable) replaces this model's prompt embeddings: one row (the prompt's), or a guided
+     * request's two rows, of which the prompt's is taken.
+     */
+    public DenoiseSession continueAt(GenerateRequest req, int timestep, float[] latentsChannelsLast, float[] context) {
+        req.validate();
+        checkSpeedUps(req);
+        if (!req.scheduler().equals("lcm")) throw new IllegalArgumentException("continuing another sampler's latents needs the lcm scheduler");
+        int[] shape = latentShape(req);
+        if (latentsChannelsLast.length != shape[0] * shape[1] * shape[2]) {
+            throw new IllegalArgumentException("latents have " + latentsChannelsLast.length + " values, expected " + shape[0] * shape[1] * shape[2]);
+        }
+        DenoiseSession.Work work = new DenoiseSession.Work(req.steps());
+        LoraLibrary.Selection set = loras.select(req.prompt());
+        Variant variant = variant(set);
+        int rows = contextRows(req, variant), per = ClipTokenizer.MAX_LENGTH * contextDim();
+        if (context == null) {
+            context = encodePromptTimed(req, set.prompt(), variant, work);
+        } else if (context.length % per != 0 || context.length / per < rows) {
+            throw new IllegalArgumentException("prompt embeddings have " + context.length + " values, this model needs " + rows * per);
+        } else {
+            context = java.util.Arrays.copyOfRange(context, context.length - rows * per, context.length);
+        }
+        LcmScheduler lcm = (LcmScheduler) scheduler("lcm");
+        lcm.setTimestepsFrom(req.steps(), timestep);
+        DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
+        return new DenoiseSession(req, variant, rows, context, ClipTokenizer.MAX_LENGTH, lcm, latentsChannelsLast.clone(), shape, rng,
+                null, 0, work);
+    }
+
+    private float[] encodePromptTimed(GenerateRequest req, String prompt, Variant v, DenoiseSession.Work work) {
         long t = System.nanoTime(), macs = Flops.macs();
-        float[] context = encodePrompt(req);
+        float[] context = encodePrompt(req, prompt, v);
         work.textSeconds = (System.nanoTime() - t) / 1e9;
         work.textMacs = Flops.macs() - macs;
         return context;
@@ -276,20 +389,23 @@ public final class Denoiser implements AutoCloseable {
     /**
      * One denoising step for every session ([uncond, cond] rows of each session in order; a session outside its
      * guidance interval adds its cond row only). Sessions must share a latent size and not be done. They share one
-     * UNet call, except where their calls differ (token-merge settings, a DeepCache session's full or cached step):
-     * then each kind of call runs once for its sessions.
+     * UNet call, except where their calls differ (LoRA set, token-merge settings, a DeepCache session's full or cached
+     * step): then each kind of call runs once for its sessions.
      */
     public void step(List<DenoiseSession> sessions) {
         if (sessions.isEmpty()) return;
         DenoiseSession first = sessions.getFirst();
-        Map<DenoiseSession.Call, List<DenoiseSession>> calls = new LinkedHashMap<>();
+        Map<CallKind, List<DenoiseSession>> calls = new LinkedHashMap<>();
         for (DenoiseSession s : sessions) {
             if (s.done()) throw new IllegalStateException("session already finished");
             if (!s.sameSize(first)) throw new IllegalArgumentException("sessions in one batch must share the latent size");
-            calls.computeIfAbsent(s.nextCall(), c -> new ArrayList<>()).add(s);
+            calls.computeIfAbsent(new CallKind(s.variant, s.nextCall()), c -> new ArrayList<>()).add(s);
         }
-        calls.forEach(this::stepTogether);
+        calls.forEach((kind, group) -> stepTogether(kind.call(), group));
     }
+
+    /** What sessions must share to share a UNet call. */
+    private record CallKind(Variant variant, DenoiseSession.Call call) {}
 
     /** One UNet call for sessions that share its kind, then guidance and the scheduler step for each. */
     private void stepTogether(DenoiseSession.Call call, List<DenoiseSession> sessions) {
@@ -312,7 +428,9 @@ public final class Denoiser implements AutoCloseable {
                 rowSeeds[r] = TokenMerging.rowSeed(s.request.seed(), s.nextStep);
             }
         }
+        UNet2DConditionModel model = first.variant.unet();
         UNetHooks hooks = UNetHooks.NONE;
+        if (first.variant.embedsGuidance()) hooks = hooks.withTimestepCond(guidanceEmbedding(sessions, rows, model.timeCondDim()));
         if (call.tokenMerge() != null) hooks = hooks.withTokenMerge(new TokenMerging(call.tokenMerge(), rowSeeds));
         FeatureCache cache = null;
         if (call.cacheSkips() > 0) {
@@ -321,7 +439,7 @@ public final class Denoiser implements AutoCloseable {
             cache = call.reuse() ? FeatureCache.concat(stored) : new FeatureCache(call.cacheSkips());
             hooks = hooks.withCache(cache, call.reuse());
         }
-        float[] pred = unet.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens, hooks).data();
+        float[] pred = model.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens, hooks).data();
         double seconds = (System.nanoTime() - t) / 1e9;
         long callAllocated = Memory.allocatedBytes() - allocated, callMacs = Flops.macs() - macs;
         r = 0;
@@ -338,6 +456,16 @@ public final class Denoiser implements AutoCloseable {
             r += stepRows;
             s.advance(eps, seconds, callAllocated * stepRows / rows, callMacs * stepRows / rows);
         }
+    }
+
+    /** An LCM student's condition: per row the embedding of w = cfg − 1 (diffusers' LatentConsistencyModelPipeline). */
+    private static float[] guidanceEmbedding(List<DenoiseSession> sessions, int rows, int dim) {
+        float[] w = new float[rows];
+        int r = 0;
+        for (DenoiseSession s : sessions) {
+            for (int b = 0; b < s.stepRows(); b++) w[r++] = s.request.cfg() - 1f;
+        }
+        return GuidanceEmbedding.of(w, dim);
     }
 
     /**
@@ -428,6 +556,7 @@ public final class Denoiser implements AutoCloseable {
     public synchronized void close() {
         if (closed) return;
         closed = true;
+        loras.close();
         if (ownsCheckpoint) checkpoint.close();
     }
 }

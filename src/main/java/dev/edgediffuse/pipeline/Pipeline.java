@@ -3,6 +3,7 @@ package dev.edgediffuse.pipeline;
 import dev.edgediffuse.checkpoint.Checkpoint;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.kernels.WarmUp;
+import dev.edgediffuse.lora.LoraLibrary;
 import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tensor.Residency;
 
@@ -18,14 +19,23 @@ import java.util.List;
  */
 public final class Pipeline implements AutoCloseable {
     /**
-     * Load options: configs for a single-file checkpoint, a replacement VAE (e.g. TAESD) folder, and low-memory mode
-     * (VAE decoded in tiles; weights leave the resident set after each use in every mode, see {@link Residency}).
+     * Load options: configs for a single-file checkpoint, a replacement VAE (e.g. TAESD) folder, low-memory mode
+     * (VAE decoded in tiles; weights leave the resident set after each use in every mode, see {@link Residency}),
+     * and the LoRAs to apply (to every request, and those prompts may name).
      */
-    public record Options(Path configDir, Path vaeDir, boolean lowMemory) {
+    public record Options(Path configDir, Path vaeDir, boolean lowMemory, LoraLibrary.Settings loras) {
         public static final Options DEFAULT = new Options(null, null, false);
 
         public Options(Path configDir, Path vaeDir) {
             this(configDir, vaeDir, false);
+        }
+
+        public Options(Path configDir, Path vaeDir, boolean lowMemory) {
+            this(configDir, vaeDir, lowMemory, LoraLibrary.Settings.NONE);
+        }
+
+        public Options withLoras(LoraLibrary.Settings l) {
+            return new Options(configDir, vaeDir, lowMemory, l);
         }
     }
 

@@ -55,6 +55,20 @@ public final class LcmScheduler extends BaseScheduler {
         nextStep = 0;
     }
 
+    /**
+     * The schedule for continuing latents that another sampler brought to {@code timestep} (a teacher's first steps in
+     * a hybrid run): {@code steps} timesteps picked, as above, from the distillation grid's points up to and including
+     * the largest one not above {@code timestep}.
+     */
+    public void setTimestepsFrom(int steps, int timestep) {
+        int k = schedule.numTrainTimesteps() / originalSteps;
+        int count = Math.min(originalSteps, (timestep + 1) / k);
+        if (count < steps) {
+            throw new IllegalArgumentException("LCM from timestep " + timestep + " has " + count + " grid points, fewer than " + steps + " steps");
+        }
+        setTimesteps(steps, count / (double) originalSteps);
+    }
+
     @Override
     public float initNoiseSigma() {
         return 1f;

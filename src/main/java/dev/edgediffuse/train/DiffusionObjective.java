@@ -22,10 +22,19 @@ import dev.edgediffuse.tokenizer.ClipTokenizer;
  * The returned loss stays the plain MSE, so logs of weighted and unweighted runs compare.
  */
 public final class DiffusionObjective implements TrainingLoop.Objective {
+    /** The caption of training image {@code index}, drawn with the step's random numbers when there are several. */
+    @FunctionalInterface
+    public interface CaptionSource {
+        String caption(int index, Rng rng);
+    }
+
     private final UNet2DConditionModel unet;
     private final ClipTextModel text;
     private final LatentDataset latents;
-    private final int[] labels;
+    private final CaptionSource captions;
+    /** Token id → the vector that stands for it while it is learnt (new words), else empty; used multiplied by vectorScale. */
+    private final java.util.Map<Integer, float[]> tokenVectors;
+    private final float vectorScale;
     private final ClipTokenizer tokenizer;
     private final java.util.Map<String, int[]> captionIds = new java.util.HashMap<>();
     private final int[] emptyIds;
@@ -36,13 +45,23 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
     private final double inputPerturbation;
     private final long seed;
 
+    /** Fashion-MNIST: a random caption of each image's class (see {@link Captions#random}). */
     public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, int[] labels,
                               ClipTokenizer tokenizer, float[] alphasCumprod, int batch, double dropout, double minSnrGamma,
                               double inputPerturbation, long seed) {
+        this(unet, text, latents, (i, rng) -> Captions.random(labels[i], rng::nextInt), java.util.Map.of(), 1f, tokenizer, alphasCumprod,
+                batch, dropout, minSnrGamma, inputPerturbation, seed);
+    }
+
+    public DiffusionObjective(UNet2DConditionModel unet, ClipTextModel text, LatentDataset latents, CaptionSource captions,
+                              java.util.Map<Integer, float[]> tokenVectors, float vectorScale, ClipTokenizer tokenizer, float[] alphasCumprod,
+                              int batch, double dropout, double minSnrGamma, double inputPerturbation, long seed) {
         this.unet = unet;
         this.text = text;
         this.latents = latents;
-        this.labels = labels;
+        this.captions = captions;
+        this.tokenVectors = tokenVectors;
+        this.vectorScale = vectorScale;
         this.alphasCumprod = alphasCumprod;
         this.batches = new Batches(latents.count(), batch, seed);
         this.dropout = dropout;
@@ -94,10 +113,10 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
             timesteps[j] = t;
             weight[j] = minSnrWeight(alphasCumprod[t], minSnrGamma);
             addNoise(z0, j * size, size, alphasCumprod[t], inputPerturbation, rng, noise, noisy);
-            String caption = Captions.random(labels[idx[j]], rng::nextInt);
+            String caption = captions.caption(idx[j], rng);
             ids[j] = rng.nextDouble() < dropout ? emptyIds : ids(caption);
         }
-        float[] context = text.encode(ids);
+        float[] context = text.encode(ids, 0, tokenVectors, vectorScale);
         FeatureMap x = new FeatureMap(noisy, b, latents.height(), latents.width(), latents.channels());
         float[] pred = unet.predict(x, timesteps, context, ids[0].length).data();
         float[] grad = new float[pred.length];

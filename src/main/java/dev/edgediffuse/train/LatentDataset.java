@@ -40,6 +40,14 @@ public final class LatentDataset {
         }, scaling, out);
     }
 
+    /** Encodes images [n][h][w][3] in [-1, 1] held in memory, as above. */
+    public static LatentDataset encode(AutoencoderKL vae, FeatureMap images, float scaling, PrintStream out) {
+        int per = images.pixels() * images.channels();
+        return encode(vae, images.batch(), (start, count) -> new FeatureMap(
+                java.util.Arrays.copyOfRange(images.data(), start * per, (start + count) * per), count, images.height(), images.width(),
+                images.channels()), scaling, out);
+    }
+
     /** Encodes {@code n} images of any source, 256 at a time (an image folder's, as well as Fashion-MNIST's). */
     public static LatentDataset encode(AutoencoderKL vae, int n, Images images, float scaling, PrintStream out) {
         int chunk = 256;

@@ -189,19 +189,19 @@ public record Recipe(String name, String config, Path data, int images, long see
         return List.copyOf(out);
     }
 
-    private static String string(Map<String, Object> r, String key, String src) {
+    static String string(Map<String, Object> r, String key, String src) {
         Object o = r.get(key);
         if (!(o instanceof String s)) throw new ModelFormatException(src + ": \"" + key + "\" must be a string");
         return s;
     }
 
-    private static double number(Map<String, Object> r, String key, String src) {
+    static double number(Map<String, Object> r, String key, String src) {
         Object o = r.get(key);
         if (!(o instanceof Number n)) throw new ModelFormatException(src + ": \"" + key + "\" must be a number");
         return n.doubleValue();
     }
 
-    private static double optional(Map<String, Object> r, String key, double fallback, String src) {
+    static double optional(Map<String, Object> r, String key, double fallback, String src) {
         Object o = r.get(key);
         if (o == null) return fallback;
         if (!(o instanceof Number n)) throw new ModelFormatException(src + ": \"" + key + "\" must be a number");

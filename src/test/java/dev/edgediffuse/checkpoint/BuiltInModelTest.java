@@ -3,6 +3,7 @@ package dev.edgediffuse.checkpoint;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
+import dev.edgediffuse.pipeline.GenerateResult;
 import dev.edgediffuse.tensor.FeatureMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

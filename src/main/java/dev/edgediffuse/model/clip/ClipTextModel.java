@@ -9,6 +9,8 @@ import dev.edgediffuse.nn.Ops;
 import dev.edgediffuse.nn.Weights;
 import dev.edgediffuse.tensor.Weight;
 
+import java.util.Map;
+
 /**
  * CLIP's text transformer (transformers' CLIPTextModel): token + position embeddings, pre-LN causal self-attention
  * blocks, final LayerNorm. SD 1.x conditions on the last layer; SD 2.x checkpoints reach the penultimate layer through
@@ -91,6 +93,22 @@ public final class ClipTextModel {
      * clip_skip does): [batch][tokens][hidden] row-major. Every prompt must have the same number of tokens.
      */
     public float[] encode(int[][] tokenIds, int skipLastLayers) {
+        return encode(tokenIds, skipLastLayers, Map.of());
+    }
+
+    /**
+     * As {@link #encode(int[][], int)}, with the embeddings of some tokens taken from {@code tokenVectors} (token id →
+     * [hidden]) instead of the table: new words being learnt (a LoRA's bundled embeddings); differentiable in them.
+     */
+    public float[] encode(int[][] tokenIds, int skipLastLayers, Map<Integer, float[]> tokenVectors) {
+        return encode(tokenIds, skipLastLayers, tokenVectors, 1f);
+    }
+
+    /**
+     * As above, each token vector multiplied by {@code vectorScale} (a learning-rate multiplier for vectors being learnt:
+     * an optimizer step of size η on v moves scale·v by scale·η).
+     */
+    public float[] encode(int[][] tokenIds, int skipLastLayers, Map<Integer, float[]> tokenVectors, float vectorScale) {
         if (skipLastLayers < 0 || skipLastLayers >= blocks.length) {
             throw new IllegalArgumentException("skipLastLayers must be in [0, " + (blocks.length - 1) + "], got " + skipLastLayers);
         }
@@ -101,12 +119,12 @@ public final class ClipTextModel {
             throw new IllegalArgumentException("prompts must have 1 to " + maxPositions + " tokens, got " + tokens);
         }
         int rows = batch * tokens;
-        float[] x = embed(tokenIds, tokens);
+        float[] x = embed(tokenIds, tokens, tokenVectors, vectorScale);
         for (int i = 0; i < blocks.length - skipLastLayers; i++) x = block(blocks[i], x, batch, tokens);
         return finalNorm.forward(x, rows);
     }
 
-    private float[] embed(int[][] tokenIds, int tokens) {
+    private float[] embed(int[][] tokenIds, int tokens, Map<Integer, float[]> tokenVectors, float vectorScale) {
         float[] x = new float[tokenIds.length * tokens * hidden];
         for (int b = 0; b < tokenIds.length; b++) {
             if (tokenIds[b].length != tokens) {
@@ -115,26 +133,40 @@ public final class ClipTextModel {
             for (int t = 0; t < tokens; t++) {
                 int id = tokenIds[b][t], row = (b * tokens + t) * hidden;
                 if (id < 0 || id >= vocabSize) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + vocabSize);
-                tokenEmbedding.copyTo((long) id * hidden, x, row, hidden);
+                float[] own = tokenVectors.get(id);
+                if (own != null) {
+                    for (int c = 0; c < hidden; c++) x[row + c] = vectorScale * own[c];
+                } else tokenEmbedding.copyTo((long) id * hidden, x, row, hidden);
                 for (int c = 0; c < hidden; c++) x[row + c] += positionEmbedding[t * hidden + c];
             }
         }
         float[] table = tokenEmbedding.heapArray();
+        float[][] inputs = new float[2 + tokenVectors.size()][];
+        inputs[0] = table;
+        inputs[1] = positionEmbedding;
+        int k = 2;
+        for (float[] v : tokenVectors.values()) inputs[k++] = v;
         Tape.record(x, (tape, dx) -> {
-            // each token's gradient row lands on its vocabulary row; positions sum over the batch
+            // each token's gradient row lands on its vocabulary row (or its own vector); positions sum over the batch
             float[] dTable = tape.needs(table) ? new float[table.length] : null;
             float[] dPositions = new float[positionEmbedding.length];
+            Map<Integer, float[]> dOwn = new java.util.HashMap<>();
             for (int b = 0; b < tokenIds.length; b++)
                 for (int t = 0; t < tokens; t++) {
-                    int row = (b * tokens + t) * hidden;
+                    int row = (b * tokens + t) * hidden, id = tokenIds[b][t];
+                    float[] own = tokenVectors.get(id);
+                    float[] dRow = own == null ? dTable : tape.needs(own) ? dOwn.computeIfAbsent(id, i -> new float[hidden]) : null;
+                    int at = own == null ? id * hidden : 0;
+                    float scale = own == null ? 1f : vectorScale;
                     for (int c = 0; c < hidden; c++) {
-                        if (dTable != null) dTable[tokenIds[b][t] * hidden + c] += dx[row + c];
+                        if (dRow != null) dRow[at + c] += scale * dx[row + c];
                         dPositions[t * hidden + c] += dx[row + c];
                     }
                 }
             tape.accumulateFresh(table, dTable);
             tape.accumulateFresh(positionEmbedding, dPositions);
-        }, table, positionEmbedding);
+            dOwn.forEach((id, d) -> tape.accumulateFresh(tokenVectors.get(id), d));
+        }, inputs);
         return x;
     }
 

@@ -107,4 +107,49 @@ class ClipTextModelTest {
             assertThrows(IllegalArgumentException.class, () -> m.encode(ids("sd1"), 3));
         }
     }
+
+    /** A learnt token vector, used scaled, stands in for its table row; its gradient matches finite differences. */
+    @Test
+    void tokenVectorsReplaceTheirRowsAndGetGradients() {
+        var tiny = dev.edgediffuse.checkpoint.ModelConfigs.builtIn("tiny").text();
+        var params = dev.edgediffuse.train.Parameters.initialize(dev.edgediffuse.checkpoint.RandomCheckpoint.textTensors(tiny),
+                new dev.edgediffuse.train.Rng(3));
+        ClipTextModel m = new ClipTextModel(tiny, params.weights("tiny"));
+        int[][] ids = {{0, 7, 9, 2}, {0, 9, 2, 1}};
+        float[] row = new float[64];
+        params.get("embeddings.token_embedding.weight");
+        System.arraycopy(params.get("embeddings.token_embedding.weight"), 9 * 64, row, 0, 64);
+        float[] third = row.clone();
+        for (int i = 0; i < 64; i++) third[i] /= 3f;
+        assertArrayEqualsWithin(m.encode(ids), m.encode(ids, 0, Map.of(9, third), 3f), 1e-5f);
+
+        float[] u = new float[64], r = new float[2 * 4 * 64];
+        var rng = new dev.edgediffuse.train.Rng(4);
+        for (int i = 0; i < u.length; i++) u[i] = 0.3f * rng.nextGaussian();
+        for (int i = 0; i < r.length; i++) r[i] = rng.nextGaussian();
+        double analytic;
+        try (var tape = dev.edgediffuse.autograd.Tape.begin(java.util.List.of(u))) {
+            float[] out = m.encode(ids, 0, Map.of(9, u), 3f);
+            tape.backward(out, r.clone());
+            analytic = tape.grad(u)[5];
+        }
+        float h = 1e-2f, saved = u[5];
+        u[5] = saved + h;
+        double up = dot(m.encode(ids, 0, Map.of(9, u), 3f), r);
+        u[5] = saved - h;
+        double down = dot(m.encode(ids, 0, Map.of(9, u), 3f), r);
+        u[5] = saved;
+        assertEquals((up - down) / (2 * h), analytic, 0.02 * Math.abs(analytic) + 1e-4);
+    }
+
+    private static double dot(float[] a, float[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += (double) a[i] * b[i];
+        return s;
+    }
+
+    private static void assertArrayEqualsWithin(float[] a, float[] b, float tol) {
+        assertEquals(a.length, b.length);
+        for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], tol, "index " + i);
+    }
 }
