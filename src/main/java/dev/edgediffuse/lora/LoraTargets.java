@@ -74,8 +74,12 @@ public final class LoraTargets {
         return Pattern.compile(re.toString());
     }
 
-    /** kohya's key of a layer: lora_unet_ / lora_te_ and the path with its dots as underscores. */
+    /**
+     * kohya's key of a layer: lora_unet_ / lora_te_ and the path with its dots as underscores; a text encoder's path
+     * under transformers' "text_model." (as kohya writes it, whether or not this checkpoint stores the prefix).
+     */
     public static String kohyaKey(String component, String path) {
-        return (component.equals(Component.UNET) ? "lora_unet_" : "lora_te_") + path.replace('.', '_');
+        if (component.equals(Component.UNET)) return "lora_unet_" + path.replace('.', '_');
+        return "lora_te_" + (path.startsWith("text_model.") ? path : "text_model." + path).replace('.', '_');
     }
 }
