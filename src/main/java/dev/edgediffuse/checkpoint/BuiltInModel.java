@@ -27,7 +27,7 @@ import java.util.zip.CRC32;
  * trained by {@code edgediffuse train-classifier}.
  */
 public record BuiltInModel(String name, String resource, List<String> files) {
-    public static final BuiltInModel MINI = new BuiltInModel("edgediffuse-mini-v7", "/dev/edgediffuse/models/mini/",
+    public static final BuiltInModel MINI = new BuiltInModel("edgediffuse-mini-v8", "/dev/edgediffuse/models/mini/",
             List.of("model_index.json", SamplingDefaults.FILE, "scheduler/scheduler_config.json", "text_encoder/config.json",
                     "text_encoder/model.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors"));
