@@ -82,12 +82,7 @@ public final class DistillObjective implements TrainingLoop.Objective {
             int t = rng.nextInt(alphasCumprod.length);
             timesteps[j] = t;
             snrWeight[j] = DiffusionObjective.minSnrWeight(alphasCumprod[t], minSnrGamma);
-            double a = Math.sqrt(alphasCumprod[t]), s = Math.sqrt(1 - alphasCumprod[t]);
-            for (int i = j * size; i < (j + 1) * size; i++) {
-                float e = rng.nextGaussian();
-                noise[i] = e;
-                noisy[i] = (float) (a * z0[i] + s * e);
-            }
+            DiffusionObjective.addNoise(z0, j * size, size, alphasCumprod[t], 0, rng, noise, noisy);
             String c = caption.apply(idx[j], rng);
             tokens[j] = rng.nextDouble() < dropout ? emptyIds : ids.computeIfAbsent(c, tokenizer::encode);
         }

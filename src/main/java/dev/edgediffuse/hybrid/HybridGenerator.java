@@ -57,37 +57,8 @@ public final class HybridGenerator {
         if (req.initImage() != null || req.initLatents() != null) {
             throw new IllegalArgumentException("--hybrid supports txt2img from a seed only (no --init-image / --init-latents)");
         }
-        int[] shape = device.latentShape(req); // size errors are the user's, not the server's
-        String nonce = HexFormat.of().formatHex(NONCES.generateSeed(8));
-        String failure;
-        try {
-            long contextFloats = wantEmbeddings ? (long) req.contextRows() * ClipTokenizer.MAX_LENGTH * device.contextDim() : 0;
-            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, req, split, wantEmbeddings, nonce),
-                    Handoff.maxBytes(shape, req.steps(), contextFloats),
-                    h -> verify(h, req, split, nonce, remoteModel, device, wantEmbeddings));
-            Handoff h = reply.handoff();
-            long t = System.nanoTime();
-            DenoiseSession s;
-            try {
-                s = device.resume(req, h.state(), h.latents(), h.noiseDraws(), wantEmbeddings ? h.context() : null);
-            } catch (RuntimeException e) {
-                // a state this device cannot continue, however it fails: the server's part is dropped, not the image
-                throw new HybridFailure("cannot continue the server's state: " + e.getMessage());
-            }
-            device.run(List.of(s), progress);
-            GenerateResult r = device.finish(s);
-            double deviceSeconds = (System.nanoTime() - t) / 1e9;
-            double network = Math.max(0, reply.roundTripSeconds() - h.serverSeconds());
-            return new Outcome(r, null, split, req.steps() - split, network, h.serverSeconds(), deviceSeconds, reply.server(),
-                    reply.failedBefore());
-        } catch (HybridFailure e) {
-            failure = e.getMessage();
-        }
-        long t = System.nanoTime();
-        DenoiseSession s = device.start(req);
-        device.run(List.of(s), progress);
-        GenerateResult r = device.finish(s);
-        return new Outcome(r, failure, 0, req.steps(), 0, 0, (System.nanoTime() - t) / 1e9, null, List.of());
+        return run(device, req, split, req, client, remoteModel, wantEmbeddings, progress,
+                (h, context) -> device.resume(req, h.state(), h.latents(), h.noiseDraws(), context));
     }
 
     /**
@@ -106,35 +77,52 @@ public final class HybridGenerator {
         var schedule = device.scheduler(teacherReq.scheduler());
         schedule.setTimesteps(teacherReq.steps());
         int timestep = (int) schedule.timesteps()[split];
-        int[] shape = device.latentShape(studentReq);
+        return run(device, teacherReq, split, studentReq, client, remoteModel, wantEmbeddings, progress,
+                (h, context) -> device.continueAt(studentReq, timestep, h.latents(), context));
+    }
+
+    /** How this device picks up a verified handoff (its prompt embeddings, or null to encode its own). */
+    private interface Continuation {
+        DenoiseSession start(Handoff h, float[] context);
+    }
+
+    /**
+     * The server's {@code split} steps of {@code serverReq}, then this device's {@code deviceReq} from the handoff;
+     * on any failure of the server's part, {@code deviceReq} from the start on this device alone.
+     */
+    private static Outcome run(Denoiser device, GenerateRequest serverReq, int split, GenerateRequest deviceReq, HybridClient client,
+                               String remoteModel, boolean wantEmbeddings, PrintStream progress, Continuation continuation) {
+        int[] shape = device.latentShape(deviceReq); // size errors are the user's, not the server's
         String nonce = HexFormat.of().formatHex(NONCES.generateSeed(8));
         String failure;
         try {
-            long contextFloats = wantEmbeddings ? (long) teacherReq.contextRows() * ClipTokenizer.MAX_LENGTH * device.contextDim() : 0;
-            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, teacherReq, split, wantEmbeddings, nonce),
-                    Handoff.maxBytes(shape, teacherReq.steps(), contextFloats),
-                    h -> verify(h, teacherReq, split, nonce, remoteModel, device, wantEmbeddings));
+            long contextFloats = wantEmbeddings ? (long) serverReq.contextRows() * ClipTokenizer.MAX_LENGTH * device.contextDim() : 0;
+            HybridClient.Reply reply = client.denoise(new HybridRequest(remoteModel, serverReq, split, wantEmbeddings, nonce),
+                    Handoff.maxBytes(shape, serverReq.steps(), contextFloats),
+                    h -> verify(h, serverReq, split, nonce, remoteModel, device, wantEmbeddings));
             Handoff h = reply.handoff();
             long t = System.nanoTime();
             DenoiseSession s;
             try {
-                s = device.continueAt(studentReq, timestep, h.latents(), wantEmbeddings ? h.context() : null);
-            } catch (IllegalArgumentException | IllegalStateException e) {
+                s = continuation.start(h, wantEmbeddings ? h.context() : null);
+            } catch (RuntimeException e) {
+                // a state this device cannot continue, however it fails: the server's part is dropped, not the image
                 throw new HybridFailure("cannot continue the server's state: " + e.getMessage());
             }
             device.run(List.of(s), progress);
             GenerateResult r = device.finish(s);
+            double deviceSeconds = (System.nanoTime() - t) / 1e9;
             double network = Math.max(0, reply.roundTripSeconds() - h.serverSeconds());
-            return new Outcome(r, null, split, studentReq.steps(), network, h.serverSeconds(), (System.nanoTime() - t) / 1e9,
-                    reply.server(), reply.failedBefore());
+            return new Outcome(r, null, split, deviceReq.steps() - (deviceReq == serverReq ? split : 0), network, h.serverSeconds(),
+                    deviceSeconds, reply.server(), reply.failedBefore());
         } catch (HybridFailure e) {
             failure = e.getMessage();
         }
         long t = System.nanoTime();
-        DenoiseSession s = device.start(studentReq);
+        DenoiseSession s = device.start(deviceReq);
         device.run(List.of(s), progress);
         GenerateResult r = device.finish(s);
-        return new Outcome(r, failure, 0, studentReq.steps(), 0, 0, (System.nanoTime() - t) / 1e9, null, List.of());
+        return new Outcome(r, failure, 0, deviceReq.steps(), 0, 0, (System.nanoTime() - t) / 1e9, null, List.of());
     }
 
     /** The payload must answer this very request; anything else is treated as garbage. */

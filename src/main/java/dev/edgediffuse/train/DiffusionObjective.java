@@ -89,7 +89,7 @@ public final class DiffusionObjective implements TrainingLoop.Objective {
      * {@code noise} gets the target ε, {@code noisy} √ᾱ·z0 + √(1−ᾱ)·(ε + γ·ξ), with ε and ξ drawn per value in turn
      * (ξ only when γ > 0).
      */
-    static void addNoise(float[] z0, int offset, int n, float alphaCumprod, double inputPerturbation, Rng rng, float[] noise, float[] noisy) {
+    public static void addNoise(float[] z0, int offset, int n, float alphaCumprod, double inputPerturbation, Rng rng, float[] noise, float[] noisy) {
         double a = Math.sqrt(alphaCumprod), s = Math.sqrt(1 - alphaCumprod);
         for (int i = offset; i < offset + n; i++) {
             float e = rng.nextGaussian();
