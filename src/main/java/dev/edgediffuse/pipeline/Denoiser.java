@@ -250,6 +250,16 @@ public final class Denoiser implements AutoCloseable {
      * session outside its guidance interval adds its cond row only). Sessions must share a latent size and not be done.
      */
     public void step(List<DenoiseSession> sessions) {
+        step(sessions, null);
+    }
+
+    /** What a UNet call is given: its latents (scaled model input), per-row timesteps and context rows. */
+    public interface UNetInputs {
+        void observe(FeatureMap latents, float[] timesteps, float[] context, int contextTokens);
+    }
+
+    /** As {@link #step(List)}, showing the UNet call's inputs to {@code observer} (nullable) first (calibration). */
+    public void step(List<DenoiseSession> sessions, UNetInputs observer) {
         if (sessions.isEmpty()) return;
         long t = System.nanoTime(), allocated = Memory.allocatedBytes(), macs = Flops.macs();
         DenoiseSession first = sessions.getFirst();
@@ -272,7 +282,9 @@ public final class Denoiser implements AutoCloseable {
                 ts[r] = timestep;
             }
         }
-        float[] pred = unet.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens).data();
+        FeatureMap latents = new FeatureMap(in, rows, first.lh, first.lw, first.lc);
+        if (observer != null) observer.observe(latents, ts, ctx, tokens);
+        float[] pred = unet.predict(latents, ts, ctx, tokens).data();
         double seconds = (System.nanoTime() - t) / 1e9;
         long callAllocated = Memory.allocatedBytes() - allocated, callMacs = Flops.macs() - macs;
         r = 0;
