@@ -53,6 +53,9 @@ final class EvalCommand extends CliCommand {
     @Mixin
     private SamplingOptions sampling;
 
+    @Mixin
+    private ActivationsOption activations;
+
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "image i uses seed N+i; caption templates are drawn from N (default ${DEFAULT-VALUE})")
     private long seed;
 
@@ -111,7 +114,7 @@ final class EvalCommand extends CliCommand {
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
-             PipelineGenerator generator = PipelineGenerator.open(modelPath, generation, batch);
+             PipelineGenerator generator = PipelineGenerator.open(modelPath, generation, batch, activations.layers(modelPath));
              PipelineGenerator referenceGenerator = refPath == null ? null : openReference(refPath, generation, batch, generator)) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
             err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(),

@@ -33,7 +33,12 @@ public final class PipelineGenerator implements ImageGenerator {
 
     /** Opens {@code model} (diffusers folder or single file) and checks the settings against it. */
     public static PipelineGenerator open(Path model, Sampling sampling, int batch) {
-        Denoiser d = Denoiser.load(model, Pipeline.Options.DEFAULT);
+        return open(model, sampling, batch, Denoiser.Layers.DENSE);
+    }
+
+    /** As {@link #open(Path, Sampling, int)}, the model's layers built by {@code layers}. */
+    public static PipelineGenerator open(Path model, Sampling sampling, int batch, Denoiser.Layers layers) {
+        Denoiser d = Denoiser.load(model, Pipeline.Options.DEFAULT, layers);
         try {
             PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch);
             GenerateRequest probe = g.request(new EvalPlan.Job(0, 0, "probe", 0));

@@ -76,11 +76,16 @@ public final class Denoiser implements AutoCloseable {
 
     /** Opens a diffusers folder or single file, with a replacement VAE folder when the options name one. */
     public static Denoiser load(Path path, Pipeline.Options options) {
+        return load(path, options, Layers.DENSE);
+    }
+
+    /** As {@link #load(Path, Pipeline.Options)}, the layers built by {@code layers} (e.g. simulated 8-bit activations). */
+    public static Denoiser load(Path path, Pipeline.Options options, Layers layers) {
         long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
         try {
             if (options.vaeDir() != null) cp = cp.withVaeFolder(options.vaeDir());
-            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, t0);
+            return new Denoiser(cp, true, options.lowMemory(), layers, t0);
         } catch (RuntimeException e) {
             cp.close();
             throw e;
