@@ -3,7 +3,9 @@ package dev.edgediffuse.cli;
 import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.eval.CachedGenerator;
 import dev.edgediffuse.eval.EvalPlan;
+import dev.edgediffuse.eval.ImageGenerator;
 import dev.edgediffuse.eval.EvalReport;
 import dev.edgediffuse.eval.Evaluator;
 import dev.edgediffuse.eval.PipelineGenerator;
@@ -36,6 +38,14 @@ final class EvalCommand extends CliCommand {
             description = "also generate with this model on identical prompts, seeds and initial noise and report PSNR, SSIM "
                     + "and the share of images whose predicted class changes")
     private String reference;
+
+    @Option(names = "--reference-cache", paramLabel = "DIR", description = "keep the reference's images in DIR and reuse them "
+            + "(comparing many variants with one reference generates it once)")
+    private Path referenceCache;
+
+    @Option(names = "--cache", paramLabel = "DIR", description = "the same for the model's own images (a model evaluated alone and "
+            + "then as another's reference is generated once); needs --latency-runs 0")
+    private Path cache;
 
     @Option(names = "--classifier", paramLabel = "DIR", description = "Fashion-MNIST classifier (default: the built-in one)")
     private Path classifier;
@@ -102,6 +112,7 @@ final class EvalCommand extends CliCommand {
         int heldOutImages = heldOut != null ? heldOut : samples / 10;
         if (heldOutImages < 0 || heldOutImages > 1_000_000) throw new UsageException("--held-out must be in [0, 1000000], got " + heldOutImages);
         if (latencyRuns < 0) throw new UsageException("--latency-runs must be >= 0, got " + latencyRuns);
+        if (cache != null && latencyRuns > 0) throw new UsageException("--cache reuses images, so it cannot time them: add --latency-runs 0");
         if (testLimit != null && testLimit < 2) throw new UsageException("--test-limit must be >= 2, got " + testLimit);
         threads.apply();
         String scheduler = sampling.scheduler(defaults);
@@ -114,8 +125,12 @@ final class EvalCommand extends CliCommand {
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
-             PipelineGenerator generator = PipelineGenerator.open(modelPath, generation, batch, activations.layers(modelPath));
-             PipelineGenerator referenceGenerator = refPath == null ? null : openReference(refPath, generation, batch, generator)) {
+             PipelineGenerator model = PipelineGenerator.open(modelPath, generation, batch, activations.layers(modelPath));
+             ImageGenerator generator = cache == null ? model : new CachedGenerator(model, cache,
+                     modelPath.toAbsolutePath() + " " + generation + " activations " + activations.mode() + "\n");
+             PipelineGenerator referenceModel = refPath == null ? null : openReference(refPath, generation, batch, model);
+             ImageGenerator referenceGenerator = referenceModel == null || referenceCache == null ? referenceModel
+                     : new CachedGenerator(referenceModel, referenceCache, refPath.toAbsolutePath() + " " + generation + "\n")) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
             err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(),
                     referenceGenerator == null ? "" : " vs reference " + referenceGenerator.name(), samples, steps, cfg,
