@@ -35,6 +35,9 @@ public final class CheckpointWriter {
     /** Weight files this runtime does not read: left out of a written folder. */
     private static final List<String> OTHER_WEIGHTS = List.of(".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".gguf");
 
+    /** Files a quantization pass writes about itself: not carried over from a source folder into another conversion. */
+    private static final Set<String> PASS_FILES = Set.of("quant_plan.json", "unet/activation_ranges.json");
+
     private final PrintStream progress;
     /** What was left out of the source folder, and why (for the caller's summary). */
     public final List<String> notes = new ArrayList<>();
@@ -46,7 +49,20 @@ public final class CheckpointWriter {
 
     /** Writes {@code cp} as a diffusers folder at {@code out}, which must not exist yet (or be an empty folder). */
     public void writeFolder(Checkpoint cp, Path out) throws IOException {
+        writeFolder(cp, out, Map.of());
+    }
+
+    /**
+     * As {@link #writeFolder(Checkpoint, Path)}, with {@code files} (relative path → bytes: a pass's plan, activation
+     * ranges) written into the folder too, inside the same atomic step.
+     */
+    public void writeFolder(Checkpoint cp, Path out, Map<String, byte[]> files) throws IOException {
         AtomicFiles.writeFolder(out, tmp -> {
+            for (Map.Entry<String, byte[]> f : files.entrySet()) {
+                Path target = tmp.resolve(f.getKey());
+                Files.createDirectories(target.getParent());
+                Files.write(target, f.getValue());
+            }
             if (cp.origin != null && Files.isDirectory(cp.origin)) copyOtherFiles(cp.origin, tmp);
             if (cp.tokenizerDir != null && !Files.exists(tmp.resolve("tokenizer"))) copyTree(cp.tokenizerDir, tmp.resolve("tokenizer"));
             for (Component c : cp.components()) {
@@ -161,6 +177,8 @@ public final class CheckpointWriter {
             boolean componentFile = Set.of(Component.UNET, Component.VAE, Component.TEXT_ENCODER, "scheduler").contains(top)
                     && (lower.endsWith(".safetensors") || lower.equals("config.json") || lower.equals("scheduler_config.json"));
             if (componentFile) continue;
+            if (PASS_FILES.contains(rel.toString().replace('\\', '/'))) continue; // what the source's own conversion wrote
+            if (Files.exists(to.resolve(rel.toString()))) continue; // written by the pass itself
             if (OTHER_WEIGHTS.stream().anyMatch(lower::endsWith)) {
                 notes.add("left out " + rel + " (not safetensors)");
                 continue;

@@ -77,6 +77,9 @@ final class BenchCommand extends CliCommand {
     private boolean attentionShare;
 
     @Mixin
+    private ActivationsOption activations;
+
+    @Mixin
     private ThreadsOption threads;
 
     @Option(names = "--json", description = "one JSON object on stdout instead of the table")
@@ -175,7 +178,7 @@ final class BenchCommand extends CliCommand {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (int size : sizes) {
             Memory.resetPeak();
-            try (Pipeline p = Pipeline.load(modelPath, load.options())) {
+            try (Pipeline p = Pipeline.load(modelPath, load.options(), activations.layers(modelPath))) {
                 GenerateRequest req = GenerateRequest.of("a lighthouse on a cliff at dusk, detailed")
                         .withSize(size, size).withSteps(steps).withScheduler("euler");
                 GenerateResult r = p.generate(req, json ? null : err);

@@ -3,7 +3,9 @@ package dev.edgediffuse.cli;
 import dev.edgediffuse.checkpoint.BuiltInModel;
 import dev.edgediffuse.checkpoint.SamplingDefaults;
 import dev.edgediffuse.data.FashionMnist;
+import dev.edgediffuse.eval.CachedGenerator;
 import dev.edgediffuse.eval.EvalPlan;
+import dev.edgediffuse.eval.ImageGenerator;
 import dev.edgediffuse.eval.EvalReport;
 import dev.edgediffuse.eval.Evaluator;
 import dev.edgediffuse.eval.PipelineGenerator;
@@ -14,6 +16,7 @@ import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.format.Png;
 import dev.edgediffuse.model.classifier.FashionClassifier;
+import dev.edgediffuse.pipeline.Denoiser;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -52,6 +55,14 @@ final class EvalCommand extends CliCommand {
     @Option(names = "--hybrid-steps", paramLabel = "K", description = "hybrid: the teacher's steps, 0 to --steps")
     private Integer hybridSteps;
 
+    @Option(names = "--reference-cache", paramLabel = "DIR", description = "keep the reference's images in DIR and reuse them "
+            + "(comparing many variants with one reference generates it once)")
+    private Path referenceCache;
+
+    @Option(names = "--cache", paramLabel = "DIR", description = "the same for the model's own images (a model evaluated alone and "
+            + "then as another's reference is generated once); needs --latency-runs 0")
+    private Path cache;
+
     @Option(names = "--classifier", paramLabel = "DIR", description = "Fashion-MNIST classifier (default: the built-in one)")
     private Path classifier;
 
@@ -78,6 +89,9 @@ final class EvalCommand extends CliCommand {
     /** On --model only: a --reference runs unaccelerated, so the fidelity figures say what the speed-ups cost. */
     @Mixin
     private SpeedUpOptions speedUps;
+
+    @Mixin
+    private ActivationsOption activations;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "image i uses seed N+i; caption templates are drawn from N (default ${DEFAULT-VALUE})")
     private long seed;
@@ -125,6 +139,7 @@ final class EvalCommand extends CliCommand {
         int heldOutImages = heldOut != null ? heldOut : samples / 10;
         if (heldOutImages < 0 || heldOutImages > 1_000_000) throw new UsageException("--held-out must be in [0, 1000000], got " + heldOutImages);
         if (latencyRuns < 0) throw new UsageException("--latency-runs must be >= 0, got " + latencyRuns);
+        if (cache != null && latencyRuns > 0) throw new UsageException("--cache reuses images, so it cannot time them: add --latency-runs 0");
         if (testLimit != null && testLimit < 2) throw new UsageException("--test-limit must be >= 2, got " + testLimit);
         if ((hybridTeacher == null) != (hybridSteps == null)) throw new UsageException("--hybrid-teacher and --hybrid-steps go together");
         if (hybridSteps != null && (hybridSteps < 0 || hybridSteps > steps)) {
@@ -145,9 +160,13 @@ final class EvalCommand extends CliCommand {
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
-             PipelineGenerator generator = openModel(modelPath, load, teacherPath, generation);
-             PipelineGenerator referenceGenerator = refPath == null ? null
-                     : openReference(refPath, generation.withoutSpeedUps(), batch, generator)) {
+             PipelineGenerator model = openModel(modelPath, load, teacherPath, generation, activations.layers(modelPath));
+             ImageGenerator generator = cache == null ? model : new CachedGenerator(model, cache, modelPath.toAbsolutePath() + " "
+                     + generation + " " + load + " teacher " + teacherPath + " " + hybridSteps + " activations " + activations.mode() + "\n");
+             PipelineGenerator referenceModel = refPath == null ? null
+                     : openReference(refPath, generation.withoutSpeedUps(), batch, model);
+             ImageGenerator referenceGenerator = referenceModel == null || referenceCache == null ? referenceModel
+                     : new CachedGenerator(referenceModel, referenceCache, refPath.toAbsolutePath() + " " + generation.withoutSpeedUps() + "\n")) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
             err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(),
                     referenceGenerator == null ? "" : " vs reference " + referenceGenerator.name(), samples, steps, cfg,
@@ -157,7 +176,7 @@ final class EvalCommand extends CliCommand {
                     new Evaluator.Options(latencyRuns, gridOut == null ? 0 : Math.min(samples, 100)));
             if (heldOutImages > 0) report = report.withHeldOut(evaluator.accuracy(generator, EvalPlan.heldOut(heldOutImages, seed)));
             out.print(report.text());
-            double[] hybridMs = teacherPath == null || latencyRuns == 0 ? null : hybridUnetMs(generator, EvalPlan.of(samples, seed));
+            double[] hybridMs = teacherPath == null || latencyRuns == 0 ? null : hybridUnetMs(model, EvalPlan.of(samples, seed));
             if (hybridMs != null) {
                 out.printf(java.util.Locale.ROOT, "hybrid: %d of %d steps on %s: teacher UNet %.1f ms, device UNet %.1f ms per image "
                         + "(median of %d single images)%n", hybridSteps, steps, teacherPath, hybridMs[0], hybridMs[1], latencyRuns);
@@ -201,8 +220,9 @@ final class EvalCommand extends CliCommand {
     }
 
     /** The model (with --vae), as the device side of a hybrid run when a teacher is given. */
-    private PipelineGenerator openModel(Path modelPath, Pipeline.Options load, Path teacherPath, PipelineGenerator.Sampling generation) {
-        PipelineGenerator g = PipelineGenerator.open(modelPath, load, generation, batch);
+    private PipelineGenerator openModel(Path modelPath, Pipeline.Options load, Path teacherPath, PipelineGenerator.Sampling generation,
+                                        Denoiser.Layers layers) {
+        PipelineGenerator g = PipelineGenerator.open(modelPath, load, generation, batch, layers);
         if (teacherPath == null) return g;
         try {
             return g.withTeacher(teacherPath, hybridSteps);

@@ -29,6 +29,9 @@ final class GenerateCommand extends CliCommand {
     LoadOptions load;
 
     @Mixin
+    ActivationsOption activations;
+
+    @Mixin
     SamplingOptions sampling;
 
     @Mixin
@@ -82,7 +85,7 @@ final class GenerateCommand extends CliCommand {
         Path modelPath = model.path(err);
         if (hybrid.requested()) return hybrid.generate(this, modelPath, out, err);
 
-        try (Pipeline p = Pipeline.load(modelPath, load.options())) {
+        try (Pipeline p = Pipeline.load(modelPath, load.options(), activations.layers(modelPath))) {
             GenerateRequest req = request(p.defaultImageSize(), sampling.steps(p.samplingDefaults()), p.samplingDefaults());
             GenerateResult r = p.generate(req, quiet ? null : err);
             if (saveLatents != null) Npy.write(saveLatents, r.latentsNchw(), r.latentShape());

@@ -31,9 +31,10 @@ import java.util.concurrent.Callable;
 @Command(name = "edgediffuse", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Stable Diffusion on the CPU, in pure Java.", commandListHeading = "%nCommands:%n",
         footer = "%nedgediffuse <command> --help shows the command's options.",
-        subcommands = {GenerateCommand.class, MakeRandomCommand.class, ConvertCommand.class, BenchCommand.class,
-                ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainLoraCommand.class, TrainClassifierCommand.class,
-                EvalCommand.class, PruneCommand.class, DistillCommand.class, DistillVaeCommand.class, DistillLcmCommand.class, CompletionCommand.class})
+        subcommands = {GenerateCommand.class, MakeRandomCommand.class, ConvertCommand.class, CalibrateCommand.class, SensitivityCommand.class,
+                BenchCommand.class, ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainLoraCommand.class,
+                TrainClassifierCommand.class, EvalCommand.class, PruneCommand.class, DistillCommand.class, DistillVaeCommand.class,
+                DistillLcmCommand.class, CompletionCommand.class})
 public final class Main implements Callable<Integer> {
     final PrintStream out, err;
 

@@ -35,25 +35,55 @@ public final class Converter {
         public final List<String> notes = new ArrayList<>();
         public long bytesIn, bytesOut;
         public int files;
+        /** Low-rank layers: name → output error with the branch, and of plain quantization (same rounding). */
+        public final Map<String, double[]> lowRank = new java.util.concurrent.ConcurrentSkipListMap<>();
+
+        void lowRank(String name, LowRankQuant.Result r) {
+            lowRank.put(name, new double[]{r.error(), r.plainError(), r.iterations()});
+        }
 
         void count(DType format, long elements, String reason) {
             long[] c = perFormat.computeIfAbsent(format.formatName(), k -> new long[2]);
             c[0]++;
             c[1] += elements;
-            if (!reason.equals("target")) keptReasons.merge(reason, 1, Integer::sum);
+            if (!reason.equals("target") && !format.quantized()) keptReasons.merge(reason, 1, Integer::sum);
         }
     }
 
     private final FormatPlan plan;
-    private final Quantizer.Clip clip;
+    private final QuantizePass.Methods methods;
+    private final java.util.function.Function<Checkpoint, Map<String, byte[]>> files;
     private final PrintStream progress;
     private final Stats stats = new Stats();
 
     /** {@code progress} (nullable) gets a line per file and a running count during long files. */
     public Converter(FormatPlan plan, Quantizer.Clip clip, PrintStream progress) {
+        this(plan, QuantizePass.Methods.plain(clip), cp -> Map.of(), progress);
+    }
+
+    /**
+     * Calibrated methods (GPTQ, low rank) for a diffusers pipeline folder; {@code files} gives, for the converted
+     * model, further files to write into its folder (the plan, activation ranges).
+     */
+    public Converter(FormatPlan plan, QuantizePass.Methods methods, java.util.function.Function<Checkpoint, Map<String, byte[]>> files,
+                     PrintStream progress) {
         this.plan = plan;
-        this.clip = clip;
+        this.methods = methods;
+        this.files = files;
         this.progress = progress;
+    }
+
+    private boolean calibrated() {
+        return methods.calibration() != null || methods.lowRank() > 0;
+    }
+
+    /** A rule that names no tensor is a mistake (a typo in a glob), not a no-op. */
+    private void checkRules() {
+        List<FormatPlan.Rule> unmatched = plan.unmatchedRules();
+        if (!unmatched.isEmpty()) {
+            throw new IllegalArgumentException("layer rule '" + unmatched.getFirst().spec() + "' matches no tensor (globs see "
+                    + "component/tensor names in a model folder, e.g. unet/conv_in.weight; tensor names in a file)");
+        }
     }
 
     public Stats convert(Path in, Path out) throws IOException {
@@ -63,9 +93,14 @@ public final class Converter {
         if (Files.isDirectory(in) && out.toAbsolutePath().normalize().startsWith(in.toAbsolutePath().normalize())) {
             throw new IllegalArgumentException("--out " + out + " must not lie inside the model folder " + in);
         }
-        if (Files.isDirectory(in) && Files.isRegularFile(in.resolve("model_index.json"))) convertPipeline(in, out);
+        boolean pipeline = Files.isDirectory(in) && Files.isRegularFile(in.resolve("model_index.json"));
+        if (calibrated() && !pipeline) {
+            throw new IllegalArgumentException(in + ": calibrated methods (--calibration, --target-bits, --rounding gptq, --lowrank) "
+                    + "need a diffusers model folder");
+        }
+        if (pipeline) convertPipeline(in, out);
         else if (Files.isDirectory(in)) convertFolder(in, out);
-        else if (Files.isRegularFile(in)) convertFile(in, out, "", in.getFileName().toString());
+        else if (Files.isRegularFile(in)) convertFile(in, out, "", in.getFileName().toString(), true);
         else throw new ModelFormatException(in + ": model not found (expected a folder or a .safetensors file)");
         return stats;
     }
@@ -73,7 +108,9 @@ public final class Converter {
     private void convertPipeline(Path in, Path out) throws IOException {
         try (Checkpoint cp = Checkpoint.open(in, null)) {
             CheckpointWriter writer = new CheckpointWriter(progress);
-            writer.writeFolder(QuantizePass.apply(cp, plan, clip, stats), out);
+            Checkpoint converted = QuantizePass.apply(cp, plan, methods, stats);
+            checkRules();
+            writer.writeFolder(converted, out, files.apply(converted));
             stats.notes.addAll(writer.notes);
             stats.bytesIn += weightBytes(in);
             stats.bytesOut += weightBytes(out);
@@ -94,20 +131,23 @@ public final class Converter {
                 Files.createDirectories(target.getParent());
                 if (f.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) {
                     Path parent = rel.getParent();
-                    convertFile(f, target, parent == null ? "" : parent.toString().replace('\\', '/') + "/", rel.toString());
+                    convertFile(f, target, parent == null ? "" : parent.toString().replace('\\', '/') + "/", rel.toString(), false);
                 } else {
                     Files.copy(f, target, StandardCopyOption.COPY_ATTRIBUTES);
                 }
             }
+            checkRules();
         });
     }
 
-    /** One safetensors file; rules see its tensors as {@code prefix + name}. */
-    private void convertFile(Path in, Path out, String prefix, String label) throws IOException {
+    /** One safetensors file; rules see its tensors as {@code prefix + name}; {@code alone}: the whole conversion. */
+    private void convertFile(Path in, Path out, String prefix, String label, boolean alone) throws IOException {
         try (SafeTensors st = SafeTensors.open(in)) {
             Map<String, ModelTensor> tensors = new LinkedHashMap<>();
             st.tensors().forEach((name, w) -> tensors.put(name, ModelTensor.of(w)));
-            new CheckpointWriter(progress).writeTensors(out, QuantizePass.apply(tensors, prefix, plan, clip, stats), label);
+            Map<String, ModelTensor> converted = QuantizePass.apply(tensors, prefix, plan, methods.clip(), stats);
+            if (alone) checkRules(); // all tensors are decided here, before anything is written
+            new CheckpointWriter(progress).writeTensors(out, converted, label);
             if (!st.skippedTensors().isEmpty()) {
                 stats.notes.add(label + ": left out integer tensors " + st.skippedTensors() + " (not weights)");
             }

@@ -23,7 +23,13 @@ public final class FormatPlan {
         }
 
         boolean matches(String name) {
+            if (glob.indexOf('*') < 0 && glob.indexOf('?') < 0) return glob.equals(name);
             return regex(glob).matcher(name).matches();
+        }
+
+        /** As the command line spells it: GLOB=FORMAT. */
+        public String spec() {
+            return glob + "=" + (format == null ? "keep" : format.formatName());
         }
     }
 
@@ -33,7 +39,7 @@ public final class FormatPlan {
      * every pixel, or lookup tables no GEMM packs.
      */
     public static final List<String> DEFAULT_KEEP = List.of("*embed*", "*conv_in.*", "*conv_out.*", "*quant_conv.*",
-            "*diffusion_model.input_blocks.0.0.*", "*diffusion_model.out.2.*");
+            "*diffusion_model.input_blocks.0.0.*", "*diffusion_model.out.2.*", "*.lowrank_down.weight", "*.lowrank_up.weight");
 
     /** What happened to one tensor, and why. */
     public record Decision(DType format, String reason) {}
@@ -41,6 +47,8 @@ public final class FormatPlan {
     private final DType target;
     private final List<Rule> rules;
     private final List<Rule> defaults = new ArrayList<>();
+    /** Rules that matched a tensor so far (a rule that names nothing is a mistake the caller reports). */
+    private final java.util.Set<Rule> matched = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /** {@code defaultKeep}: whether {@link #DEFAULT_KEEP} applies (after the rules) when the target is quantized. */
     public FormatPlan(DType target, List<Rule> rules, boolean defaultKeep) {
@@ -51,6 +59,18 @@ public final class FormatPlan {
 
     public DType target() {
         return target;
+    }
+
+    /** The first rule matching {@code name} (as rules see it), or null. */
+    public Rule ruleFor(String name) {
+        return first(rules, name);
+    }
+
+    /** The rules whose glob matched no tensor decided so far (shadowed rules count as matching), in order. */
+    public List<Rule> unmatchedRules() {
+        List<Rule> out = new ArrayList<>();
+        for (Rule r : rules) if (!matched.contains(r)) out.add(r);
+        return out;
     }
 
     /** Parses "GLOB=FORMAT" (FORMAT a format name or keep). */
@@ -81,11 +101,12 @@ public final class FormatPlan {
     /** The format of tensor {@code name} (as rules see it, e.g. "unet/conv_in.weight"). */
     public Decision decide(String name, Weight w) {
         Rule rule = first(rules, name);
+        for (Rule r : rules) if (!matched.contains(r) && r.matches(name)) matched.add(r);
         DType wanted;
         String why;
         if (rule != null) {
             wanted = rule.format;
-            why = "rule " + rule.glob;
+            why = rule.glob.indexOf('*') < 0 && rule.glob.indexOf('?') < 0 ? "named one by one (the plan, or rules naming a tensor)" : "rule " + rule.glob;
         } else if (target.quantized() && first(defaults, name) instanceof Rule keep) {
             wanted = null;
             why = "kept by default (" + keep.glob + ")";

@@ -61,6 +61,20 @@ public final class Quantizer {
 
     private static void quantizeGroup(QuantLayout l, float[] v, long group, MemorySegment out, Clip clip) {
         int g = l.groupLength(), off = (int) (group * g);
+        Group p = chooseGroup(l, v, off, clip);
+        writeGroup(l, v, off, group, p.scale, p.zero, out);
+    }
+
+    /** One group's scale and zero point (value = (code − zero) · scale). */
+    record Group(float scale, int zero) {
+        float value(int code) {
+            return (code - zero) * scale;
+        }
+    }
+
+    /** The scale and zero point for the group of values v[off, off + group length), as {@code clip} chooses them. */
+    static Group chooseGroup(QuantLayout l, float[] v, int off, Clip clip) {
+        int g = l.groupLength();
         DType t = l.type();
         float lo = 0, hi = 0;
         for (int k = 0; k < g; k++) {
@@ -101,7 +115,7 @@ public final class Quantizer {
                 bestZero = zero;
             }
         }
-        writeGroup(l, v, off, group, bestScale, bestZero, out);
+        return new Group(bestScale, bestZero);
     }
 
     /**
@@ -126,7 +140,7 @@ public final class Quantizer {
     }
 
     /** The stored code (zero point included) of x. */
-    private static int code(DType t, float x, float scale, int zero) {
+    static int code(DType t, float x, float scale, int zero) {
         if (scale == 0) return zero;
         int q = (int) Math.rint(x / scale) + zero;
         if (t.zeroPoint) return Math.max(0, Math.min(15, q));
@@ -137,14 +151,25 @@ public final class Quantizer {
     private static void writeGroup(QuantLayout l, float[] v, int off, long group, float scale, int zero, MemorySegment out) {
         DType t = l.type();
         int g = l.groupLength();
+        int[] codes = new int[g];
+        for (int k = 0; k < g; k++) codes[k] = code(t, v[off + k], scale, zero);
+        writeGroup(l, codes, 0, group, new Group(scale, zero), out);
+    }
+
+    /** Group {@code group}'s stored codes (codes[from, from + group length)), scale and zero point into {@code out}. */
+    static void writeGroup(QuantLayout l, int[] codes, int from, long group, Group p, MemorySegment out) {
+        DType t = l.type();
+        int g = l.groupLength();
+        long off = group * g;
+        float scale = p.scale;
+        int zero = p.zero;
         if (t.bits == 8) {
-            for (int k = 0; k < g; k++) out.set(ValueLayout.JAVA_BYTE, off + k, (byte) code(t, v[off + k], scale, zero));
+            for (int k = 0; k < g; k++) out.set(ValueLayout.JAVA_BYTE, off + k, (byte) codes[from + k]);
         } else {
             int half = g / 2;
             long at = group * half;
             for (int k = 0; k < half; k++) {
-                int low = code(t, v[off + k], scale, zero), high = code(t, v[off + half + k], scale, zero);
-                out.set(ValueLayout.JAVA_BYTE, at + k, (byte) (low | high << 4));
+                out.set(ValueLayout.JAVA_BYTE, at + k, (byte) (codes[from + k] | codes[from + half + k] << 4));
             }
         }
         if (l.scaleBytes() == 4) out.set(F32, l.scalesOffset() + group * 4, scale);

@@ -54,12 +54,17 @@ public final class PipelineGenerator implements ImageGenerator {
 
     /** Opens {@code model} (diffusers folder or single file) and checks the settings against it. */
     public static PipelineGenerator open(Path model, Sampling sampling, int batch) {
-        return open(model, Pipeline.Options.DEFAULT, sampling, batch);
+        return open(model, Pipeline.Options.DEFAULT, sampling, batch, Denoiser.Layers.DENSE);
     }
 
     /** As above, loaded with {@code options} (LoRAs, another VAE). */
     public static PipelineGenerator open(Path model, Pipeline.Options options, Sampling sampling, int batch) {
-        Denoiser d = Denoiser.load(model, options);
+        return open(model, options, sampling, batch, Denoiser.Layers.DENSE);
+    }
+
+    /** As above, the model's layers built by {@code layers} (simulated int8 activations). */
+    public static PipelineGenerator open(Path model, Pipeline.Options options, Sampling sampling, int batch, Denoiser.Layers layers) {
+        Denoiser d = Denoiser.load(model, options, layers);
         try {
             PipelineGenerator g = new PipelineGenerator(d, sampling, d.modelName(), batch, null, 0);
             GenerateRequest probe = g.request(new EvalPlan.Job(0, 0, "probe", 0));

@@ -1,7 +1,10 @@
 package dev.edgediffuse.eval;
 
-/** Eigendecomposition of symmetric matrices by cyclic Jacobi rotations (exact enough for feature covariances, d ≤ 512). */
-final class SymmetricEigen {
+/**
+ * Eigendecomposition of symmetric matrices by cyclic Jacobi rotations (exact enough for feature covariances, d ≤ 512;
+ * also the small projected problem of {@code compress.TopSvd}).
+ */
+public final class SymmetricEigen {
     private SymmetricEigen() {}
 
     /** Eigenvalues of symmetric {@code m} (not modified). */
@@ -26,8 +29,8 @@ final class SymmetricEigen {
         return out;
     }
 
-    /** Returns eigenvalues; fills {@code vectors} (columns) when not null. */
-    private static double[] decompose(double[][] m, double[][] vectors) {
+    /** Returns eigenvalues (unsorted); fills {@code vectors} (columns, n×n, zero on entry) when not null. */
+    public static double[] decompose(double[][] m, double[][] vectors) {
         int n = m.length;
         double[][] a = new double[n][];
         for (int i = 0; i < n; i++) a[i] = m[i].clone();

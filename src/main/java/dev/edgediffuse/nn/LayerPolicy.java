@@ -18,8 +18,18 @@ public interface LayerPolicy {
 
     record ConvSpec(String path, String name, int in, int out, int kernel, int stride, int[] pads, boolean bias) {}
 
+    /**
+     * The plain layer; where the weights hold a stored low-rank branch beside it ({@code <name>.lowrank_down.weight}
+     * [r][in] and {@code <name>.lowrank_up.weight} [out][r], as {@code convert --lowrank} writes them), the layer
+     * with that branch added: y = x·Wᵀ + b + x·downᵀ·upᵀ.
+     */
     default Linear linear(Weights w, LinearSpec spec) {
-        return new DenseLinear(w, spec.name(), spec.in(), spec.out(), spec.bias());
+        Linear base = new DenseLinear(w, spec.name(), spec.in(), spec.out(), spec.bias());
+        String down = spec.name() + ".lowrank_down";
+        if (!w.has(down + ".weight")) return base;
+        int rank = w.shapeOf(down + ".weight")[0];
+        return new LowRankLinear(base, new DenseLinear(w, down, spec.in(), rank, false),
+                new DenseLinear(w, spec.name() + ".lowrank_up", rank, spec.out(), false), 1f);
     }
 
     default Conv conv(Weights w, ConvSpec spec) {

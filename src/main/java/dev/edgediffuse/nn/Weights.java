@@ -63,6 +63,11 @@ public final class Weights {
         return all.containsKey(prefix + name);
     }
 
+    /** The stored shape of tensor {@code name} (which must exist). */
+    public int[] shapeOf(String name) {
+        return find(name).shape();
+    }
+
     public String source() {
         return source;
     }

@@ -111,13 +111,18 @@ public final class Denoiser implements AutoCloseable {
 
     /** Opens a diffusers folder or single file, with a replacement VAE folder when the options name one. */
     public static Denoiser load(Path path, Pipeline.Options options) {
+        return load(path, options, Layers.DENSE);
+    }
+
+    /** As {@link #load(Path, Pipeline.Options)}, the layers built by {@code layers} (e.g. simulated 8-bit activations). */
+    public static Denoiser load(Path path, Pipeline.Options options, Layers layers) {
         long t0 = System.nanoTime();
         Checkpoint cp = Checkpoint.open(path, options.configDir());
         LoraLibrary loras = null;
         try {
             if (options.vaeDir() != null) cp = cp.withVaeFolder(options.vaeDir());
             loras = options.loras().open();
-            return new Denoiser(cp, true, options.lowMemory(), Layers.DENSE, loras, t0);
+            return new Denoiser(cp, true, options.lowMemory(), layers, loras, t0);
         } catch (RuntimeException e) {
             if (loras != null) loras.close();
             cp.close();
@@ -393,6 +398,16 @@ public final class Denoiser implements AutoCloseable {
      * step): then each kind of call runs once for its sessions.
      */
     public void step(List<DenoiseSession> sessions) {
+        step(sessions, null);
+    }
+
+    /** What a UNet call is given: its latents (scaled model input), per-row timesteps and context rows. */
+    public interface UNetInputs {
+        void observe(FeatureMap latents, float[] timesteps, float[] context, int contextTokens);
+    }
+
+    /** As {@link #step(List)}, showing the UNet call's inputs to {@code observer} (nullable) first (calibration). */
+    public void step(List<DenoiseSession> sessions, UNetInputs observer) {
         if (sessions.isEmpty()) return;
         DenoiseSession first = sessions.getFirst();
         Map<CallKind, List<DenoiseSession>> calls = new LinkedHashMap<>();
@@ -401,14 +416,14 @@ public final class Denoiser implements AutoCloseable {
             if (!s.sameSize(first)) throw new IllegalArgumentException("sessions in one batch must share the latent size");
             calls.computeIfAbsent(new CallKind(s.variant, s.nextCall()), c -> new ArrayList<>()).add(s);
         }
-        calls.forEach((kind, group) -> stepTogether(kind.call(), group));
+        calls.forEach((kind, group) -> stepTogether(kind.call(), group, observer));
     }
 
     /** What sessions must share to share a UNet call. */
     private record CallKind(Variant variant, DenoiseSession.Call call) {}
 
     /** One UNet call for sessions that share its kind, then guidance and the scheduler step for each. */
-    private void stepTogether(DenoiseSession.Call call, List<DenoiseSession> sessions) {
+    private void stepTogether(DenoiseSession.Call call, List<DenoiseSession> sessions, UNetInputs observer) {
         long t = System.nanoTime(), allocated = Memory.allocatedBytes(), macs = Flops.macs();
         DenoiseSession first = sessions.getFirst();
         int n = first.latentSize(), rows = 0, tokens = first.contextTokens;
@@ -439,7 +454,9 @@ public final class Denoiser implements AutoCloseable {
             cache = call.reuse() ? FeatureCache.concat(stored) : new FeatureCache(call.cacheSkips());
             hooks = hooks.withCache(cache, call.reuse());
         }
-        float[] pred = model.predict(new FeatureMap(in, rows, first.lh, first.lw, first.lc), ts, ctx, tokens, hooks).data();
+        FeatureMap latents = new FeatureMap(in, rows, first.lh, first.lw, first.lc);
+        if (observer != null) observer.observe(latents, ts, ctx, tokens);
+        float[] pred = model.predict(latents, ts, ctx, tokens, hooks).data();
         double seconds = (System.nanoTime() - t) / 1e9;
         long callAllocated = Memory.allocatedBytes() - allocated, callMacs = Flops.macs() - macs;
         r = 0;

@@ -50,8 +50,13 @@ public final class Pipeline implements AutoCloseable {
     }
 
     public static Pipeline load(Path path, Options options) {
+        return load(path, options, Denoiser.Layers.DENSE);
+    }
+
+    /** As {@link #load(Path, Options)}, the layers built by {@code layers}. */
+    public static Pipeline load(Path path, Options options, Denoiser.Layers layers) {
         WarmUp.start();
-        Denoiser d = Denoiser.load(path, options);
+        Denoiser d = Denoiser.load(path, options, layers);
         if (!Residency.releaseAfterUse()) d.prefetch();
         return new Pipeline(d);
     }

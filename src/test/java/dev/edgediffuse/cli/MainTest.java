@@ -75,7 +75,8 @@ class MainTest {
         assertUsageError(run("generate", "--prompt", "x", "--strength", "half"),
                 "edgediffuse generate: --strength must be a number, got 'half' (see edgediffuse generate --help)");
         assertUsageError(run("generate", "--prompt", "x", "--steps"), "edgediffuse generate: --steps needs a value (see edgediffuse generate --help)");
-        assertUsageError(run("convert", "--out", "x"), "edgediffuse convert: --model and --weights are required (see edgediffuse convert --help)");
+        assertUsageError(run("convert", "--out", "x"), "edgediffuse convert: --model is required (see edgediffuse convert --help)");
+        assertUsageError(run("convert", "--out", "x", "--model", "mini"), "edgediffuse convert: --weights is required (or --target-bits/--target-mb) (see edgediffuse convert --help)");
         assertUsageError(run("generate", "--prompt", "x", "--threads", "0"), "edgediffuse generate: --threads must be >= 1, got 0 (see edgediffuse generate --help)");
         assertUsageError(run("grid", "--out", "g.png", "--steps", "2,3"),
                 "edgediffuse grid: --steps must be an integer, got '2,3' (K,M is for generate --hybrid) (see edgediffuse grid --help)");
