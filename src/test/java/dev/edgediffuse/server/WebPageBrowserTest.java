@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The web page in a real browser: headless Chromium (Debian's {@code chromium}; skipped without it) loads {@code /}
  * from a loopback server with two tiny random models, and the test uses the page as a person would (types the key,
  * connects, writes a prompt, presses Generate, then again side by side) through the Chrome DevTools Protocol. It
- * checks what shows: the step counter, the decoded image, its parameters, the history, and no console errors.
+ * checks what shows: the step counter, the preview, the decoded image, its parameters, the history, and no console
+ * errors; then that a setting the server refuses shows its message.
  * {@code -Dedgediffuse.webpage.screenshot=FILE} saves the final page as a PNG (docs/web-page.png);
  * {@code -Dedgediffuse.webpage.models=a=PATH,b=PATH}, {@code -Dedgediffuse.webpage.prompt=TEXT} and
  * {@code -Dedgediffuse.webpage.steps=N} serve other models and ask for another image for it.
@@ -131,6 +132,17 @@ class WebPageBrowserTest {
         String shot = System.getProperty("edgediffuse.webpage.screenshot");
         if (shot != null) Files.write(Path.of(shot), browser.screenshot());
         assertEquals(List.of(), browser.consoleErrors, "console errors or uncaught exceptions");
+
+        // a setting the server refuses: its one-line message in the panel, no image
+        browser.eval("document.getElementById('compare').click(); document.getElementById('deepcache').value = 1;"
+                + "document.getElementById('generate').click()");
+        browser.waitFor("document.querySelector('.panel').dataset.state !== 'running'", "the refusal arrives");
+        assertEquals("error", browser.eval("document.querySelector('.panel').dataset.state"));
+        assertEquals("deepcache_interval must be >= 2, got 1", browser.eval("document.querySelector('.panel .error').textContent"));
+        assertEquals(Boolean.TRUE, browser.eval("document.querySelector('.panel .result').hidden"));
+        assertEquals(3L, browser.eval("document.querySelectorAll('#history img').length"), "a refusal adds nothing to the history");
+        // Chromium itself logs the answer's 400 as a failed resource load; nothing else may appear
+        for (String e : browser.consoleErrors) assertTrue(e.startsWith("network: ") && e.contains("status of 400"), e);
     }
 
     /** The image element is visible, loaded and decoded to its real size. */
