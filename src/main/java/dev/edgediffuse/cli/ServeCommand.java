@@ -16,7 +16,8 @@ import java.util.concurrent.CountDownLatch;
 /** edgediffuse serve: the HTTP server (hybrid handoffs, A1111 and OpenAI image endpoints) until stopped. */
 @Command(name = "serve", sortOptions = false, description = "HTTP server: hybrid handoffs, A1111 / OpenAI image endpoints",
         footer = {"%nWithout --model it serves the built-in mini as \"mini\". Endpoints: GET /health, GET /v1/models,",
-                "GET /sdapi/v1/sd-models, POST /v1/hybrid/denoise, POST /sdapi/v1/txt2img, POST /v1/images/generations"})
+                "GET /sdapi/v1/sd-models, POST /v1/hybrid/denoise, POST /sdapi/v1/txt2img, POST /v1/images/generations,",
+                "POST /v1/images/stream (progress as server-sent events). A web page at / makes images through them."})
 final class ServeCommand extends CliCommand {
     @Mixin
     private ServedModels models;

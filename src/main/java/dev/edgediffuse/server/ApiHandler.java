@@ -90,12 +90,24 @@ final class ApiHandler extends Handler.Abstract {
             json(res, cb, server.stopping ? 503 : 200, m);
             return;
         }
+        if (WebPage.serves(path)) {
+            only("GET", method);
+            WebPage.send(path, res, cb);
+            return;
+        }
         authorize(req);
         switch (path) {
             case "/v1/models" -> {
                 only("GET", method);
                 List<Object> data = new ArrayList<>();
-                for (String name : server.models().keySet()) data.add(Map.of("id", name, "object", "model", "owned_by", "edgediffuse"));
+                for (var e : server.models().entrySet()) {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("id", e.getKey());
+                    m.put("object", "model");
+                    m.put("owned_by", "edgediffuse");
+                    m.put("defaults", defaults(e.getValue()));
+                    data.add(m);
+                }
                 json(res, cb, 200, Map.of("object", "list", "data", data));
             }
             case "/sdapi/v1/sd-models" -> {
@@ -116,8 +128,24 @@ final class ApiHandler extends Handler.Abstract {
                 only("POST", method);
                 ImageEndpoints.openAi(this, req, res, cb, body(req));
             }
+            case "/v1/images/stream" -> {
+                only("POST", method);
+                ProgressStream.handle(this, req, res, cb, body(req));
+            }
             default -> throw new ApiError(404, "no such endpoint: " + path);
         }
+    }
+
+    /** What a client (the web page) needs to fill its form: the model's sampling defaults and DeepCache's branches. */
+    private static Map<String, Object> defaults(Batcher model) {
+        var d = model.denoiser.samplingDefaults();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("size", (long) model.denoiser.defaultImageSize());
+        m.put("steps", (long) d.steps());
+        m.put("cfg_scale", (double) d.cfg());
+        m.put("sampler", d.scheduler());
+        m.put("deepcache_branches", (long) model.denoiser.unet().skipConnections());
+        return m;
     }
 
     EdgeServer server() {

@@ -57,6 +57,16 @@ final class Batcher implements AutoCloseable {
         return secondsPerStep;
     }
 
+    /** UNet calls (batched steps) so far. */
+    long batchedSteps() {
+        lock.lock();
+        try {
+            return batchedSteps;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Average sessions per UNet call so far. */
     double meanBatch() {
         lock.lock();
@@ -152,6 +162,7 @@ final class Batcher implements AutoCloseable {
         }
         for (Iterator<Job> it = active.iterator(); it.hasNext(); ) {
             Job j = it.next();
+            j.stepped();
             if (j.session.nextStep() >= j.stopAt) {
                 it.remove();
                 finish(j);

@@ -51,24 +51,33 @@ final class ImageEndpoints {
         return name;
     }
 
-    static void a1111(ApiHandler api, Request req, Response res, Callback cb, byte[] body) {
-        Fields f = Fields.parse(body);
+    /** A txt2img body's model and request (one image's; the seed drawn when -1 or absent), every bad field a 400. */
+    record A1111Request(Batcher model, GenerateRequest request) {}
+
+    static A1111Request a1111Request(ApiHandler api, Fields f) {
         Batcher model = api.server().model(f.str("model", f.object("override_settings").str("sd_model_checkpoint", null)));
         int size = model.denoiser.defaultImageSize();
         long seed = f.integer("seed", -1);
         if (seed == -1) seed = SEEDS.nextLong() & 0xffffffffL;
-        int batch = f.int32("batch_size", 1), iters = f.int32("n_iter", 1);
-        if (batch < 1 || iters < 1) throw ApiError.badRequest("batch_size and n_iter must be >= 1");
-        if ((long) batch * iters > api.limits().maxImages()) {
-            throw ApiError.badRequest("batch_size × n_iter is " + (long) batch * iters + "; the limit is " + api.limits().maxImages());
-        }
         SamplingDefaults d = model.denoiser.samplingDefaults();
         GenerateRequest g = new GenerateRequest(f.str("prompt", ""), f.str("negative_prompt", ""), f.int32("steps", d.steps()),
                 (float) f.number("cfg_scale", d.cfg()), f.int32("cfg_max_timestep", d.cfgMaxTimestep()),
                 scheduler(f.str("sampler_name", f.str("sampler_index", d.scheduler())),
                 f.str("scheduler", null)), seed, f.int32("width", size), f.int32("height", size), null, null, 1f);
         api.limits().check(g);
-        g = g.withSpeedUps(speedUps(f, f.object("override_settings"), g, model));
+        return new A1111Request(model, g.withSpeedUps(speedUps(f, f.object("override_settings"), g, model)));
+    }
+
+    static void a1111(ApiHandler api, Request req, Response res, Callback cb, byte[] body) {
+        Fields f = Fields.parse(body);
+        int batch = f.int32("batch_size", 1), iters = f.int32("n_iter", 1);
+        if (batch < 1 || iters < 1) throw ApiError.badRequest("batch_size and n_iter must be >= 1");
+        if ((long) batch * iters > api.limits().maxImages()) {
+            throw ApiError.badRequest("batch_size × n_iter is " + (long) batch * iters + "; the limit is " + api.limits().maxImages());
+        }
+        A1111Request parsed = a1111Request(api, f);
+        Batcher model = parsed.model();
+        GenerateRequest g = parsed.request();
         List<String> images = new ArrayList<>(), infotexts = new ArrayList<>();
         List<Object> seeds = new ArrayList<>();
         for (Job j : api.run(req, res, model, jobs(api, g, batch * iters))) {
@@ -77,27 +86,10 @@ final class ImageEndpoints {
             infotexts.add(text);
             seeds.add(j.request.seed());
         }
-        Map<String, Object> info = new LinkedHashMap<>();
-        info.put("prompt", g.prompt());
-        info.put("negative_prompt", g.negativePrompt());
-        info.put("seed", g.seed());
+        Map<String, Object> info = parameters(g, model);
         info.put("all_seeds", seeds);
-        info.put("steps", (long) g.steps());
-        info.put("cfg_scale", (double) g.cfg());
-        info.put("cfg_max_timestep", g.cfgMaxTimestep());
-        info.put("sampler_name", g.scheduler());
-        info.put("width", (long) g.width());
-        info.put("height", (long) g.height());
-        info.put("sd_model_name", model.name);
-        if (g.speedUps().tokenMerge() != null) info.put("token_merging_ratio", g.speedUps().tokenMerge().ratio());
-        if (g.speedUps().deepCache() != null) {
-            info.put("deepcache_interval", (long) g.speedUps().deepCache().interval());
-            info.put("deepcache_branch", (long) g.speedUps().deepCache().branch());
-        }
         info.put("infotexts", infotexts);
-        Map<String, Object> params = new LinkedHashMap<>(info);
-        params.remove("infotexts");
-        params.remove("all_seeds");
+        Map<String, Object> params = parameters(g, model);
         params.put("batch_size", (long) batch);
         params.put("n_iter", (long) iters);
         Map<String, Object> out = new LinkedHashMap<>();
@@ -182,7 +174,28 @@ final class ImageEndpoints {
         return jobs;
     }
 
-    private static String png(Job j, String parameters) {
+    /** A request's settings under A1111's names (txt2img's "parameters" and "info"; the stream's image event). */
+    static Map<String, Object> parameters(GenerateRequest g, Batcher model) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("prompt", g.prompt());
+        p.put("negative_prompt", g.negativePrompt());
+        p.put("seed", g.seed());
+        p.put("steps", (long) g.steps());
+        p.put("cfg_scale", (double) g.cfg());
+        p.put("cfg_max_timestep", g.cfgMaxTimestep());
+        p.put("sampler_name", g.scheduler());
+        p.put("width", (long) g.width());
+        p.put("height", (long) g.height());
+        p.put("sd_model_name", model.name);
+        if (g.speedUps().tokenMerge() != null) p.put("token_merging_ratio", g.speedUps().tokenMerge().ratio());
+        if (g.speedUps().deepCache() != null) {
+            p.put("deepcache_interval", (long) g.speedUps().deepCache().interval());
+            p.put("deepcache_branch", (long) g.speedUps().deepCache().branch());
+        }
+        return p;
+    }
+
+    static String png(Job j, String parameters) {
         try {
             byte[] rgb = Images.toRgb(j.image, 0);
             return Base64.getEncoder().encodeToString(Png.encode(rgb, j.image.width(), j.image.height(), Map.of("parameters", parameters)));

@@ -4,6 +4,7 @@ import dev.edgediffuse.pipeline.DenoiseSession;
 import dev.edgediffuse.pipeline.GenerateRequest;
 
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
 
 /**
  * One image in the queue: its request, where to stop ({@code stopAt} steps; the total for a whole image, the split
@@ -21,8 +22,18 @@ final class Job {
     dev.edgediffuse.tensor.FeatureMap image;
     double finishedSeconds;
     private volatile String cancelReason;
+    /** Who follows this job's steps (the progress stream), or null; called on the model's worker thread. */
+    private final Consumer<Step> watcher;
+
+    /** A finished step: steps done of {@code total}, and a copy of the latents, channels-last [h][w][c]. */
+    record Step(int done, int total, float[] latents, int[] latentShape) {}
 
     Job(GenerateRequest request, int stopAt, boolean decode, long timeoutNanos) {
+        this(request, stopAt, decode, timeoutNanos, null);
+    }
+
+    Job(GenerateRequest request, int stopAt, boolean decode, long timeoutNanos, Consumer<Step> watcher) {
+        this.watcher = watcher;
         this.request = request;
         this.stopAt = stopAt;
         this.decode = decode;
@@ -39,6 +50,12 @@ final class Job {
         if (cancelReason != null) return cancelReason;
         if (System.nanoTime() - deadlineNanos > 0) return "timed out";
         return null;
+    }
+
+    /** Tells the watcher, if any, that a step finished (it must be quick: the batch waits). */
+    void stepped() {
+        if (watcher != null) watcher.accept(new Step(session.nextStep() - session.firstStep(), stopAt - session.firstStep(),
+                session.latents(), session.latentShape()));
     }
 
     double secondsSinceAccepted() {

@@ -26,11 +26,12 @@ import java.util.Set;
 
 /**
  * JSON request bodies on every POST endpoint of a real loopback server (hybrid handoff requests included), under
- * small limits so an accepted request costs milliseconds: every answer is 200 or a one-line JSON 4xx/503/504, never a 500.
+ * small limits so an accepted request costs milliseconds: every answer is 200 or a one-line JSON 4xx/503/504, never a 500
+ * (a progress stream's 200 ends with its image or such an error as its last event).
  */
 class RequestFuzzTest {
     static final String KEY = "fuzz-key-0123456789";
-    private static final String[] ENDPOINTS = {"/sdapi/v1/txt2img", "/v1/images/generations", "/v1/hybrid/denoise"};
+    private static final String[] ENDPOINTS = {"/sdapi/v1/txt2img", "/v1/images/generations", "/v1/hybrid/denoise", "/v1/images/stream"};
     private static final Set<Integer> ALLOWED = Set.of(200, 400, 404, 413, 503, 504); // 504: the server's own timeout, a JSON error
     private static EdgeServer server;
     private static HttpClient http;
@@ -61,7 +62,13 @@ class RequestFuzzTest {
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
         if (!ALLOWED.contains(r.statusCode())) throw new AssertionError(endpoint + " answered " + r.statusCode() + ": " + r.body());
         String type = r.headers().firstValue("Content-Type").orElse("");
-        if (r.statusCode() != 200 || !endpoint.contains("hybrid")) {
+        if (r.statusCode() == 200 && endpoint.endsWith("stream")) {
+            if (!type.startsWith("text/event-stream")) throw new AssertionError(endpoint + " answered " + type);
+            String last = r.body().substring(r.body().lastIndexOf("event: "));
+            if (!last.startsWith("event: image\n") && !(last.startsWith("event: error\n") && !last.contains("\"code\":500"))) {
+                throw new AssertionError("the stream ended with neither its image nor a 4xx/503/504 error: " + last);
+            }
+        } else if (r.statusCode() != 200 || !endpoint.contains("hybrid")) {
             if (!type.startsWith("application/json")) throw new AssertionError(endpoint + " answered " + type);
             Object v = Json.parse(r.body());
             if (r.statusCode() != 200 && !(v instanceof Map<?, ?> m && m.get("error") instanceof Map<?, ?> e
