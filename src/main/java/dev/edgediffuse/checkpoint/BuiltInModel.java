@@ -31,6 +31,15 @@ public record BuiltInModel(String name, String resource, List<String> files) {
             List.of("model_index.json", SamplingDefaults.FILE, "scheduler/scheduler_config.json", "text_encoder/config.json",
                     "text_encoder/model.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors"));
+    /**
+     * EdgeDiffuse-Mini-tiny: the Mini's UNet cut by BK-SDM's tiny preset and Hybrid SD's significance pruning to 30% of
+     * its multiply-adds and distilled from it ({@code edgediffuse distill --recipe recipes/mini-tiny.json}); the device
+     * half of a hybrid pair with the Mini.
+     */
+    public static final BuiltInModel MINI_TINY = new BuiltInModel("edgediffuse-mini-tiny-v1", "/dev/edgediffuse/models/mini-tiny/",
+            List.of("model_index.json", SamplingDefaults.FILE, "scheduler/scheduler_config.json", "text_encoder/config.json",
+                    "text_encoder/model.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                    "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "recipe.json"));
     public static final BuiltInModel FASHION_CLASSIFIER = new BuiltInModel("fashion-classifier-v1",
             "/dev/edgediffuse/models/fashion-classifier/", List.of("config.json", "model.safetensors", "train.log"));
 
@@ -38,7 +47,7 @@ public record BuiltInModel(String name, String resource, List<String> files) {
     public static final String DEFAULT = "mini";
 
     /** The built-in text-to-image models by their short names: one entry per model. */
-    private static final SortedMap<String, BuiltInModel> BY_NAME = new TreeMap<>(Map.of(DEFAULT, MINI));
+    private static final SortedMap<String, BuiltInModel> BY_NAME = new TreeMap<>(Map.of(DEFAULT, MINI, "mini-tiny", MINI_TINY));
 
     /** The short names of the built-in text-to-image models, sorted. */
     public static List<String> names() {

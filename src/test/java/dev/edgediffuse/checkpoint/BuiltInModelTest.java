@@ -46,6 +46,21 @@ class BuiltInModelTest {
         }
     }
 
+    /** The built-in student unpacks by name, is the smaller UNet, and draws a garment, not noise. */
+    @Test
+    void theTinyStudentIsBuiltInAndDraws() throws IOException {
+        Path tiny = BuiltInModel.resolve("mini-tiny", null);
+        long tinyUnet = Files.size(tiny.resolve("unet/diffusion_pytorch_model.safetensors"));
+        long miniUnet = Files.size(BuiltInModel.path(null).resolve("unet/diffusion_pytorch_model.safetensors"));
+        assertTrue(tinyUnet < miniUnet / 4, "student UNet " + tinyUnet + " bytes vs the Mini's " + miniUnet);
+        try (Pipeline p = Pipeline.load(tiny)) {
+            float[] d = p.generate(GenerateRequest.of("a photo of a trouser").withSize(32, 32).withSeed(1), null).image().data();
+            double contrast = 0;
+            for (float v : d) contrast = Math.max(contrast, Math.abs(v - d[0]));
+            assertTrue(contrast > 1.0, "the student's image is nearly flat: " + contrast);
+        }
+    }
+
     /**
      * The shipped model draws the bits the 256-bit path draws (v7's were recorded before the vector width became the
      * machine's; v8's at {@code -XX:MaxVectorSize=32}), latents and decoded image alike; CI checks it at the default width and under {@code -XX:MaxVectorSize=16}.
