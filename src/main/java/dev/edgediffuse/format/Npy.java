@@ -67,7 +67,7 @@ public final class Npy {
             try {
                 shape[r] = Integer.parseInt(dim.trim());
             } catch (NumberFormatException e) {
-                throw new ModelFormatException(path + ": bad .npy shape entry '" + dim.trim() + "'");
+                throw new ModelFormatException(path + ": bad .npy shape entry '" + printable(dim.trim()) + "'");
             }
             if (shape[r] < 0) throw new ModelFormatException(path + ": bad .npy shape entry " + shape[r]);
             sizes[r] = shape[r++];
@@ -82,7 +82,7 @@ public final class Npy {
         int width = switch (descr) {
             case "<f4", "<i4" -> 4;
             case "<f8", "<i8" -> 8;
-            default -> throw new ModelFormatException(path + ": unsupported .npy dtype " + descr);
+            default -> throw new ModelFormatException(path + ": unsupported .npy dtype " + printable(descr));
         };
         if (dataStart + (long) count * width != bytes.length) {
             throw new ModelFormatException(path + ": .npy data has " + (bytes.length - dataStart) + " bytes, its shape needs "
@@ -114,5 +114,11 @@ public final class Npy {
         b.putShort((short) header.length()).put(header.getBytes(StandardCharsets.US_ASCII));
         for (float v : data) b.putFloat(v);
         AtomicFiles.write(path, b.array());
+    }
+
+    /** A header fragment for a one-line message: control characters shown as '?', at most 40 characters. */
+    private static String printable(String text) {
+        String t = text.replaceAll("\\p{Cntrl}", "?");
+        return t.length() > 40 ? t.substring(0, 40) + "..." : t;
     }
 }
