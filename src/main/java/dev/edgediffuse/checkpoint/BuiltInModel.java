@@ -40,6 +40,12 @@ public record BuiltInModel(String name, String resource, List<String> files) {
             List.of("model_index.json", SamplingDefaults.FILE, "scheduler/scheduler_config.json", "text_encoder/config.json",
                     "text_encoder/model.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "recipe.json"));
+    /**
+     * EdgeDiffuse-Mini-LCM: the Mini's UNet distilled into a latent consistency model with the guidance scale as an
+     * input ({@code edgediffuse distill-lcm --recipe recipes/mini-lcm.json}); samples with {@code lcm} in 4 steps.
+     */
+    public static final BuiltInModel MINI_LCM = new BuiltInModel("edgediffuse-mini-lcm-v1", "/dev/edgediffuse/models/mini-lcm/",
+            MINI_TINY.files());
     public static final BuiltInModel FASHION_CLASSIFIER = new BuiltInModel("fashion-classifier-v1",
             "/dev/edgediffuse/models/fashion-classifier/", List.of("config.json", "model.safetensors", "train.log"));
 
@@ -47,7 +53,7 @@ public record BuiltInModel(String name, String resource, List<String> files) {
     public static final String DEFAULT = "mini";
 
     /** The built-in text-to-image models by their short names: one entry per model. */
-    private static final SortedMap<String, BuiltInModel> BY_NAME = new TreeMap<>(Map.of(DEFAULT, MINI, "mini-tiny", MINI_TINY));
+    private static final SortedMap<String, BuiltInModel> BY_NAME = new TreeMap<>(Map.of(DEFAULT, MINI, "mini-tiny", MINI_TINY, "mini-lcm", MINI_LCM));
 
     /** The short names of the built-in text-to-image models, sorted. */
     public static List<String> names() {

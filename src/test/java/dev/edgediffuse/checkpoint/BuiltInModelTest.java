@@ -1,5 +1,6 @@
 package dev.edgediffuse.checkpoint;
 
+import dev.edgediffuse.format.Config;
 import dev.edgediffuse.format.ModelFormatException;
 import dev.edgediffuse.pipeline.GenerateRequest;
 import dev.edgediffuse.pipeline.Pipeline;
@@ -58,6 +59,25 @@ class BuiltInModelTest {
             double contrast = 0;
             for (float v : d) contrast = Math.max(contrast, Math.abs(v - d[0]));
             assertTrue(contrast > 1.0, "the student's image is nearly flat: " + contrast);
+        }
+    }
+
+    /**
+     * The built-in LCM student samples with its own defaults (lcm, 4 steps, guidance as an input: one UNet pass a step)
+     * and draws a garment, not noise, in those 4 steps.
+     */
+    @Test
+    void theLcmStudentDrawsInFourSteps() throws IOException {
+        Path lcm = BuiltInModel.resolve("mini-lcm", null);
+        SamplingDefaults defaults = SamplingDefaults.of(lcm);
+        assertEquals("lcm", defaults.scheduler());
+        assertEquals(4, defaults.steps());
+        assertTrue(Config.read(lcm.resolve("unet/config.json")).getInt("time_cond_proj_dim", 0) > 0, "the guidance embedding");
+        try (Pipeline p = Pipeline.load(lcm)) {
+            float[] d = p.generate(GenerateRequest.of("a photo of a trouser").withSize(32, 32).withSeed(1), null).image().data();
+            double contrast = 0;
+            for (float v : d) contrast = Math.max(contrast, Math.abs(v - d[0]));
+            assertTrue(contrast > 1.0, "the LCM student's image is nearly flat: " + contrast);
         }
     }
 

@@ -107,6 +107,6 @@ class MainTest {
                 "--weights", "--layer", "--no-default-keep", "dpmpp_2m_karras")) {
             assertTrue(script.contains(word), "the script mentions " + word);
         }
-        assertTrue(script.contains("(\"mini\" \"mini-tiny\") # --model values"), "--model completes the built-in models' names");
+        assertTrue(script.contains("(\"mini\" \"mini-lcm\" \"mini-tiny\") # --model values"), "--model completes the built-in models' names");
     }
 }
