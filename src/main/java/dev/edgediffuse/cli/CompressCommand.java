@@ -65,7 +65,7 @@ final class CompressCommand extends CliCommand {
         PrintStream log = quiet ? null : err;
         long t0 = System.nanoTime();
         Workflow.Result result = new Workflow(recipe, workDir, log).run(in);
-        String command = "edgediffuse compress " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
+        String command = "edgediffuse " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
         Path tmp = workDir.resolve("out.part");
         AtomicFiles.deleteTree(tmp);
         linkTree(result.finalModel(), tmp);
