@@ -151,4 +151,15 @@ class CompressWorkflowTest {
             assertFalse(Files.exists(o));
         }
     }
+
+    @Test
+    void theCommittedRecipesAreValid() throws IOException {
+        Path data = Files.createDirectories(dir.resolve("data")); // training data is checked to exist; its contents when a stage runs
+        List<Path> recipes;
+        try (var files = Files.list(Path.of("recipes/compress"))) {
+            recipes = files.filter(f -> f.toString().endsWith(".json")).sorted().toList();
+        }
+        assertTrue(recipes.size() >= 4, recipes.toString());
+        for (Path f : recipes) assertFalse(CompressRecipe.read(f, data).stages().isEmpty(), f.toString());
+    }
 }
