@@ -56,6 +56,7 @@ public final class Workflow {
 
     public Result run(Path input) throws IOException {
         Files.createDirectories(work);
+        removeUnfinished();
         String upstream = inputKey(input);
         Path model = input, calibration = null, previousInput = null;
         String previousKind = null;
@@ -103,6 +104,16 @@ public final class Workflow {
             progress.update(i + 1, stage.kind() + (cached ? " (cached)" : String.format(" %.1f s", seconds)));
         }
         return new Result(input, inputKey(input), runs);
+    }
+
+    /** A stage killed while writing left its temporary folder (".NAME.part"): it is remade from the start. */
+    private void removeUnfinished() throws IOException {
+        try (var files = Files.list(work)) {
+            for (Path p : files.toList()) {
+                String n = p.getFileName().toString();
+                if (n.startsWith(".") && n.endsWith(".part") && Files.isDirectory(p)) AtomicFiles.deleteTree(p);
+            }
+        }
     }
 
     /** The key of a stage: its settings, the files it reads and what it runs on. */

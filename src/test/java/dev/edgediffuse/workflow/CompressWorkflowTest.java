@@ -153,6 +153,24 @@ class CompressWorkflowTest {
     }
 
     @Test
+    void aStageThatFailsLeavesNothingAndTheRerunContinuesAfterTheLastFinishedOne() throws IOException {
+        Path lora = dir.resolve("broken.safetensors");
+        Files.write(lora, new byte[]{1, 2, 3});
+        Path broken = recipe("broken", "[{\"stage\": \"speedups\", \"steps\": 4}, {\"stage\": \"lora-merge\", \"lora\": \"broken.safetensors\"}]");
+        Path work = dir.resolve("broken.work");
+        assertThrows(RuntimeException.class, () -> new Workflow(CompressRecipe.read(broken, null), work, null).run(model));
+        try (var files = Files.list(work)) {
+            List<String> left = files.map(p -> p.getFileName().toString()).sorted().toList();
+            assertEquals(1, left.size(), "only the finished stage: " + left);
+            assertTrue(left.getFirst().startsWith("01-speedups-"), left.toString());
+        }
+        Path fixed = recipe("broken", "[{\"stage\": \"speedups\", \"steps\": 4}, {\"stage\": \"speedups\", \"tome\": 0.3}]");
+        Workflow.Result r = new Workflow(CompressRecipe.read(fixed, null), work, null).run(model);
+        assertEquals(List.of(true, false), r.stages().stream().map(Workflow.StageRun::cached).toList());
+        assertEquals(4, SamplingDefaults.of(r.finalModel()).steps());
+    }
+
+    @Test
     void theCommittedRecipesAreValid() throws IOException {
         Path data = Files.createDirectories(dir.resolve("data")); // training data is checked to exist; its contents when a stage runs
         List<Path> recipes;
