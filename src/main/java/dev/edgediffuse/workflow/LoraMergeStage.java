@@ -5,6 +5,7 @@ import dev.edgediffuse.checkpoint.CheckpointWriter;
 import dev.edgediffuse.lora.Adapters;
 import dev.edgediffuse.lora.LoraFile;
 import dev.edgediffuse.lora.LoraMerge;
+import dev.edgediffuse.tokenizer.ClipTokenizer;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -40,7 +41,8 @@ final class LoraMergeStage implements Stage {
     @Override
     public void run(StageContext ctx) throws IOException {
         try (Checkpoint in = Checkpoint.open(ctx.input(), null)) {
-            Adapters adapters = Adapters.bind(in, List.of(new Adapters.Use(LoraFile.read(lora), textWeight, unetWeight)), null);
+            ClipTokenizer tokenizer = in.tokenizerDir == null ? ClipTokenizer.builtIn() : ClipTokenizer.load(in.tokenizerDir);
+            Adapters adapters = Adapters.bind(in, List.of(new Adapters.Use(LoraFile.read(lora), textWeight, unetWeight)), tokenizer);
             new CheckpointWriter(ctx.log()).writeFolder(LoraMerge.apply(in, adapters), ctx.modelOut());
         }
     }

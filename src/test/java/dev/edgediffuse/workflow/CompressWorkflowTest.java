@@ -171,6 +171,21 @@ class CompressWorkflowTest {
     }
 
     @Test
+    void pruneThenQuantizeMakesASparseEightBitModel() throws IOException {
+        Path r = recipe("pruned", "[{\"stage\": \"prune\", \"magnitude\": 0.5}, {\"stage\": \"quantize\", \"weights\": \"q8\"}]");
+        Workflow.Result result = new Workflow(CompressRecipe.read(r, null), dir.resolve("pruned.work"), null).run(model);
+        assertTrue(result.stages().stream().allMatch(Workflow.StageRun::newModel));
+        try (var pruned = dev.edgediffuse.checkpoint.Checkpoint.open(result.stages().getFirst().model(), null);
+             var quant = dev.edgediffuse.checkpoint.Checkpoint.open(result.finalModel(), null)) {
+            var w = pruned.unet.tensors().get("down_blocks.0.resnets.0.conv1.weight").get();
+            long zeros = 0;
+            for (long i = 0; i < w.size(); i++) if (w.get(i) == 0f) zeros++;
+            assertEquals(0.5, zeros / (double) w.size(), 0.02, "half of each layer's smallest weights zeroed");
+            assertEquals("q8", quant.unet.tensors().get("down_blocks.0.resnets.0.conv1.weight").dtype().formatName());
+        }
+    }
+
+    @Test
     void theCommittedRecipesAreValid() throws IOException {
         Path data = Files.createDirectories(dir.resolve("data")); // training data is checked to exist; its contents when a stage runs
         List<Path> recipes;
