@@ -75,6 +75,7 @@ public final class CompressReport {
         report.put("headline", headline(orig, variants.getLast(), s.fashion()));
         report.put("pareto", pareto(variants, s.fashion()));
         report.put("variants", variants);
+        report = finite(report); // a figure that could not be taken is null: browsers' JSON.parse takes no NaN
         Files.createDirectories(dir);
         AtomicFiles.write(dir.resolve(JSON), Json.write(report).getBytes(StandardCharsets.UTF_8));
         List<List<Path>> grids = new ArrayList<>();
@@ -86,6 +87,19 @@ public final class CompressReport {
         }
         AtomicFiles.write(dir.resolve(HTML), HtmlReport.render(report, grids).getBytes(StandardCharsets.UTF_8));
         return report;
+    }
+
+    /** The same maps and lists with every NaN or infinite number as null. */
+    @SuppressWarnings("unchecked")
+    static <T> T finite(T o) {
+        if (o instanceof Map<?, ?> m) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            m.forEach((k, v) -> out.put(k.toString(), finite(v)));
+            return (T) out;
+        }
+        if (o instanceof List<?> l) return (T) new ArrayList<>(l.stream().map(CompressReport::finite).toList());
+        if (o instanceof Double d && !Double.isFinite(d)) return null;
+        return o;
     }
 
     /** What the final model gained and what it cost against the original. */
