@@ -71,7 +71,7 @@ final class HtmlReport {
                         + "against the original's (same prompts, seeds, noise).").append("</p>\n");
 
         String metric = fashion ? "FID (lower is better)" : "SSIM vs original (higher is better)";
-        b.append("<h2>Quality against size and latency</h2>\n<p class=\"small\">Each point a variant; the line joins the Pareto front (")
+        b.append("<h2>Quality against size and latency</h2>\n<p class=\"small\">Each point a variant; the ringed points, joined by the dashed line, are the Pareto front (")
                 .append(metric).append(").</p>\n<div class=\"charts\"><div id=\"chart-size\" class=\"chart\"></div>"
                         + "<div id=\"chart-latency\" class=\"chart\"></div></div>\n");
 
@@ -173,7 +173,7 @@ final class HtmlReport {
                   grid:{left:70,right:30,top:50,bottom:70},
                   xAxis:{type:'value',name:xName,nameLocation:'middle',nameGap:28,scale:true},
                   yAxis:{type:'value',name:yName,nameLocation:'middle',nameGap:50,scale:true,inverse:fashion},
-                  series:[{name:'Pareto front',type:'line',data:line,symbol:'none',lineStyle:{type:'dashed',color:'#3a3'}},
+                  series:[{name:'Pareto front',type:'line',data:line,symbol:'emptyCircle',symbolSize:22,itemStyle:{color:'#3a3'},lineStyle:{type:'dashed',color:'#3a3'}},
                     {name:'variants',type:'scatter',symbolSize:12,data:pts,label:{show:true,position:'right',formatter:'{b}'}}]});
                 return c;
               }

@@ -28,7 +28,7 @@ class CompressReportBrowserTest {
     static Path dir;
     static Process chromium;
     static Browser browser;
-    static Path html;
+    static Path html, profile;
 
     @BeforeAll
     static void start() throws Exception {
@@ -48,7 +48,8 @@ class CompressReportBrowserTest {
             assertEquals(0, r.code(), r.err());
             html = out.resolve(CompressReport.HTML);
         }
-        Path profile = Files.createDirectories(dir.resolve("chromium-profile"));
+        // outside the @TempDir: Chromium's helpers may still write to it while JUnit deletes that (deleted quietly in stop)
+        profile = Files.createTempDirectory("edgediffuse-report-chromium");
         chromium = new ProcessBuilder(binary.toString(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars", "--window-size=1300,1000",
                 "--user-data-dir=" + profile, "--remote-debugging-port=0", "about:blank")
@@ -60,9 +61,19 @@ class CompressReportBrowserTest {
     static void stop() throws InterruptedException {
         if (browser != null) browser.close();
         if (chromium != null) {
+            List<ProcessHandle> helpers = chromium.descendants().toList();
             chromium.destroy();
             if (!chromium.waitFor(10, TimeUnit.SECONDS)) chromium.destroyForcibly();
+            for (ProcessHandle h : helpers) {
+                h.destroy();
+                try {
+                    h.onExit().get(10, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    h.destroyForcibly();
+                }
+            }
         }
+        if (profile != null) dev.edgediffuse.format.AtomicFiles.deleteTree(profile);
     }
 
     @Test
