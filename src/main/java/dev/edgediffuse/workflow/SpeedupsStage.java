@@ -28,7 +28,9 @@ final class SpeedupsStage implements Stage {
 
     SpeedupsStage(StageSpec s) {
         tome = s.number("tome", null, 0, 0.99);
-        maxDownsample = s.integer("tome_max_downsample", 1, 1, 8);
+        Integer down = s.integer("tome_max_downsample", tome == null ? null : 1, 1, 8);
+        if (tome == null && down != null) throw s.error("\"tome_max_downsample\" needs \"tome\"");
+        maxDownsample = down == null ? 1 : down;
         if (Integer.bitCount(maxDownsample) != 1) throw s.error("\"tome_max_downsample\" must be 1, 2, 4 or 8, got " + maxDownsample);
         deepcache = s.integer("deepcache", null, 2, 1000);
         branch = s.integer("deepcache_branch", null, 0, 100);
