@@ -154,7 +154,7 @@ final class EvalCommand extends CliCommand {
         Path refPath = reference == null ? null : BuiltInModel.resolve(reference, err);
 
         var generation = new PipelineGenerator.Sampling(steps, cfg, cfgMaxTimestep, scheduler, sampling.negativePrompt(), size, size,
-                speedUps.speedUps());
+                speedUps.speedUps(defaults, steps, scheduler));
         Pipeline.Options load = new Pipeline.Options(null, vae).withLoras(loras.settings(LoraMode.AUTO));
         if (prompts != null) return promptAccuracy(out, err, modelPath, classifierDir, load, generation, steps, cfg, cfgMaxTimestep, scheduler);
         FashionMnist test = FashionMnist.test(data), train = FashionMnist.train(data);

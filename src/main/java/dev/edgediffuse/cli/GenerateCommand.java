@@ -72,7 +72,7 @@ final class GenerateCommand extends CliCommand {
         return new GenerateRequest(prompt, sampling.negativePrompt(), steps, sampling.cfg(d), sampling.cfgMaxTimestep(d),
                 sampling.scheduler(d), seed, size.width(modelSize), size.height(modelSize),
                 initLatents != null ? Npy.read(initLatents).data() : null, initImage != null ? Images.read(initImage, GenerateRequest.MAX_SIDE) : null, strength,
-                speedUps.speedUps());
+                speedUps.speedUps(d, steps, sampling.scheduler(d)));
     }
 
     @Override

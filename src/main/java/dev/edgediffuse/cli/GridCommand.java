@@ -70,7 +70,7 @@ final class GridCommand extends CliCommand {
             GenerateRequest base = GenerateRequest.of("").withSteps(sampling.steps(d)).withCfg(sampling.cfg(d))
                     .withCfgMaxTimestep(sampling.cfgMaxTimestep(d)).withScheduler(sampling.scheduler(d))
                     .withNegativePrompt(sampling.negativePrompt())
-                    .withSize(size.width(p.defaultImageSize()), size.height(p.defaultImageSize())).withSpeedUps(speedUps.speedUps());
+                    .withSize(size.width(p.defaultImageSize()), size.height(p.defaultImageSize())).withSpeedUps(speedUps.speedUps(d, sampling.steps(d), sampling.scheduler(d)));
             base.validate();
             int w = base.width() * zoom, h = base.height() * zoom, cols = seeds;
             byte[] grid = new byte[Sizes.elements("the grid (--seeds x --zoom x rows)", (long) cols * w, (long) rows.size() * h, 3)];

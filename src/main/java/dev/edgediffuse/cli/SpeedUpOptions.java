@@ -33,6 +33,16 @@ final class SpeedUpOptions {
             + "feature; needs >= 10 steps, not with lcm")
     private String deepcache;
 
+    /**
+     * The options over the model's default speed-ups ({@code sampling_defaults.json}, e.g. from a compress recipe): each
+     * one given replaces the default of its kind; defaults that cannot run at these steps/scheduler are left out.
+     */
+    SpeedUps speedUps(dev.edgediffuse.checkpoint.SamplingDefaults d, int steps, String scheduler) {
+        SpeedUps given = speedUps();
+        SpeedUps base = d.speedUpsFor(steps, scheduler);
+        return new SpeedUps(tome != null ? given.tokenMerge() : base.tokenMerge(), deepcache != null ? given.deepCache() : base.deepCache());
+    }
+
     SpeedUps speedUps() {
         TokenMergeSettings t = null;
         if (tome != null) {

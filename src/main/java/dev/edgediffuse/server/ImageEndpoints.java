@@ -143,13 +143,15 @@ final class ImageEndpoints {
     static SpeedUps speedUps(Fields f, Fields overrides, GenerateRequest g, Batcher model) {
         String ratioField = "token_merging_ratio";
         Fields source = f.has(ratioField) || overrides == null ? f : overrides;
-        TokenMergeSettings tome = null;
+        // what a request leaves out comes from the model's sampling defaults (a compressed model's chosen speed-ups)
+        SpeedUps defaults = model.denoiser.samplingDefaults().speedUpsFor(g.steps(), g.scheduler());
+        TokenMergeSettings tome = source.has(ratioField) ? null : defaults.tokenMerge();
         if (source.has(ratioField)) {
             double ratio = source.number(ratioField, 0);
             if (!(ratio >= 0 && ratio < 1)) throw ApiError.badRequest(ratioField + " must be in [0, 1), got " + ratio);
             if (ratio > 0) tome = TokenMergeSettings.of(ratio);
         }
-        DeepCacheSettings cache = null;
+        DeepCacheSettings cache = f.has("deepcache_interval") || f.has("deepcache_branch") ? null : defaults.deepCache();
         if (f.has("deepcache_interval")) {
             int interval = f.int32("deepcache_interval", 0), branch = f.int32("deepcache_branch", 0);
             int branches = model.denoiser.unet().skipConnections();

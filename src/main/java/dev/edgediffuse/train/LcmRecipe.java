@@ -86,4 +86,10 @@ public record LcmRecipe(String name, String teacher, Path data, int images, long
         return new LcmRecipe(name, teacher, data, images, seed, checkpointSeconds, dtype, mode, timeCondProjDim, ddimTimesteps, wMin, wMax,
                 guidanceMaxTimestep, huberC, s, loraRank, loraAlpha, loraTarget, samplingDefaults, json);
     }
+
+    /** The same recipe reading its latents from another data folder. */
+    public LcmRecipe withData(Path dir) {
+        return new LcmRecipe(name, teacher, dir, images, seed, checkpointSeconds, dtype, mode, timeCondProjDim, ddimTimesteps, wMin, wMax,
+                guidanceMaxTimestep, huberC, distill, loraRank, loraAlpha, loraTarget, samplingDefaults, json);
+    }
 }

@@ -57,6 +57,31 @@ class SpeedUpCommandsTest {
     }
 
     @Test
+    void aModelsDefaultSpeedUpsApplyWhereTheRunLeavesThemOut() throws IOException {
+        Path fastModel = dir.resolve("tiny-fast");
+        dev.edgediffuse.workflow.SpeedupsStageAccess.writeDefaults(tiny, fastModel, "{\"steps\": 10, \"scheduler\": \"euler\", "
+                + "\"token_merging_ratio\": 0.5, \"deepcache_interval\": 3}");
+        Path byDefault = dir.resolve("default.png"), explicit = dir.resolve("explicit.png"), plain = dir.resolve("plain10.png"),
+                overridden = dir.resolve("overridden.png");
+        GenerateCommandTest.Run first = generate(fastModel, byDefault, "--steps", "10");
+        assertEquals(0, first.code(), first.err());
+        assertEquals(0, generate(tiny, explicit, "--steps", "10", "--scheduler", "euler", "--tome", "0.5", "--deepcache", "3").code());
+        assertEquals(0, generate(tiny, plain, "--steps", "10", "--scheduler", "euler").code());
+        assertEquals(0, generate(fastModel, overridden, "--steps", "10", "--tome", "0.5", "--deepcache", "3").code());
+        assertTrue(params(byDefault).contains("Token merging ratio: 0.5") && params(byDefault).contains("DeepCache interval: 3"));
+        assertTrue(java.util.Arrays.equals(pixels(explicit), pixels(byDefault)), "the defaults act as the options would");
+        assertTrue(java.util.Arrays.equals(pixels(overridden), pixels(byDefault)));
+        assertFalse(java.util.Arrays.equals(pixels(plain), pixels(byDefault)), "and they do act");
+        GenerateCommandTest.Run few = generate(fastModel, dir.resolve("few.png"), "--steps", "4");
+        assertEquals(0, few.code(), "a default DeepCache is left out where the run's steps cannot take it: " + few.err());
+        assertFalse(params(dir.resolve("few.png")).contains("DeepCache"));
+    }
+
+    private static byte[] pixels(Path png) {
+        return dev.edgediffuse.format.Images.toRgb(dev.edgediffuse.format.Images.read(png), 0);
+    }
+
+    @Test
     void gridTakesThem() throws IOException {
         Path png = dir.resolve("grid.png");
         GenerateCommandTest.Run r = run("grid", "--model", tiny.toString(), "--out", png.toString(), "--prompts", "a fox|a cat",

@@ -196,6 +196,24 @@ class ServerTest {
     }
 
     @Test
+    void aModelsDefaultSpeedUpsApplyUnlessTheRequestSetsThem(@TempDir Path tmp) throws Exception {
+        Path model = TestServers.model(tmp, 7);
+        Files.writeString(model.resolve("sampling_defaults.json"), "{\"steps\": 10, \"token_merging_ratio\": 0.5, \"deepcache_interval\": 3}");
+        try (EdgeServer s = TestServers.start(Map.of("fast", model), EdgeServer.Options.loopback(TestServers.KEY))) {
+            var a = TestServers.post(s.uri(), "/sdapi/v1/txt2img", TestServers.KEY, "{\"prompt\":\"a cat\",\"seed\":5,\"width\":64,\"height\":64}");
+            assertEquals(200, a.statusCode(), a.body());
+            String info = (String) ((Map<?, ?>) Json.parse(a.body())).get("info");
+            assertTrue(info.contains("Token merging ratio: 0.5, DeepCache interval: 3, DeepCache branch: 0"), info);
+            var b = TestServers.post(s.uri(), "/sdapi/v1/txt2img", TestServers.KEY, "{\"prompt\":\"a cat\",\"seed\":5,\"width\":64,"
+                    + "\"height\":64,\"token_merging_ratio\":0,\"steps\":4}");
+            assertEquals(200, b.statusCode(), b.body());
+            String plain = (String) ((Map<?, ?>) Json.parse(b.body())).get("info");
+            assertFalse(plain.contains("Token merging") || plain.contains("DeepCache"),
+                    "ratio 0 turns merging off; 4 steps leave the default DeepCache out: " + plain);
+        }
+    }
+
+    @Test
     void concurrentSameSizeRequestsShareUNetCalls() throws Exception {
         List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
         for (int i = 0; i < 4; i++) {

@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * {@code -Dedgediffuse.webpage.models=a=PATH,b=PATH}, {@code -Dedgediffuse.webpage.prompt=TEXT} and
  * {@code -Dedgediffuse.webpage.steps=N} serve other models and ask for another image for it.
  */
-class WebPageBrowserTest {
+public class WebPageBrowserTest {
     @TempDir
     static Path dir;
     static EdgeServer server;
@@ -45,7 +45,7 @@ class WebPageBrowserTest {
     static Browser browser;
 
     /** Debian's Chromium, or the binary {@code -Dedgediffuse.chromium=PATH} names; null when there is none. */
-    static Path chromiumBinary() {
+    public static Path chromiumBinary() {
         String given = System.getProperty("edgediffuse.chromium");
         for (String p : given != null ? new String[]{given} : new String[]{"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
             if (Files.isExecutable(Path.of(p))) return Path.of(p);
@@ -154,16 +154,19 @@ class WebPageBrowserTest {
         assertTrue(((Number) browser.eval(q + ".getBoundingClientRect().width")).doubleValue() > 50, "shown at a size a person can see");
     }
 
-    /** A minimal Chrome DevTools Protocol client over the JDK's WebSocket: commands, their answers, console errors. */
-    static final class Browser implements WebSocket.Listener {
+    /**
+     * A minimal Chrome DevTools Protocol client over the JDK's WebSocket: commands, their answers, console errors (also
+     * used by the compress report's browser test).
+     */
+    public static final class Browser implements WebSocket.Listener {
         private final AtomicInteger ids = new AtomicInteger();
         private final Map<Long, CompletableFuture<Map<String, Object>>> pending = new ConcurrentHashMap<>();
         private final List<CompletableFuture<Void>> loads = new CopyOnWriteArrayList<>();
-        final List<String> consoleErrors = new CopyOnWriteArrayList<>();
+        public final List<String> consoleErrors = new CopyOnWriteArrayList<>();
         private final StringBuilder partial = new StringBuilder();
         private WebSocket socket;
 
-        static Browser attach(Path activePort) throws Exception {
+        public static Browser attach(Path activePort) throws Exception {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (!Files.exists(activePort) || Files.readAllLines(activePort).size() < 2) {
                 if (System.nanoTime() > deadline) throw new IllegalStateException("Chromium did not open its DevTools port");
@@ -204,7 +207,7 @@ class WebPageBrowserTest {
             return result;
         }
 
-        void navigate(String url) throws Exception {
+        public void navigate(String url) throws Exception {
             CompletableFuture<Void> loaded = new CompletableFuture<>();
             loads.add(loaded);
             call("Page.navigate", Map.of("url", url));
@@ -212,13 +215,13 @@ class WebPageBrowserTest {
         }
 
         /** The value of a JavaScript expression (promises awaited); a thrown exception fails the test. */
-        Object eval(String expression) throws Exception {
+        public Object eval(String expression) throws Exception {
             Map<String, Object> r = call("Runtime.evaluate", Map.of("expression", expression, "returnByValue", true, "awaitPromise", true));
             if (r.containsKey("exceptionDetails")) fail("page script failed: " + Json.write(r.get("exceptionDetails")));
             return ((Map<?, ?>) r.get("result")).get("value");
         }
 
-        void waitFor(String condition, String what) throws Exception {
+        public void waitFor(String condition, String what) throws Exception {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
             while (!Boolean.TRUE.equals(eval("Boolean(" + condition + ")"))) {
                 if (System.nanoTime() > deadline) fail("timed out waiting until " + what + "; console errors: " + consoleErrors);
@@ -226,7 +229,7 @@ class WebPageBrowserTest {
             }
         }
 
-        byte[] screenshot() throws Exception {
+        public byte[] screenshot() throws Exception {
             return Base64.getDecoder().decode((String) call("Page.captureScreenshot", Map.of("format", "png", "captureBeyondViewport", true)).get("data"));
         }
 
@@ -264,7 +267,7 @@ class WebPageBrowserTest {
             }
         }
 
-        void close() {
+        public void close() {
             try {
                 socket.sendClose(WebSocket.NORMAL_CLOSURE, "").get(5, TimeUnit.SECONDS);
             } catch (Exception ignored) {
