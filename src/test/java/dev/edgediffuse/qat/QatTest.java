@@ -213,6 +213,13 @@ class QatTest {
     }
 
     @Test
+    void theShippedRecipesParse() {
+        assertEquals("W4A16 (q4_32)", QatRecipe.read(Path.of("recipes/mini-qat-w4a16.json")).label());
+        assertEquals("W8A8 (q8)", QatRecipe.read(Path.of("recipes/mini-qat-w8a8.json")).label());
+        assertEquals("W4A8 (q4_32)", QatRecipe.read(Path.of("recipes/mini-qat-w4a8.json")).label());
+    }
+
+    @Test
     void badInputIsAOneLineError() throws IOException {
         String ok = recipe("q4_32", "float", 2);
         for (String[] bad : new String[][]{
