@@ -178,7 +178,9 @@ public final class QuantizationAwareTraining {
                 recipe.label(), state.weightQuantizers().size(), state.inputQuantizers().isEmpty() ? "" : " with 8-bit inputs",
                 recipe.trainWeights() ? "weights and scales" : "scales", trained.count(), stage.steps(), stage.batch(),
                 recipe.taskWeight(), recipe.outputWeight());
-        TrainingLoop loop = new TrainingLoop("qat", trained, state.weights(), stage.settings(recipe.checkpointSeconds(), true), work, log);
+        // the EMA averages the weights only (the quantizers' scales and ranges are used as trained); nothing when they are frozen
+        Parameters averaged = recipe.trainWeights() ? state.weights() : new Parameters();
+        TrainingLoop loop = new TrainingLoop("qat", trained, averaged, stage.settings(recipe.checkpointSeconds(), true), work, log);
         loop.stopAfter(stopAfter);
         long t0 = System.nanoTime();
         boolean done = loop.run(new DistillObjective(student, teacherUnet, text, tokenizer, latents, captions[0], Map.of(), alphas,

@@ -202,11 +202,17 @@ class QatTest {
             for (int g = 0; g < trained.length; g++) trained[g] = w.quantLayout().scale(w.data(), g);
             assertFalse(java.util.Arrays.equals(initial, trained), "scales changed in training");
         }
-        // the CLI runs it, and the result generates with the runtime's int8 activations
+        // the CLI runs it (scales only: the weights stay the teacher's), and the result generates with int8 activations
         var run = dev.edgediffuse.cli.MainRunner.run("qat", "--recipe", Files.writeString(dir.resolve("cli.json"), recipe(
-                "q4_32", "float", 2)).toString(), "--out", dir.resolve("cli").toString());
+                "q4_32", "float", 2).replace("\"train\": \"weights\"", "\"train\": \"scales\"")).toString(), "--out", dir.resolve("cli").toString());
         assertEquals(0, run.code(), run.err());
-        assertTrue(run.out().contains("qat 2/2"), run.out());
+        assertTrue(run.out().contains("qat 2/2") && run.out().contains("scales trained"), run.out());
+        try (Checkpoint cp = Checkpoint.open(dir.resolve("cli"), null); Checkpoint t = Checkpoint.open(teacher, null)) {
+            for (var e : t.unet.tensors().entrySet()) {
+                if (cp.unet.tensors().get(e.getKey()).dtype().quantized()) continue;
+                assertArrayEquals(e.getValue().get().toFloats(), cp.unet.tensors().get(e.getKey()).get().toFloats(), e.getKey());
+            }
+        }
         var gen = dev.edgediffuse.cli.MainRunner.run("generate", "--model", straight.toString(), "--activations", "int8", "--prompt", "a dress",
                 "--steps", "2", "--out", dir.resolve("qat.png").toString(), "--quiet");
         assertEquals(0, gen.code(), gen.err());
