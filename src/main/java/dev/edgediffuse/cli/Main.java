@@ -34,7 +34,7 @@ import java.util.concurrent.Callable;
         subcommands = {GenerateCommand.class, MakeRandomCommand.class, ConvertCommand.class, CalibrateCommand.class, SensitivityCommand.class,
                 BenchCommand.class, ServeCommand.class, LoadtestCommand.class, GridCommand.class, TrainCommand.class, TrainLoraCommand.class,
                 TrainClassifierCommand.class, EvalCommand.class, PruneCommand.class, DistillCommand.class, DistillVaeCommand.class,
-                DistillLcmCommand.class, CompressCommand.class, CompletionCommand.class})
+                DistillLcmCommand.class, QatCommand.class, CompressCommand.class, CompletionCommand.class})
 public final class Main implements Callable<Integer> {
     final PrintStream out, err;
 

@@ -65,7 +65,7 @@ public final class Int8Activations implements LayerPolicy {
     }
 
     /** x[from, from + count) fake-quantized to the range, as a new array. */
-    static float[] quantized(float[] x, int from, int count, ActivationRanges.Range r) {
+    public static float[] quantized(float[] x, int from, int count, ActivationRanges.Range r) {
         float[] out = new float[count];
         float scale = (r.max() - r.min()) / 255f;
         if (scale == 0) return out;

@@ -59,6 +59,29 @@ public final class Quantizer {
         return out;
     }
 
+    /**
+     * The storage bytes of {@code values} quantized on given scales (one per group, already representable in the
+     * type's stored scale precision) for a symmetric type: how a model trained with these scales (quantization-aware
+     * training) is written without choosing them again.
+     */
+    public static byte[] quantize(float[] values, int[] shape, DType type, float[] scales) {
+        QuantLayout l = QuantLayout.of(type, shape);
+        if (type.zeroPoint) throw new IllegalArgumentException(type.formatName() + " stores zero points; given scales need a symmetric type");
+        if (values.length != l.rows() * l.k() || scales.length != l.groups()) {
+            throw new IllegalArgumentException(values.length + " values and " + scales.length + " scales for " + type.formatName() + " of shape "
+                    + java.util.Arrays.toString(shape));
+        }
+        byte[] out = new byte[(int) l.totalBytes()];
+        MemorySegment seg = MemorySegment.ofArray(out);
+        int g = l.groupLength(), zero = l.implicitZero();
+        int[] codes = new int[g];
+        for (int grp = 0; grp < scales.length; grp++) {
+            for (int k = 0; k < g; k++) codes[k] = code(type, values[grp * g + k], scales[grp], zero);
+            writeGroup(l, codes, 0, grp, new Group(scales[grp], zero), seg);
+        }
+        return out;
+    }
+
     private static void quantizeGroup(QuantLayout l, float[] v, long group, MemorySegment out, Clip clip) {
         int g = l.groupLength(), off = (int) (group * g);
         Group p = chooseGroup(l, v, off, clip);
@@ -139,8 +162,8 @@ public final class Quantizer {
         return stored;
     }
 
-    /** The stored code (zero point included) of x. */
-    static int code(DType t, float x, float scale, int zero) {
+    /** The stored code (zero point included) of x: the runtime's grid, which fake quantization must reproduce exactly. */
+    public static int code(DType t, float x, float scale, int zero) {
         if (scale == 0) return zero;
         int q = (int) Math.rint(x / scale) + zero;
         if (t.zeroPoint) return Math.max(0, Math.min(15, q));

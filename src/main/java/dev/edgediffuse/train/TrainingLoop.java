@@ -63,6 +63,14 @@ public final class TrainingLoop {
     private long stopAfter = Long.MAX_VALUE;
 
     public TrainingLoop(String stage, Parameters params, Settings settings, Path workDir, PrintStream out) {
+        this(stage, params, params, settings, workDir, out);
+    }
+
+    /**
+     * {@code emaOver}: the parameters the EMAs average (a subset of {@code params}, the same arrays and names), e.g.
+     * a model's weights without its quantizers' scales.
+     */
+    public TrainingLoop(String stage, Parameters params, Parameters emaOver, Settings settings, Path workDir, PrintStream out) {
         this.stage = stage;
         this.params = params;
         this.settings = settings;
@@ -70,8 +78,8 @@ public final class TrainingLoop {
         this.log = workDir.resolve(stage + ".log.jsonl");
         this.out = out;
         this.adam = new AdamW(params, 0.9, 0.999, 1e-8, settings.weightDecay(), settings.clipNorm());
-        this.ema = new Ema(params, settings.emaDecay(), settings.emaWarmUp());
-        for (double d : settings.emaAlternatives()) alternatives.put(d, new Ema(params, d, settings.emaWarmUp()));
+        this.ema = new Ema(emaOver, settings.emaDecay(), settings.emaWarmUp());
+        for (double d : settings.emaAlternatives()) alternatives.put(d, new Ema(emaOver, d, settings.emaWarmUp()));
         this.schedule = new LearningRate(settings.lr(), settings.warmup(), settings.steps(), settings.lrFloor());
     }
 
