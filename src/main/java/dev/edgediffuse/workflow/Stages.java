@@ -19,6 +19,7 @@ public final class Stages {
         REGISTRY.put("lora-merge", (s, data) -> new LoraMergeStage(s));
         REGISTRY.put("calibrate", (s, data) -> new CalibrateStage(s));
         REGISTRY.put("quantize", (s, data) -> new QuantizeStage(s));
+        REGISTRY.put("qat", QatStage::new);
         REGISTRY.put("speedups", (s, data) -> new SpeedupsStage(s));
     }
 
