@@ -121,7 +121,7 @@ class CompressWorkflowTest {
                  "distill": {"steps": 10, "batch": 2, "lr": 0.001, "warmup": 1}}""".formatted(missingData));
         String q = "{\"stage\": \"quantize\", \"weights\": \"q8\"}";
         Map<String, String> cases = new java.util.LinkedHashMap<>();
-        cases.put("[{\"stage\": \"shrink\"}]", "unknown stage \"shrink\" (known: prune, distill, lcm, lora-merge, calibrate, quantize, speedups)");
+        cases.put("[{\"stage\": \"shrink\"}]", "unknown stage \"shrink\" (known: prune, distill, lcm, lora-merge, calibrate, quantize, qat, speedups)");
         cases.put("[" + q + ", {\"stage\": \"prune\", \"preset\": \"tiny\"}]", "stage 2 (prune): cannot follow stage 1 (quantize)");
         cases.put("[" + q + ", {\"stage\": \"distill\", \"recipe\": \"student.json\"}]", "stage 2 (distill): cannot follow stage 1 (quantize)");
         cases.put("[" + q + ", {\"stage\": \"calibrate\"}]", "stage 2 (calibrate): cannot follow stage 1 (quantize)");
