@@ -5,6 +5,7 @@ import dev.edgediffuse.format.AtomicFiles;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.workflow.CompressRecipe;
 import dev.edgediffuse.workflow.CompressReport;
+import dev.edgediffuse.workflow.ModelFolders;
 import dev.edgediffuse.workflow.Workflow;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -68,7 +69,7 @@ final class CompressCommand extends CliCommand {
         String command = "edgediffuse " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
         Path tmp = workDir.resolve("out.part");
         AtomicFiles.deleteTree(tmp);
-        linkTree(result.finalModel(), tmp);
+        ModelFolders.linkTree(result.finalModel(), tmp);
         Map<String, Object> marker = new LinkedHashMap<>();
         marker.put("recipe", recipe.name());
         marker.put("command", command);
@@ -92,29 +93,6 @@ final class CompressCommand extends CliCommand {
         if (!Files.isDirectory(p)) return false;
         try (var s = Files.list(p)) {
             return s.findAny().isEmpty();
-        }
-    }
-
-    /** A folder of hard links to the model's files (copies where links cannot be made). */
-    private static void linkTree(Path from, Path to) throws IOException {
-        if (!Files.isDirectory(from)) {
-            Files.createDirectories(to);
-            Files.copy(from, to.resolve(from.getFileName()));
-            return;
-        }
-        try (var walk = Files.walk(from)) {
-            for (Path p : walk.toList()) {
-                Path target = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    try {
-                        Files.createLink(target, p);
-                    } catch (IOException | UnsupportedOperationException e) {
-                        Files.copy(p, target);
-                    }
-                }
-            }
         }
     }
 }

@@ -80,26 +80,8 @@ final class SpeedupsStage implements Stage {
         if (!Files.isDirectory(ctx.input())) throw new IllegalArgumentException("speedups: " + ctx.input() + " is not a model folder");
         SamplingDefaults d = apply(SamplingDefaults.forModel(ctx.input()));
         Path out = ctx.modelOut();
-        linkTree(ctx.input(), out);
+        ModelFolders.linkTree(ctx.input(), out);
         Files.deleteIfExists(out.resolve(SamplingDefaults.FILE));
         AtomicFiles.write(out.resolve(SamplingDefaults.FILE), Json.write(d.toJson()).getBytes(StandardCharsets.UTF_8));
-    }
-
-    /** A copy of a folder whose files are hard links where the file system allows (else copies). */
-    static void linkTree(Path from, Path to) throws IOException {
-        try (var walk = Files.walk(from)) {
-            for (Path p : walk.toList()) {
-                Path target = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    try {
-                        Files.createLink(target, p);
-                    } catch (IOException | UnsupportedOperationException e) {
-                        Files.copy(p, target);
-                    }
-                }
-            }
-        }
     }
 }

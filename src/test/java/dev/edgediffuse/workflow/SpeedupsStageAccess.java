@@ -13,7 +13,7 @@ public final class SpeedupsStageAccess {
     private SpeedupsStageAccess() {}
 
     public static void writeDefaults(Path model, Path out, String json) throws IOException {
-        SpeedupsStage.linkTree(model, out);
+        ModelFolders.linkTree(model, out);
         Files.deleteIfExists(out.resolve(SamplingDefaults.FILE));
         AtomicFiles.write(out.resolve(SamplingDefaults.FILE), json.getBytes(StandardCharsets.UTF_8));
     }
