@@ -5,6 +5,8 @@ import dev.edgediffuse.model.clip.ClipTextModel;
 import dev.edgediffuse.model.unet.FeatureTaps;
 import dev.edgediffuse.model.unet.UNet2DConditionModel;
 import dev.edgediffuse.model.unet.UNetHooks;
+import dev.edgediffuse.speedup.TokenMergeSettings;
+import dev.edgediffuse.speedup.TokenMerging;
 import dev.edgediffuse.tensor.FeatureMap;
 import dev.edgediffuse.tokenizer.ClipTokenizer;
 import dev.edgediffuse.train.Batches;
@@ -24,7 +26,9 @@ import java.util.function.BiFunction;
  * outputs ({@link FeaturePairs}), each term mean-reduced. The teacher and the (frozen, shared) text encoder run
  * without recording ({@link Tape#noGradient()}); only the student's UNet trains. The task term may take Min-SNR-γ
  * weights as the Mini's own training did; the KD terms are unweighted, as BK-SDM's. With both KD weights at 0 the
- * teacher is not run: the same student trained on the task loss alone (the ablation).
+ * teacher is not run: the same student trained on the task loss alone (the ablation). With token merging on
+ * ({@link #mergingStudentTokens}) the student runs merged, as it will at inference, and learns through the merge;
+ * the teacher stays unmerged, the float target.
  */
 public final class DistillObjective implements TrainingLoop.Objective {
     /** Loss weights (BK-SDM: 1, 1, 1). */
@@ -49,6 +53,7 @@ public final class DistillObjective implements TrainingLoop.Objective {
     private final Map<String, int[]> ids = new HashMap<>();
     private final int[] emptyIds;
     private double lastTask, lastOutput, lastFeature;
+    private TokenMergeSettings studentTokenMerge;
 
     public DistillObjective(UNet2DConditionModel student, UNet2DConditionModel teacher, ClipTextModel text, ClipTokenizer tokenizer,
                             LatentDataset latents, BiFunction<Integer, Rng, String> caption, Map<String, String> pairs,
@@ -67,6 +72,15 @@ public final class DistillObjective implements TrainingLoop.Objective {
         this.weights = weights;
         this.seed = seed;
         this.emptyIds = tokenizer.encode("");
+    }
+
+    /**
+     * Token merging in the student's forward passes (the QAT recipe's {@code tome}): each training row draws its own
+     * random partition from the seed and step, so a resumed run merges as the uninterrupted one did.
+     */
+    public DistillObjective mergingStudentTokens(TokenMergeSettings settings) {
+        this.studentTokenMerge = settings;
+        return this;
     }
 
     @Override
@@ -97,7 +111,9 @@ public final class DistillObjective implements TrainingLoop.Objective {
             }
         }
         FeatureTaps studentTaps = FeatureTaps.of(List.copyOf(pairs.keySet()));
-        float[] pred = student.predict(x, timesteps, context, tokens[0].length, UNetHooks.NONE.withTaps(studentTaps)).data();
+        UNetHooks studentHooks = UNetHooks.NONE.withTaps(studentTaps);
+        if (studentTokenMerge != null) studentHooks = studentHooks.withTokenMerge(new TokenMerging(studentTokenMerge, rowSeeds(step, b)));
+        float[] pred = student.predict(x, timesteps, context, tokens[0].length, studentHooks).data();
 
         int n = pred.length;
         float[] grad = new float[n];
@@ -137,6 +153,13 @@ public final class DistillObjective implements TrainingLoop.Objective {
         lastFeature = feature;
         tape.backward(pred, grad);
         return weights.task() * lastTask + weights.output() * lastOutput + weights.feature() * lastFeature;
+    }
+
+    /** One token-merging partition seed per row of a step (apart from the step's own random numbers). */
+    private long[] rowSeeds(long step, int rows) {
+        long[] seeds = new long[rows];
+        for (int j = 0; j < rows; j++) seeds[j] = TokenMerging.rowSeed(seed ^ step * 0x632BE59BD9B4E019L, j);
+        return seeds;
     }
 
     private static String shape(FeatureMap f) {

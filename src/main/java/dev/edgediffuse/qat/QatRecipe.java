@@ -4,6 +4,7 @@ import dev.edgediffuse.compress.FormatPlan;
 import dev.edgediffuse.compress.Quantizer;
 import dev.edgediffuse.format.Json;
 import dev.edgediffuse.format.ModelFormatException;
+import dev.edgediffuse.speedup.TokenMergeSettings;
 import dev.edgediffuse.train.Recipe;
 import dev.edgediffuse.tensor.DType;
 
@@ -20,13 +21,15 @@ import java.util.Set;
  * (float, or int8: per-tensor inputs from {@code calibration}, a calibration file of the teacher; default the
  * {@code calibrate} command's file beside it), {@code train} (weights: weights and scales; scales: scales only),
  * {@code clip} (how the scales start: absmax or mse), the loss weights ({@code loss}: {@code task}, {@code output})
- * and the stage ({@code qat}: a train recipe stage's keys). Unknown keys and bad values are one-line errors.
+ * and the stage ({@code qat}: a train recipe stage's keys); {@code tome} (a ratio) and {@code tome_max_downsample}
+ * train with token merging in the student's transformer blocks (tomesd's defaults otherwise), as the Intel recipe
+ * does. Unknown keys and bad values are one-line errors.
  */
 public record QatRecipe(String name, String teacher, String model, Path data, int images, long seed, int checkpointSeconds, String dtype,
                         DType weights, boolean int8Activations, Path calibration, boolean trainWeights, Quantizer.Clip clip,
-                        double taskWeight, double outputWeight, Recipe.Stage stage) {
+                        double taskWeight, double outputWeight, Recipe.Stage stage, TokenMergeSettings tome) {
     private static final Set<String> KEYS = Set.of("name", "teacher", "model", "data", "images", "seed", "checkpoint_seconds", "dtype",
-            "weights", "activations", "calibration", "train", "clip", "loss", "qat");
+            "weights", "activations", "calibration", "train", "clip", "loss", "qat", "tome", "tome_max_downsample");
     private static final Set<DType> RUNNABLE = Set.of(DType.Q8, DType.Q8_32, DType.Q4_32, DType.Q4_64);
 
     public static QatRecipe read(Path file) {
@@ -65,12 +68,24 @@ public record QatRecipe(String name, String teacher, String model, Path data, in
         Recipe.onlyKnownKeys(loss, Set.of("task", "output"), src + " loss");
         double task = number(loss, "task", 1.0, src + " loss"), output = number(loss, "output", 1.0, src + " loss");
         if (task < 0 || output < 0 || task + output == 0) throw new ModelFormatException(src + " loss: weights must be >= 0 and not both 0");
+        TokenMergeSettings tome = null;
+        if (r.containsKey("tome")) {
+            double ratio = number(r, "tome", null, src);
+            if (!(ratio > 0 && ratio < 1)) throw new ModelFormatException(src + ": \"tome\" must be a token-merging ratio in (0, 1), got " + ratio);
+            double down = number(r, "tome_max_downsample", 1.0, src);
+            if (down != Math.rint(down) || down < 1 || down > 8 || Integer.bitCount((int) down) != 1) {
+                throw new ModelFormatException(src + ": \"tome_max_downsample\" must be 1, 2, 4 or 8, got " + down);
+            }
+            tome = TokenMergeSettings.of(ratio).withMaxDownsample((int) down);
+        } else if (r.containsKey("tome_max_downsample")) {
+            throw new ModelFormatException(src + ": \"tome_max_downsample\" needs \"tome\"");
+        }
         String calib = string(r, "calibration", "", src);
         String model = string(r, "model", "", src);
         return new QatRecipe(string(r, "name", null, src), string(r, "teacher", null, src), model.isEmpty() ? null : model,
                 Path.of(string(r, "data", null, src)), (int) number(r, "images", 0.0, src), (long) number(r, "seed", null, src),
                 (int) number(r, "checkpoint_seconds", 120.0, src), dtype, weights, act.equals("int8"), calib.isEmpty() ? null : Path.of(calib),
-                train.equals("weights"), clip, task, output, Recipe.stage(r, "qat", src));
+                train.equals("weights"), clip, task, output, Recipe.stage(r, "qat", src), tome);
     }
 
     /** The same recipe with the stage shortened (smoke tests, quick looks). */
@@ -80,7 +95,7 @@ public record QatRecipe(String name, String teacher, String model, Path data, in
                 s.weightDecay(), s.clipNorm(), s.ema(), s.klWeight(), s.captionDropout(), s.edgeWeight(), s.adversarialWeight(),
                 s.featureMatchingWeight(), s.minSnrGamma(), s.inputPerturbation(), s.emaAlternatives());
         return new QatRecipe(name, teacher, model, data, images, seed, checkpointSeconds, dtype, weights, int8Activations, calibration,
-                trainWeights, clip, taskWeight, outputWeight, shorter);
+                trainWeights, clip, taskWeight, outputWeight, shorter, tome);
     }
 
     /** W8A8, W4A16, ... as the tables name the format. */

@@ -174,8 +174,9 @@ public final class QuantizationAwareTraining {
         Parameters trained = new Parameters();
         if (recipe.trainWeights()) state.weights().names().forEach(n -> trained.put(n, state.weights().shapes().get(n), state.weights().get(n)));
         state.quantizers().names().forEach(n -> trained.put(n, state.quantizers().shapes().get(n), state.quantizers().get(n)));
-        log.printf(java.util.Locale.ROOT, "qat: %s, %d layers quantized%s, %s trained (%,d values); %d steps of %d latents; loss %.2f task + %.2f output KD%n",
+        log.printf(java.util.Locale.ROOT, "qat: %s, %d layers quantized%s%s, %s trained (%,d values); %d steps of %d latents; loss %.2f task + %.2f output KD%n",
                 recipe.label(), state.weightQuantizers().size(), state.inputQuantizers().isEmpty() ? "" : " with 8-bit inputs",
+                recipe.tome() == null ? "" : ", token merging " + recipe.tome().ratio() + " in the student",
                 recipe.trainWeights() ? "weights and scales" : "scales", trained.count(), stage.steps(), stage.batch(),
                 recipe.taskWeight(), recipe.outputWeight());
         // the EMA averages the weights only (the quantizers' scales and ranges are used as trained); nothing when they are frozen
@@ -185,7 +186,7 @@ public final class QuantizationAwareTraining {
         long t0 = System.nanoTime();
         boolean done = loop.run(new DistillObjective(student, teacherUnet, text, tokenizer, latents, captions[0], Map.of(), alphas,
                 stage.batch(), stage.captionDropout(), stage.minSnrGamma(), new DistillObjective.Weights(recipe.taskWeight(), recipe.outputWeight(), 0),
-                recipe.seed()));
+                recipe.seed()).mergingStudentTokens(recipe.tome()));
         if (!done) return false;
         if (recipe.trainWeights()) state.weights().copyFrom(loop.emaWeights());
         Map<String, Object> provenance = new LinkedHashMap<>();
@@ -197,6 +198,7 @@ public final class QuantizationAwareTraining {
         provenance.put("seed", recipe.seed());
         provenance.put("loss", Map.of("task", recipe.taskWeight(), "output", recipe.outputWeight()));
         provenance.put("qat", stage.toJson());
+        if (recipe.tome() != null) provenance.put("tome", Map.of("ratio", recipe.tome().ratio(), "max_downsample", recipe.tome().maxDownsample()));
         provenance.put("minutes", Math.round((System.nanoTime() - t0) / 6e9) / 10.0);
         QatExport.write(model.withName(out.getFileName().toString()), state, recipe.dtype(), provenance, out);
         log.println("wrote " + out);

@@ -1,5 +1,6 @@
 package dev.edgediffuse.speedup;
 
+import dev.edgediffuse.autograd.Tape;
 import dev.edgediffuse.kernels.Matmul;
 import dev.edgediffuse.model.unet.TokenMerge;
 import dev.edgediffuse.tensor.Buffers;
@@ -14,6 +15,9 @@ import java.util.Arrays;
  * averaged into their destinations (tomesd's "mean": a destination and its sources count alike). The merged order
  * is tomesd's: the unmerged sources by falling similarity, then the destinations; unmerging copies a destination's
  * output back to its sources. Every image of the batch has its own matching (and may have its own partition).
+ * Under a recording tape both are differentiable in their values (the matching itself is a discrete choice, made on
+ * values and not differentiated, as in tomesd): merging's gradient spreads each merged token's gradient over the
+ * tokens it averages, unmerging's sums the gradients of the tokens a merged token was copied to.
  */
 final class BipartiteSoftMatching implements TokenMerge.Merge {
     static final int STRIDE = 2, CELL = STRIDE * STRIDE;
@@ -134,7 +138,23 @@ final class BipartiteSoftMatching implements TokenMerge.Merge {
                 for (int k = o + m * c, e = k + c; k < e; k++) out[k] /= div;
             }
         }
+        Tape.record(out, (tape, dOut) -> tape.accumulateFresh(x, mergeGradient(dOut, c)), x);
         return out;
+    }
+
+    /** d(merge)/dx applied to the merged tokens' gradient: every token gets its merged token's gradient / count. */
+    private float[] mergeGradient(float[] dOut, int c) {
+        int batch = target.length;
+        float[] dx = new float[batch * tokens * c];
+        for (int img = 0; img < batch; img++) {
+            int[] t = target[img], count = counts[img];
+            for (int tok = 0; tok < tokens; tok++) {
+                int from = (img * kept + t[tok]) * c, to = (img * tokens + tok) * c;
+                float inv = 1f / count[t[tok]];
+                for (int k = 0; k < c; k++) dx[to + k] = dOut[from + k] * inv;
+            }
+        }
+        return dx;
     }
 
     @Override
@@ -146,6 +166,21 @@ final class BipartiteSoftMatching implements TokenMerge.Merge {
             int[] t = target[img];
             for (int tok = 0; tok < tokens; tok++) System.arraycopy(y, (img * kept + t[tok]) * c, out, (img * tokens + tok) * c, c);
         }
+        Tape.record(out, (tape, dOut) -> tape.accumulateFresh(y, unmergeGradient(dOut, c)), y);
         return out;
+    }
+
+    /** d(unmerge)/dy applied to every token's gradient: each merged token sums the gradients of its copies. */
+    private float[] unmergeGradient(float[] dOut, int c) {
+        int batch = target.length;
+        float[] dy = new float[batch * kept * c];
+        for (int img = 0; img < batch; img++) {
+            int[] t = target[img];
+            for (int tok = 0; tok < tokens; tok++) {
+                int from = (img * tokens + tok) * c, to = (img * kept + t[tok]) * c;
+                for (int k = 0; k < c; k++) dy[to + k] += dOut[from + k];
+            }
+        }
+        return dy;
     }
 }

@@ -35,7 +35,7 @@ final class QatStage implements Stage {
 
     private static QatRecipe with(QatRecipe r, Path data, Path calibration) {
         return new QatRecipe(r.name(), r.teacher(), r.model(), data, r.images(), r.seed(), r.checkpointSeconds(), r.dtype(), r.weights(),
-                r.int8Activations(), calibration, r.trainWeights(), r.clip(), r.taskWeight(), r.outputWeight(), r.stage());
+                r.int8Activations(), calibration, r.trainWeights(), r.clip(), r.taskWeight(), r.outputWeight(), r.stage(), r.tome());
     }
 
     @Override

@@ -219,10 +219,32 @@ class QatTest {
     }
 
     @Test
+    void tokenMergingTrainsTheMergedStudentAndResumesBitForBit() throws IOException {
+        QatRecipe plain = read(recipe("q8", "float", 4)), merged = read(recipe("q8", "float", 4).replace("\"seed\": 9", "\"seed\": 9, \"tome\": 0.5"));
+        assertEquals(0.5, merged.tome().ratio());
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+        Path without = dir.resolve("tome-off"), straight = dir.resolve("tome-straight"), resumed = dir.resolve("tome-resumed");
+        assertTrue(new QuantizationAwareTraining(plain, without, dir.resolve("tome-off.work"), null, null, quiet).run());
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        assertTrue(new QuantizationAwareTraining(merged, straight, dir.resolve("tome-straight.work"), null, null, new PrintStream(log)).run());
+        assertTrue(log.toString().contains("token merging 0.5 in the student"), log.toString());
+        QuantizationAwareTraining killed = new QuantizationAwareTraining(merged, resumed, dir.resolve("tome-resumed.work"), null, null, quiet);
+        killed.stopAfter(2);
+        assertFalse(killed.run());
+        assertTrue(new QuantizationAwareTraining(merged, resumed, dir.resolve("tome-resumed.work"), null, null, quiet).run());
+        String unet = "unet/diffusion_pytorch_model.safetensors";
+        assertArrayEquals(Files.readAllBytes(straight.resolve(unet)), Files.readAllBytes(resumed.resolve(unet)), "resumed with token merging");
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(without.resolve(unet)), Files.readAllBytes(straight.resolve(unet))),
+                "merging the student's tokens changes what it learns");
+        assertTrue(Files.readString(straight.resolve("recipe.json")).contains("\"tome\""), "the provenance records token merging");
+    }
+
+    @Test
     void theShippedRecipesParse() {
         assertEquals("W4A16 (q4_32)", QatRecipe.read(Path.of("recipes/mini-qat-w4a16.json")).label());
         assertEquals("W8A8 (q8)", QatRecipe.read(Path.of("recipes/mini-qat-w8a8.json")).label());
         assertEquals("W4A8 (q4_32)", QatRecipe.read(Path.of("recipes/mini-qat-w4a8.json")).label());
+        assertEquals(0.5, QatRecipe.read(Path.of("recipes/mini-qat-w8a8-tome.json")).tome().ratio());
     }
 
     @Test
@@ -234,7 +256,10 @@ class QatTest {
                 {"\"activations\": \"float\"", "\"activations\": \"int4\"", "\"activations\" must be float or int8"},
                 {"\"train\": \"weights\"", "\"train\": \"all\"", "\"train\" must be weights"},
                 {"\"task\": 1", "\"taks\": 1", "unknown key \"taks\""},
-                {"\"seed\": 9", "\"seed\": 9, \"tome\": 0.5", "unknown key \"tome\""},
+                {"\"seed\": 9", "\"seed\": 9, \"tomes\": 0.5", "unknown key \"tomes\""},
+                {"\"seed\": 9", "\"seed\": 9, \"tome\": 1.5", "\"tome\" must be a token-merging ratio in (0, 1)"},
+                {"\"seed\": 9", "\"seed\": 9, \"tome\": 0.5, \"tome_max_downsample\": 3", "\"tome_max_downsample\" must be 1, 2, 4 or 8"},
+                {"\"seed\": 9", "\"seed\": 9, \"tome_max_downsample\": 2", "\"tome_max_downsample\" needs \"tome\""},
                 {"\"lr\": 1e-3", "\"lr\": -1", "steps, batch and lr must be positive"}}) {
             assertTrue(ok.contains(bad[0]), bad[0]);
             String m = assertThrows(ModelFormatException.class, () -> read(ok.replace(bad[0], bad[1]))).getMessage();
