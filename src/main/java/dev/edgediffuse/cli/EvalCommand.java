@@ -10,6 +10,7 @@ import dev.edgediffuse.eval.EvalReport;
 import dev.edgediffuse.eval.Evaluator;
 import dev.edgediffuse.eval.PipelineGenerator;
 import dev.edgediffuse.data.HeldOutPrompts;
+import dev.edgediffuse.lora.LoraLibrary;
 import dev.edgediffuse.lora.LoraMode;
 import dev.edgediffuse.pipeline.Pipeline;
 import dev.edgediffuse.format.AtomicFiles;
@@ -161,12 +162,13 @@ final class EvalCommand extends CliCommand {
         if (testLimit != null) test = Evaluator.first(test, testLimit);
         try (FashionClassifier judge = FashionClassifier.load(classifierDir);
              PipelineGenerator model = openModel(modelPath, load, teacherPath, generation, activations.layers(modelPath));
-             ImageGenerator generator = cache == null ? model : new CachedGenerator(model, cache, modelPath.toAbsolutePath() + " "
-                     + generation + " " + load + " teacher " + teacherPath + " " + hybridSteps + " activations " + activations.mode() + "\n");
+             ImageGenerator generator = cache == null ? model : new CachedGenerator(model, cache,
+                     imagesKey(modelPath, generation, vae, load.loras(), teacherPath, hybridSteps, activations.mode()));
              PipelineGenerator referenceModel = refPath == null ? null
                      : openReference(refPath, generation.withoutSpeedUps(), batch, model);
              ImageGenerator referenceGenerator = referenceModel == null || referenceCache == null ? referenceModel
-                     : new CachedGenerator(referenceModel, referenceCache, refPath.toAbsolutePath() + " " + generation.withoutSpeedUps() + "\n")) {
+                     : new CachedGenerator(referenceModel, referenceCache,
+                             imagesKey(refPath, generation.withoutSpeedUps(), null, LoraLibrary.Settings.NONE, null, null, "float"))) {
             Evaluator evaluator = new Evaluator(judge, train, test, quiet ? null : err);
             err.printf("eval: %s%s, %d images, %d steps, cfg %s%s, %s, %dx%d, classifier %s%n", generator.name(),
                     referenceGenerator == null ? "" : " vs reference " + referenceGenerator.name(), samples, steps, cfg,
@@ -286,6 +288,21 @@ final class EvalCommand extends CliCommand {
             }
             return 0;
         }
+    }
+
+    /**
+     * What determines a model's images in an image cache's key: the model and sampling, then only what differs from a
+     * plain run (a VAE, LoRAs, a hybrid teacher, int8 activations), so a model cached by {@code --cache} serves later
+     * as a {@code --reference-cache} under the same settings.
+     */
+    static String imagesKey(Path model, PipelineGenerator.Sampling sampling, Path vae, LoraLibrary.Settings loras, Path teacher,
+                            Integer hybridSteps, String activations) {
+        StringBuilder key = new StringBuilder(model.toAbsolutePath() + " " + sampling);
+        if (vae != null) key.append(" vae ").append(vae.toAbsolutePath());
+        if (loras != null && (!loras.loras().isEmpty() || loras.dir() != null)) key.append(" loras ").append(loras);
+        if (teacher != null) key.append(" hybrid teacher ").append(teacher.toAbsolutePath()).append(" steps ").append(hybridSteps);
+        if (!"float".equals(activations)) key.append(" activations ").append(activations);
+        return key.append('\n').toString();
     }
 
     private static PipelineGenerator openReference(Path path, PipelineGenerator.Sampling sampling, int batch, PipelineGenerator model) {

@@ -47,6 +47,40 @@ class EvalCommandTest {
     }
 
     @Test
+    void aModelCachedAloneServesAsAnotherRunsReferenceCache() throws IOException {
+        assumeData();
+        Path cache = dir.resolve("images-of-tiny");
+        String[] common = {"--samples", "6", "--steps", "2", "--batch", "6", "--latency-runs", "0", "--test-limit", "200", "--seed", "5"};
+        Run alone = run(concat(new String[]{"eval", "--model", tiny.toString(), "--cache", cache.toString()}, common));
+        assertEquals(0, alone.code, alone.err);
+        long cached;
+        try (var files = Files.list(cache)) {
+            cached = files.filter(f -> f.toString().endsWith(".npy")).count();
+        }
+        assertEquals(6, cached);
+        Run direct = run(concat(new String[]{"eval", "--model", tinyOther.toString(), "--reference", tiny.toString()}, common));
+        Run viaCache = run(concat(new String[]{"eval", "--model", tinyOther.toString(), "--reference", tiny.toString(),
+                "--reference-cache", cache.toString()}, common));
+        assertEquals(0, viaCache.code, viaCache.err);
+        assertEquals(fidelityLine(direct.out), fidelityLine(viaCache.out), "the cached images are the reference's");
+        String[] threeSteps = concat(new String[]{"eval", "--model", tinyOther.toString(), "--reference", tiny.toString(),
+                "--reference-cache", cache.toString()}, common);
+        threeSteps[java.util.Arrays.asList(threeSteps).indexOf("--steps") + 1] = "3";
+        Run refused = run(threeSteps);
+        assertTrue(refused.code != 0 && refused.err.contains("caches another reference or settings"), refused.err);
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static String fidelityLine(String out) {
+        return out.lines().filter(l -> l.contains("fidelity to ")).findFirst().orElseThrow(() -> new AssertionError("no fidelity line: " + out));
+    }
+
+    @Test
     @SuppressWarnings("unchecked")
     void measuresATinyModelAgainstItsF16Copy() throws IOException {
         assumeData();
