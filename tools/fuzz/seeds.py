@@ -136,6 +136,15 @@ def lora_seeds(f32, rnd):
     put("LoraFuzzTest", "file", "broken-loha", safetensors([("lora_unet_conv_in.hada_w1_a", "F32", [1, 4], vals(4))]))
     put("LoraFuzzTest", "file", "broken-sdxl", safetensors([("lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha", "F32", [], f32(1))]))
     put("LoraFuzzTest", "file", "broken-truncated", safetensors([(q + ".lora_down.weight", "F32", [1, 32], vals(32))])[:60])
+    # found by fuzzing or by reading the code, each fixed: a word whose token is past the model's table, a zero rank,
+    # a non-finite alpha, line breaks in a tag's error
+    put("LoraFuzzTest", "file", "word-past-the-table", safetensors([("bundle_emb.fox.string_to_param.*", "F32", [1, 32], vals(32))]))
+    put("LoraFuzzTest", "file", "rank-zero", safetensors([(q + ".lora_down.weight", "F32", [0, 32], b""), (q + ".lora_up.weight", "F32", [32, 0], b""),
+                                                          (q + ".alpha", "F32", [], f32(1))]))
+    put("LoraFuzzTest", "file", "alpha-nan", safetensors([(q + ".lora_down.weight", "F32", [1, 32], vals(32)), (q + ".lora_up.weight", "F32", [32, 1], vals(32)),
+                                                          (q + ".alpha", "F32", [], f32(float("nan")))]))
+    put("LoraFuzzTest", "prompt", "newline-in-tag", "a fox <lora:sty\nle:heavy> <lora:x\n>")
+    put("LoraFuzzTest", "prompt", "unclosed-tag", b"\x01\x00\x00\x03\xe8:style:x>" + bytes(0xd3 - 14) + b"<lora:" + bytes(0x3ed - 0xd9))
     for i, text in enumerate(["a photo of a boot <lora:style:0.7>", "<lora:style:te=0.5:unet=1.5> <lora:style>, red",
                               "<lora:../style:1>", "<lora:missing:1:2:3>", "<lora:style:x>"]):
         put("LoraFuzzTest", "prompt", f"prompt-{i}", text)
