@@ -61,6 +61,10 @@ final class CalibrateCommand extends CliCommand {
             + "(both guidance halves; default ${DEFAULT-VALUE})")
     private int keepPrompts;
 
+    @Option(names = "--checkpoint-seconds", paramLabel = "S", defaultValue = "300", description = "save the run's state every S "
+            + "seconds to CALIBRATION.partial, from which a killed run continues (default ${DEFAULT-VALUE})")
+    private double checkpointSeconds;
+
     @Mixin
     private ThreadsOption threads;
 
@@ -86,6 +90,7 @@ final class CalibrateCommand extends CliCommand {
         }
         int n = count != null ? count : set.equals("mini") ? 64 : 8;
         if (n < 1 || n > all.size()) throw new UsageException("--count must be in [1, " + all.size() + "] for --prompts " + set + ", got " + n);
+        if (!(checkpointSeconds >= 0)) throw new UsageException("--checkpoint-seconds must be >= 0, got " + checkpointSeconds);
         if (width != null && width < 8 || height != null && height < 8) throw new UsageException("--width and --height must be >= 8");
         Path file = calibration.dir(modelPath).resolve(Calibration.FILE);
         var settings = new Calibration.Settings(sampling.scheduler(defaults), steps, sampling.cfg(defaults), sampling.cfgMaxTimestep(defaults),
@@ -93,7 +98,8 @@ final class CalibrateCommand extends CliCommand {
         long t0 = System.nanoTime();
         try (Checkpoint cp = Checkpoint.open(modelPath, null)) {
             cp.unet.config(); // opened: a bad folder fails here, before any work
-            Calibration.collect(cp, settings, CalibrationPrompts.spread(all, n), file, quiet ? null : err);
+            Calibration.collect(cp, settings, CalibrationPrompts.spread(all, n), file, file.resolveSibling(Calibration.FILE + ".partial"),
+                    quiet ? null : err, checkpointSeconds);
         }
         out.printf("wrote %s in %.1f s (%d prompts, %s, %d steps, cfg %s%s)%n", file, (System.nanoTime() - t0) / 1e9, n,
                 settings.scheduler(), steps, settings.cfg(), settings.cfgMaxTimestep() < GenerateRequest.ALL_TIMESTEPS
