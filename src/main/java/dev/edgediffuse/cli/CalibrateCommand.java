@@ -95,6 +95,7 @@ final class CalibrateCommand extends CliCommand {
         Path file = calibration.dir(modelPath).resolve(Calibration.FILE);
         var settings = new Calibration.Settings(sampling.scheduler(defaults), steps, sampling.cfg(defaults), sampling.cfgMaxTimestep(defaults),
                 width == null ? 0 : width, height == null ? 0 : height, seed, batch, hessianBlock, keepSteps, keepPrompts, set);
+        OutputFiles.outputOfLongRun(file);
         long t0 = System.nanoTime();
         try (Checkpoint cp = Checkpoint.open(modelPath, null)) {
             cp.unet.config(); // opened: a bad folder fails here, before any work
