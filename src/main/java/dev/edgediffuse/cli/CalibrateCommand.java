@@ -18,7 +18,8 @@ import java.util.List;
 @Command(name = "calibrate", sortOptions = false,
         description = "record the inputs of every UNet layer over the model's own sampling (both guidance halves, every step) "
                 + "for sensitivity, automatic mixed precision, GPTQ, low-rank layers and 8-bit activations",
-        footer = {"%nWrites <calibration>/calibration.safetensors atomically; a killed run leaves nothing and is simply run again."})
+        footer = {"%nWrites <calibration>/calibration.safetensors atomically. A killed run leaves its state in calibration.safetensors.partial "
+                + "there (saved every --checkpoint-seconds); run the same command again and it continues from it to the same file."})
 final class CalibrateCommand extends CliCommand {
     @Mixin
     private ModelOption model;
@@ -62,7 +63,7 @@ final class CalibrateCommand extends CliCommand {
     private int keepPrompts;
 
     @Option(names = "--checkpoint-seconds", paramLabel = "S", defaultValue = "300", description = "save the run's state every S "
-            + "seconds to CALIBRATION.partial, from which a killed run continues (default ${DEFAULT-VALUE})")
+            + "seconds to calibration.safetensors.partial, from which a killed run continues (default ${DEFAULT-VALUE})")
     private double checkpointSeconds;
 
     @Mixin

@@ -96,7 +96,7 @@ final class CalibrationState {
             long done = in.readLong();
             if (in.readInt() != layers.size()) return new long[]{0, 0};
             for (InputStatistics s : layers.values()) {
-                if (!in.readUTF().equals(s.path)) throw new IOException("layers differ");
+                if (!in.readUTF().equals(s.path)) throw new IOException("its layers are not this model's");
                 s.values = in.readLong();
                 s.rows = in.readLong();
                 s.min = in.readFloat();
@@ -127,7 +127,9 @@ final class CalibrationState {
             }
             return new long[]{nextPrompt, done};
         } catch (EOFException e) {
-            throw new IOException(state + ": calibration checkpoint is truncated; delete it to start over");
+            throw new IOException(state + ": this calibration checkpoint is truncated; delete it to start over");
+        } catch (IOException e) {
+            throw new IOException(state + ": cannot read this calibration checkpoint (" + e.getMessage() + "); delete it to start over", e);
         }
     }
 
