@@ -10,7 +10,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(SafeTensorsFuzzTest#file SafeTensorsFuzzTest#quantizedMetadata JsonFuzzTest#parse JsonFuzzTest#config
            JsonFuzzTest#recipe ImageInputsFuzzTest#png ImageInputsFuzzTest#npy HandoffFuzzTest#decode HandoffFuzzTest#mutateReal
-           TokenizerFuzzTest#prompt TokenizerFuzzTest#files RequestFuzzTest#post)
+           TokenizerFuzzTest#prompt TokenizerFuzzTest#files RequestFuzzTest#post LoraFuzzTest#file LoraFuzzTest#prompt)
 fi
 mvn_opts=(-B -ntp)
 [ -n "${MAVEN_OFFLINE:-}" ] && mvn_opts+=(-o)

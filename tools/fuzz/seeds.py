@@ -101,6 +101,54 @@ def main():
     for i in range(3):
         put("HandoffFuzzTest", "mutateReal", f"random-{i}", bytes(rnd.randrange(256) for _ in range(32)))
 
+    lora_seeds(f32, rnd)
+
+
+def lora_seeds(f32, rnd):
+    """LoRA files for the tiny golden model LoraFuzzTest binds to (sd1_tiny UNet, CLIP sd1: hidden 32, 1000 tokens)."""
+    golden = os.path.join(REPO, "src/test/resources/goldens/lora")
+    for name in ["kohya", "peft"]:  # kohya with LoCon convs and alpha; PEFT lora_A/lora_B with a conv
+        with open(os.path.join(golden, name + ".safetensors"), "rb") as f:
+            put("LoraFuzzTest", "file", "golden-" + name, f.read())
+    vals = lambda n: f32(*[rnd.uniform(-0.5, 0.5) for _ in range(n)])
+    f16 = lambda *v: struct.pack("<%de" % len(v), *v)
+    te = "lora_te_text_model_encoder_layers_0_mlp_fc1"
+    put("LoraFuzzTest", "file", "kohya-text-and-word", safetensors([
+        (te + ".lora_down.weight", "F32", [2, 32], vals(64)), (te + ".lora_up.weight", "F32", [64, 2], vals(128)),
+        (te + ".alpha", "F16", [], f16(1.0)),
+        ("bundle_emb.x.string_to_param.*", "F32", [1, 32], vals(32))], {"ss_network_dim": "2"}))
+    conv = "unet.down_blocks.0.resnets.0.conv1"
+    attn = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor.to_k_lora"
+    put("LoraFuzzTest", "file", "diffusers-locon-and-processor", safetensors([
+        (conv + ".lora.down.weight", "F16", [1, 16, 3, 3], f16(*[0.01] * 144)), (conv + ".lora.up.weight", "F16", [16, 1, 1, 1], f16(*[0.5] * 16)),
+        (conv + ".alpha", "F32", [1], f32(2)),
+        (attn + ".down.weight", "F32", [1, 32], vals(32)),
+        (attn + ".up.weight", "F32", [16, 1], vals(16))]))
+    put("LoraFuzzTest", "file", "peft-bare-text", safetensors([
+        ("base_model.model.text_model.encoder.layers.1.self_attn.k_proj.lora_A.weight", "BF16", [1, 32], bytes(64)),
+        ("base_model.model.text_model.encoder.layers.1.self_attn.k_proj.lora_B.weight", "BF16", [32, 1], bytes(64))]))
+    q = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_q"
+    put("LoraFuzzTest", "file", "broken-alpha-shape", safetensors([
+        (q + ".lora_down.weight", "F32", [1, 32], vals(32)), (q + ".lora_up.weight", "F32", [32, 1], vals(32)), (q + ".alpha", "F32", [2], f32(1, 2))]))
+    put("LoraFuzzTest", "file", "broken-rank", safetensors([
+        (q + ".lora_down.weight", "F32", [2, 32], vals(64)), (q + ".lora_up.weight", "F32", [32, 1], vals(32))]))
+    put("LoraFuzzTest", "file", "broken-no-up", safetensors([(q + ".lora_down.weight", "F32", [1, 32], vals(32))]))
+    put("LoraFuzzTest", "file", "broken-loha", safetensors([("lora_unet_conv_in.hada_w1_a", "F32", [1, 4], vals(4))]))
+    put("LoraFuzzTest", "file", "broken-sdxl", safetensors([("lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha", "F32", [], f32(1))]))
+    put("LoraFuzzTest", "file", "broken-truncated", safetensors([(q + ".lora_down.weight", "F32", [1, 32], vals(32))])[:60])
+    # found by fuzzing or by reading the code, each fixed: a word whose token is past the model's table, a zero rank,
+    # a non-finite alpha, line breaks in a tag's error
+    put("LoraFuzzTest", "file", "word-past-the-table", safetensors([("bundle_emb.fox.string_to_param.*", "F32", [1, 32], vals(32))]))
+    put("LoraFuzzTest", "file", "rank-zero", safetensors([(q + ".lora_down.weight", "F32", [0, 32], b""), (q + ".lora_up.weight", "F32", [32, 0], b""),
+                                                          (q + ".alpha", "F32", [], f32(1))]))
+    put("LoraFuzzTest", "file", "alpha-nan", safetensors([(q + ".lora_down.weight", "F32", [1, 32], vals(32)), (q + ".lora_up.weight", "F32", [32, 1], vals(32)),
+                                                          (q + ".alpha", "F32", [], f32(float("nan")))]))
+    put("LoraFuzzTest", "prompt", "newline-in-tag", "a fox <lora:sty\nle:heavy> <lora:x\n>")
+    put("LoraFuzzTest", "prompt", "unclosed-tag", b"\x01\x00\x00\x03\xe8:style:x>" + bytes(0xd3 - 14) + b"<lora:" + bytes(0x3ed - 0xd9))
+    for i, text in enumerate(["a photo of a boot <lora:style:0.7>", "<lora:style:te=0.5:unet=1.5> <lora:style>, red",
+                              "<lora:../style:1>", "<lora:missing:1:2:3>", "<lora:style:x>"]):
+        put("LoraFuzzTest", "prompt", f"prompt-{i}", text)
+
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,8 @@ import java.util.List;
 @Command(name = "calibrate", sortOptions = false,
         description = "record the inputs of every UNet layer over the model's own sampling (both guidance halves, every step) "
                 + "for sensitivity, automatic mixed precision, GPTQ, low-rank layers and 8-bit activations",
-        footer = {"%nWrites <calibration>/calibration.safetensors atomically; a killed run leaves nothing and is simply run again."})
+        footer = {"%nWrites <calibration>/calibration.safetensors atomically. A killed run leaves its state in calibration.safetensors.partial "
+                + "there (saved every --checkpoint-seconds); run the same command again and it continues from it to the same file."})
 final class CalibrateCommand extends CliCommand {
     @Mixin
     private ModelOption model;
@@ -61,6 +62,10 @@ final class CalibrateCommand extends CliCommand {
             + "(both guidance halves; default ${DEFAULT-VALUE})")
     private int keepPrompts;
 
+    @Option(names = "--checkpoint-seconds", paramLabel = "S", defaultValue = "300", description = "save the run's state every S "
+            + "seconds to calibration.safetensors.partial, from which a killed run continues (default ${DEFAULT-VALUE})")
+    private double checkpointSeconds;
+
     @Mixin
     private ThreadsOption threads;
 
@@ -86,14 +91,17 @@ final class CalibrateCommand extends CliCommand {
         }
         int n = count != null ? count : set.equals("mini") ? 64 : 8;
         if (n < 1 || n > all.size()) throw new UsageException("--count must be in [1, " + all.size() + "] for --prompts " + set + ", got " + n);
+        if (!(checkpointSeconds >= 0)) throw new UsageException("--checkpoint-seconds must be >= 0, got " + checkpointSeconds);
         if (width != null && width < 8 || height != null && height < 8) throw new UsageException("--width and --height must be >= 8");
         Path file = calibration.dir(modelPath).resolve(Calibration.FILE);
         var settings = new Calibration.Settings(sampling.scheduler(defaults), steps, sampling.cfg(defaults), sampling.cfgMaxTimestep(defaults),
                 width == null ? 0 : width, height == null ? 0 : height, seed, batch, hessianBlock, keepSteps, keepPrompts, set);
+        OutputFiles.outputOfLongRun(file);
         long t0 = System.nanoTime();
         try (Checkpoint cp = Checkpoint.open(modelPath, null)) {
             cp.unet.config(); // opened: a bad folder fails here, before any work
-            Calibration.collect(cp, settings, CalibrationPrompts.spread(all, n), file, quiet ? null : err);
+            Calibration.collect(cp, settings, CalibrationPrompts.spread(all, n), file, file.resolveSibling(Calibration.FILE + ".partial"),
+                    quiet ? null : err, checkpointSeconds);
         }
         out.printf("wrote %s in %.1f s (%d prompts, %s, %d steps, cfg %s%s)%n", file, (System.nanoTime() - t0) / 1e9, n,
                 settings.scheduler(), steps, settings.cfg(), settings.cfgMaxTimestep() < GenerateRequest.ALL_TIMESTEPS

@@ -61,6 +61,7 @@ final class CompressCommand extends CliCommand {
             throw new UsageException("--out " + out + " exists and holds no earlier compress result; choose a new folder");
         }
         threads.apply();
+        OutputFiles.outputOfLongRun(out);
         Path in = BuiltInModel.resolve(model, err);
         Path workDir = work != null ? work : out.resolveSibling(out.getFileName() + ".work");
         PrintStream log = quiet ? null : err;

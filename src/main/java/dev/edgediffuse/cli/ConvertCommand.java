@@ -119,6 +119,7 @@ final class ConvertCommand extends CliCommand {
         }
         if (layerMap != null) rules.addAll(layerMap(layerMap));
         Path in = BuiltInModel.resolve(model, err);
+        OutputFiles.outputOfLongRun(outPath);
         long t0 = System.nanoTime();
         PrintStream progress = quiet ? null : err;
         Rounding round = rounding == null ? null : SensitivityCommand.parseRounding(rounding);

@@ -62,6 +62,7 @@ final class DistillCommand extends CliCommand {
         threads.apply();
         Path dir = outDir != null ? outDir : Path.of(recipe.name());
         Path work = workDir != null ? workDir : dir.resolveSibling(dir.getFileName() + ".work");
+        OutputFiles.outputOfLongRun(dir);
         long t0 = System.nanoTime();
         new Distillation(recipe, dir, work, teacher, student, out).run();
         out.printf("distilled %s in %.1f min%n", dir, (System.nanoTime() - t0) / 60e9);

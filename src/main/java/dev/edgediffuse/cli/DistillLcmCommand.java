@@ -44,6 +44,7 @@ final class DistillLcmCommand extends CliCommand {
         }
         Path target = out != null ? out : Path.of(recipe.lora() ? recipe.name() + ".safetensors" : recipe.name());
         Path work = workDir != null ? workDir : target.resolveSibling(target.getFileName() + ".work");
+        OutputFiles.outputOfLongRun(target);
         Path teacherPath = BuiltInModel.resolve(teacher != null ? teacher : recipe.teacher(), err);
         try (Checkpoint cp = Checkpoint.open(teacherPath, null)) {
             double seconds = new LcmDistillation(recipe, cp, target, work, stdout).run();

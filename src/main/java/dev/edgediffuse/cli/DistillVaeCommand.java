@@ -36,6 +36,7 @@ final class DistillVaeCommand extends CliCommand {
         threads.apply();
         Path dir = outDir != null ? outDir : Path.of(s.name());
         Path work = workDir != null ? workDir : dir.resolveSibling(dir.getFileName() + ".work");
+        OutputFiles.outputOfLongRun(dir);
         long t0 = System.nanoTime();
         TinyDecoderDistillation.run(s, teacher, dir, work, out);
         out.printf("distilled %s in %.1f min%n", dir, (System.nanoTime() - t0) / 60e9);

@@ -17,6 +17,11 @@ final class OutputFiles {
         AtomicFiles.checkWritable(path);
     }
 
+    /** A model folder, LoRA file or other long run's output: its folder writable, before hours of work fill it. */
+    static void outputOfLongRun(Path path) throws IOException {
+        AtomicFiles.checkFolderWritable(path);
+    }
+
     /** Any other output: writable. */
     static void writable(Path path) throws IOException {
         if (path != null) AtomicFiles.checkWritable(path);

@@ -79,6 +79,7 @@ final class PruneCommand extends CliCommand {
         PrunePlan plan = plan();
         threads.apply();
         Path in = BuiltInModel.resolve(model, err);
+        OutputFiles.outputOfLongRun(out);
         try (Checkpoint teacher = Checkpoint.open(in, null)) {
             PrunePlan.Result r = plan.run(teacher, quiet ? null : err);
             new CheckpointWriter(quiet ? null : err).writeFolder(r.model().withName(out.getFileName().toString()), out);

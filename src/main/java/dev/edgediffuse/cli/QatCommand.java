@@ -48,6 +48,7 @@ final class QatCommand extends CliCommand {
         threads.apply();
         Path dir = outDir != null ? outDir : Path.of(recipe.name());
         Path work = workDir != null ? workDir : dir.resolveSibling(dir.getFileName() + ".work");
+        OutputFiles.outputOfLongRun(dir);
         long t0 = System.nanoTime();
         new QuantizationAwareTraining(recipe, dir, work, teacher, model, out).run();
         out.printf("trained %s in %.1f min%n", dir, (System.nanoTime() - t0) / 60e9);

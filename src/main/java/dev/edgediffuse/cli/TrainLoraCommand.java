@@ -87,6 +87,7 @@ final class TrainLoraCommand extends CliCommand {
         if (checkpointSeconds < 0) throw new UsageException("--checkpoint-seconds must be >= 0");
         Path modelPath = model.path(err);
         Path work = workDir != null ? workDir : outFile.resolveSibling(outFile.getFileName() + ".work");
+        OutputFiles.outputOfLongRun(outFile);
         var settings = new LoraTraining.Settings(rank, alpha != null ? alpha : rank, target, textEncoder, !noNewWords, wordLr != null ? wordLr : 10 * lr, steps, batch, lr,
                 warmup, 0.0, ema, captionDropout, minSnrGamma, seed, checkpointSeconds, dtype.dtype());
         try (Checkpoint cp = Checkpoint.open(modelPath, null)) {

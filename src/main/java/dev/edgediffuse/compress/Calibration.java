@@ -218,10 +218,21 @@ public final class Calibration implements AutoCloseable {
 
     /**
      * Runs the model over {@code prompts} as {@code settings} say, every layer of its UNet observed, and writes the
-     * statistics to {@code out} (atomically: a killed run leaves no file, and a rerun starts over). Seeds are
-     * {@code settings.seed() + i} for prompt i.
+     * statistics to {@code out} atomically. Seeds are {@code settings.seed() + i} for prompt i. With a {@code state}
+     * file, the run saves its accumulators there every {@code checkpointSeconds} and a killed run continues after the last batch
+     * saved, to the same file bit for bit (the state is deleted once {@code out} is written).
      */
-    public static void collect(Checkpoint cp, Settings settings, List<String> prompts, Path out, PrintStream progress) throws IOException {
+    public static void collect(Checkpoint cp, Settings settings, List<String> prompts, Path out, Path state, PrintStream progress,
+                               double checkpointSeconds) throws IOException {
+        collect(cp, settings, prompts, out, state, progress, checkpointSeconds, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As above, saving every {@code checkpointSeconds} (0: after every batch) and stopping after {@code stopAfterBatches}
+     * batches of this call as a kill would (tests); returns whether {@code out} was written.
+     */
+    static boolean collect(Checkpoint cp, Settings settings, List<String> prompts, Path out, Path state, PrintStream progress,
+                           double checkpointSeconds, int stopAfterBatches) throws IOException {
         if (prompts.isEmpty()) throw new IllegalArgumentException("no calibration prompts");
         String identity = ModelIdentity.of(cp);
         CalibrationObserver observer = new CalibrationObserver(settings.hessianBlock());
@@ -245,10 +256,16 @@ public final class Calibration implements AutoCloseable {
             }
             Settings run = settings;
             Kept kept = new Kept(settings);
+            String fingerprint = CalibrationState.fingerprint(identity, settings, prompts);
+            long[] resumed = CalibrationState.load(state, fingerprint, observer.layers(), kept);
+            if (resumed[0] > 0 && progress != null) progress.printf("calibrate: resuming %s after prompt %d%n", state, resumed[0]);
             int batches = (prompts.size() + settings.batch() - 1) / settings.batch();
             Progress bar = Progress.steps(progress, "calibrate", (long) batches * settings.steps());
-            long done = 0;
-            for (int b0 = 0; b0 < prompts.size(); b0 += settings.batch()) {
+            long done = resumed[1];
+            long saved = System.nanoTime();
+            int ranBatches = 0;
+            for (int b0 = (int) resumed[0]; b0 < prompts.size(); b0 += settings.batch()) {
+                if (ranBatches++ == stopAfterBatches) return false;
                 List<DenoiseSession> sessions = new ArrayList<>();
                 for (int i = b0; i < Math.min(prompts.size(), b0 + settings.batch()); i++) {
                     sessions.add(d.start(new GenerateRequest(prompts.get(i), "", run.steps(), run.cfg(), run.cfgMaxTimestep(),
@@ -260,13 +277,20 @@ public final class Calibration implements AutoCloseable {
                     d.step(sessions, (latents, ts, ctx, tokens) -> kept.offer(step, first, sessions.size(), latents, ts, ctx, tokens));
                     bar.step(++done);
                 }
+                boolean last = b0 + settings.batch() >= prompts.size();
+                if (state != null && !last && (System.nanoTime() - saved) / 1e9 >= checkpointSeconds) {
+                    CalibrationState.save(state, fingerprint, b0 + settings.batch(), done, observer.layers(), kept);
+                    saved = System.nanoTime();
+                }
             }
             write(cp, identity, settings, prompts.size(), observer, kept, out);
+            if (state != null) Files.deleteIfExists(state);
+            return true;
         }
     }
 
     /** The whole UNet calls kept for sensitivity: the first prompts' rows at steps spread over the schedule. */
-    private static final class Kept {
+    static final class Kept {
         final Settings settings;
         final List<float[]> latents = new ArrayList<>(), context = new ArrayList<>();
         final List<Float> timesteps = new ArrayList<>();

@@ -118,6 +118,21 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Fails now, with the reason, when a file or folder could not be made at {@code target} later because its folder
+     * cannot be made or written to (a regular file on the way, no permission, a read-only file system). Creates that
+     * folder as the write would, and leaves nothing else behind. Whether {@code target} itself may exist is the
+     * writer's rule (a finished training output is reused, a compress result replaced).
+     */
+    public static void checkFolderWritable(Path target) throws IOException {
+        Path abs = target.toAbsolutePath();
+        try {
+            Files.delete(createSibling(abs));
+        } catch (IOException e) {
+            throw new IOException(describe(abs, e), e);
+        }
+    }
+
     /** "{file}: cannot write ({reason})", the reason in words where the exception has only a path. */
     public static String describe(Path file, IOException e) {
         String why;

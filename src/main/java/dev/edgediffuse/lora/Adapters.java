@@ -99,6 +99,10 @@ public final class Adapters {
                     + " tokens; only one-token words are supported");
         }
         ModelTensor table = WordEmbeddings.table(model);
+        if (ids[0] >= table.shape()[0]) {
+            throw new ModelFormatException(f.path() + ": bundled embedding '" + word + "' is token " + ids[0]
+                    + ", past this text encoder's " + table.shape()[0] + "-token embedding table");
+        }
         if (vector.length != table.shape()[1]) {
             throw new ModelFormatException(f.path() + ": bundled embedding '" + word + "' has " + vector.length
                     + " values; this text encoder's embeddings have " + table.shape()[1]);

@@ -128,6 +128,8 @@ public final class LoraFile implements AutoCloseable {
                 default -> {
                     if (w.size() != 1) throw new ModelFormatException(path + ": " + key + " must be one number (alpha), has shape " + w.shapeString());
                     p.alpha = w.get(0);
+                    // NaN would read as "no alpha" (scale 1); an infinite one gives infinite weights
+                    if (!Float.isFinite(p.alpha)) throw new ModelFormatException(path + ": " + key + " is " + p.alpha + "; alpha must be a finite number");
                 }
             }
         }
@@ -141,6 +143,7 @@ public final class LoraFile implements AutoCloseable {
                 throw new ModelFormatException(path + ": " + p.firstKey + ": down " + p.down.shapeString() + " and up " + p.up.shapeString()
                         + " are not a low-rank pair (up's second dimension must be down's rank)");
             }
+            if (p.down.shape()[0] == 0) throw new ModelFormatException(path + ": " + p.firstKey + " has rank 0");
             String id = e.getKey();
             Target target = id.startsWith("unet:") ? Target.UNET : Target.TEXT_ENCODER;
             String layer = id.substring(id.indexOf(':') + 1);
@@ -153,7 +156,8 @@ public final class LoraFile implements AutoCloseable {
 
     private static final String[][] PEFT_PARTS = {
             {".lora_A.weight", "down"}, {".lora_B.weight", "up"}, {".lora.down.weight", "down"}, {".lora.up.weight", "up"},
-            {".lora_down.weight", "down"}, {".lora_up.weight", "up"}, {".alpha", "alpha"}};
+            {".lora_down.weight", "down"}, {".lora_up.weight", "up"}, {".alpha", "alpha"},
+            {"_lora.down.weight", "down"}, {"_lora.up.weight", "up"}};
 
     /**
      * "{target}:{layer}" (a leading '_' on layer marks kohya's underscore form) and the part: down, up or alpha.
@@ -191,7 +195,7 @@ public final class LoraFile implements AutoCloseable {
         }
         for (String[] p : PEFT_PARTS) {
             if (rest.endsWith(p[0])) {
-                String layer = rest.substring(0, rest.length() - p[0].length());
+                String layer = rest.substring(0, rest.length() - p[0].length()) + (p[0].startsWith("_lora") ? "_lora" : "");
                 return new String[]{target + ":" + processorLayer(layer), p[1]};
             }
         }

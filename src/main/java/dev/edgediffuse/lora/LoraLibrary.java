@@ -77,7 +77,9 @@ public final class LoraLibrary implements AutoCloseable {
     }
 
     /** {@code --lora-dir/name.safetensors}; a name is a file name, never a path (requests come from the network). */
-    private Path named(String name) {
+    private Path named(String raw) {
+        String name = PromptLoras.shown(raw);
+        if (!name.equals(raw)) throw new IllegalArgumentException("prompt: <lora:" + name + ">: a LoRA name is a file name in --lora-dir without control characters");
         if (dir == null) throw new IllegalArgumentException("prompt names <lora:" + name + "> but no --lora-dir is set");
         if (name.contains("/") || name.contains("\\") || name.startsWith(".")) {
             throw new IllegalArgumentException("prompt: <lora:" + name + ">: a LoRA name is a file name in --lora-dir, not a path");

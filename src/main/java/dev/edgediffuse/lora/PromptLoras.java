@@ -20,7 +20,7 @@ public record PromptLoras(String prompt, List<Tag> tags) {
         if (prompt == null || !prompt.contains("<lora:")) return new PromptLoras(prompt, List.of());
         List<Tag> tags = new ArrayList<>();
         Matcher m = TAG.matcher(prompt);
-        while (m.find()) tags.add(tag(m.group(1), m.group()));
+        while (m.find()) tags.add(tag(m.group(1), shown(m.group())));
         String rest = TAG.matcher(prompt).replaceAll(" ").replaceAll("\\s+", " ").trim();
         return new PromptLoras(rest, List.copyOf(tags));
     }
@@ -40,7 +40,7 @@ public record PromptLoras(String prompt, List<Tag> tags) {
                 switch (key) {
                     case "te" -> te = v;
                     case "unet" -> unet = v;
-                    default -> throw new IllegalArgumentException("prompt: " + whole + ": unknown setting '" + key + "' (te= or unet=)");
+                    default -> throw new IllegalArgumentException("prompt: " + whole + ": unknown setting '" + shown(key) + "' (te= or unet=)");
                 }
             } else if (positional == 0) {
                 te = number(item, whole);
@@ -56,6 +56,11 @@ public record PromptLoras(String prompt, List<Tag> tags) {
         return new Tag(name, t, u);
     }
 
+    /** Text from a prompt as an error shows it: one line, whatever the prompt holds (line breaks as \\n). */
+    static String shown(String text) {
+        return text.replace("\r", "\\r").replace("\n", "\\n").replaceAll("[\\p{Cntrl}&&[^\\t]]", "?");
+    }
+
     private static float number(String s, String whole) {
         try {
             float v = Float.parseFloat(s.trim());
@@ -63,6 +68,6 @@ public record PromptLoras(String prompt, List<Tag> tags) {
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new IllegalArgumentException("prompt: " + whole + ": '" + s.trim() + "' is not a number");
+        throw new IllegalArgumentException("prompt: " + whole + ": '" + shown(s.trim()) + "' is not a number");
     }
 }

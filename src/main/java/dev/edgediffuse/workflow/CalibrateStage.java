@@ -13,6 +13,7 @@ import dev.edgediffuse.tensor.DType;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -20,13 +21,16 @@ import java.util.List;
  * calibrate: the UNet's layer inputs over the model's own sampling ({@code edgediffuse calibrate}: prompts, count,
  * width, height, batch, seed, hessian_block, keep_steps, keep_prompts) and then the per-layer sensitivity table
  * ({@code edgediffuse sensitivity}: formats, clip, rounding, measure, sensitivity_batch) that a quantize stage's
- * budget plans from.
+ * budget plans from. Both work in the stage's work folder, which survives a kill: a killed stage continues from
+ * the calibration's last checkpoint (every {@code checkpoint_seconds}, default 300) or the sensitivity table's last
+ * layer, and the finished files move into the stage's output.
  */
 final class CalibrateStage implements Stage {
     private final String prompts;
     private final Integer count;
     private final int width, height, batch, hessianBlock, keepSteps, keepPrompts, sensitivityBatch;
     private final long seed;
+    private final double checkpointSeconds;
     private final Sensitivity.Settings sensitivity;
 
     CalibrateStage(StageSpec s) {
@@ -47,6 +51,7 @@ final class CalibrateStage implements Stage {
         hessianBlock = s.integer("hessian_block", 512, 128, 1 << 16);
         if (hessianBlock % 128 != 0) throw s.error("\"hessian_block\" must be a multiple of 128, got " + hessianBlock);
         keepSteps = s.integer("keep_steps", 8, 1, 1000);
+        checkpointSeconds = s.number("checkpoint_seconds", 300.0, 0, 1e9);
         keepPrompts = s.integer("keep_prompts", 16, 1, 100_000);
         List<DType> formats = new ArrayList<>();
         for (String f : s.strings("formats", List.of("q4_32", "q4_64z", "q8", "f16"))) {
@@ -87,12 +92,19 @@ final class CalibrateStage implements Stage {
         var settings = new Calibration.Settings(d.scheduler(), d.steps(), d.cfg(), d.cfgMaxTimestep(), width, height, seed, batch,
                 hessianBlock, keepSteps, keepPrompts, set);
         Files.createDirectories(ctx.quantOut());
+        Files.createDirectories(ctx.work());
+        Path data = ctx.work().resolve(Calibration.FILE), table = ctx.work().resolve(Sensitivity.FILE);
         try (Checkpoint cp = Checkpoint.open(ctx.input(), null)) {
-            Calibration.collect(cp, settings, CalibrationPrompts.spread(all, n), ctx.quantOut().resolve(Calibration.FILE), ctx.log());
-            try (Calibration c = Calibration.open(ctx.quantOut().resolve(Calibration.FILE))) {
+            if (!Files.isRegularFile(data)) { // else collected before a kill during the sensitivity
+                Calibration.collect(cp, settings, CalibrationPrompts.spread(all, n), data, ctx.work().resolve(Calibration.FILE + ".partial"),
+                        ctx.log(), checkpointSeconds);
+            }
+            try (Calibration c = Calibration.open(data)) {
                 c.check(ModelIdentity.of(cp), d.scheduler(), d.steps());
-                Sensitivity.measure(cp, c, sensitivity, ctx.quantOut().resolve(Sensitivity.FILE), ctx.log());
+                Sensitivity.measure(cp, c, sensitivity, table, ctx.log());
             }
         }
+        Files.move(data, ctx.quantOut().resolve(Calibration.FILE));
+        Files.move(table, ctx.quantOut().resolve(Sensitivity.FILE));
     }
 }

@@ -44,7 +44,7 @@ class CalibrationTest {
         model = TinyCheckpoints.write(dir).folder();
         file = dir.resolve("tiny.quant").resolve(Calibration.FILE);
         try (Checkpoint cp = Checkpoint.open(model, null)) {
-            Calibration.collect(cp, SETTINGS, PROMPTS, file, null);
+            Calibration.collect(cp, SETTINGS, PROMPTS, file, null, null, 0);
         }
     }
 
@@ -154,6 +154,26 @@ class CalibrationTest {
             assertEquals(whole, Files.readString(table));
             assertFalse(Files.exists(dir.resolve("sens-r.tsv.partial")));
         }
+    }
+
+    /** Killed twice (after two batches, then after one more), the run continues each time and writes the same bytes. */
+    @Test
+    void aKilledCalibrationRunResumesToTheSameFile() throws IOException {
+        List<String> prompts = List.of("a red fox", "a lighthouse at dusk", "a blue car", "a bowl of soup");
+        // batch 1: a checkpoint after every prompt; three prompts' calls kept, across the kills
+        var settings = new Calibration.Settings("euler", 3, 7.5f, 1000, 64, 64, 11, 1, 128, 3, 3, "test");
+        Path whole = dir.resolve("resume-a.safetensors"), resumed = dir.resolve("resume-b.safetensors");
+        Path state = dir.resolve("resume-b.safetensors.partial");
+        try (Checkpoint cp = Checkpoint.open(model, null)) {
+            assertTrue(Calibration.collect(cp, settings, prompts, whole, null, null, 0, Integer.MAX_VALUE));
+            assertFalse(Calibration.collect(cp, settings, prompts, resumed, state, null, 0, 2));
+            assertTrue(Files.isRegularFile(state) && !Files.exists(resumed), "a killed run leaves its checkpoint, no output");
+            assertFalse(Calibration.collect(cp, settings, prompts, resumed, state, null, 0, 1));
+            // two batches are left: a run that started over would stop here again
+            assertTrue(Calibration.collect(cp, settings, prompts, resumed, state, null, 0, 2), "resumed after the third prompt");
+        }
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(resumed));
+        assertFalse(Files.exists(state), "the checkpoint is removed with the output written");
     }
 
     @Test

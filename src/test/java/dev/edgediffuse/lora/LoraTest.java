@@ -198,6 +198,17 @@ class LoraTest {
         assertTrue(e.getMessage().contains("not a LoRA tensor"), e.getMessage());
     }
 
+    /** diffusers' attention-processor files ({@code attn1.processor.to_q_lora.down.weight}) adapt {@code attn1.to_q}. */
+    @Test
+    void attentionProcessorKeysNameTheirLayer(@TempDir Path dir) throws IOException {
+        String p = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora";
+        Path file = write(dir.resolve("processor.safetensors"), Map.of(p + ".down.weight", new int[]{2, 16}, p + ".up.weight", new int[]{16, 2}));
+        try (LoraFile f = LoraFile.read(file)) {
+            Adapters a = Adapters.bind(model, List.of(new Adapters.Use(f, 1, 1)), ClipTokenizer.builtIn());
+            assertEquals(List.of("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0"), List.copyOf(a.factors(Component.UNET).keySet()));
+        }
+    }
+
     @Test
     void promptTagsAndCommandLineSpecs() {
         PromptLoras p = PromptLoras.parse("a photo of a <lora:digits:0.7> digit, <lora:style> <lora:x:0.5:0.25> <lora:y:unet=0>");

@@ -47,7 +47,7 @@ class QatTest {
         calibration = dir.resolve("teacher.quant").resolve(Calibration.FILE);
         try (Checkpoint cp = Checkpoint.open(teacher, null)) {
             Calibration.collect(cp, new Calibration.Settings("ddim", 2, 2f, 1000, 32, 32, 3, 2, 64, 1, 1, "test"),
-                    List.of("a photo of a sneaker", "a dress"), calibration, null);
+                    List.of("a photo of a sneaker", "a dress"), calibration, null, null, 0);
         }
     }
 
