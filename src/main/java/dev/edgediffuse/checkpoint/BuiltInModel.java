@@ -46,6 +46,12 @@ public record BuiltInModel(String name, String resource, List<String> files) {
      */
     public static final BuiltInModel MINI_LCM = new BuiltInModel("edgediffuse-mini-lcm-v1", "/dev/edgediffuse/models/mini-lcm/",
             MINI_TINY.files());
+    /**
+     * The LCM-LoRA of the Mini ({@code edgediffuse distill-lcm --recipe recipes/mini-lcm-lora.json}): {@code --lora
+     * mini-lcm-lora} on the Mini, the {@code lcm} scheduler, 4 steps, CFG 1.
+     */
+    public static final BuiltInModel MINI_LCM_LORA = new BuiltInModel("mini-lcm-lora-v1", "/dev/edgediffuse/loras/mini-lcm-lora/",
+            List.of("mini-lcm-lora.safetensors"));
     public static final BuiltInModel FASHION_CLASSIFIER = new BuiltInModel("fashion-classifier-v1",
             "/dev/edgediffuse/models/fashion-classifier/", List.of("config.json", "model.safetensors", "train.log"));
 
@@ -54,6 +60,9 @@ public record BuiltInModel(String name, String resource, List<String> files) {
 
     /** The built-in text-to-image models by their short names: one entry per model. */
     private static final SortedMap<String, BuiltInModel> BY_NAME = new TreeMap<>(Map.of(DEFAULT, MINI, "mini-tiny", MINI_TINY, "mini-lcm", MINI_LCM));
+
+    /** The built-in LoRAs by the names {@code --lora} takes. */
+    private static final SortedMap<String, BuiltInModel> LORAS = new TreeMap<>(Map.of("mini-lcm-lora", MINI_LCM_LORA));
 
     /** The short names of the built-in text-to-image models, sorted. */
     public static List<String> names() {
@@ -76,6 +85,21 @@ public record BuiltInModel(String name, String resource, List<String> files) {
         if (builtIn != null) return builtIn.unpack(log);
         throw new ModelFormatException(model + ": model not found (expected a diffusers folder, a .safetensors file or a "
                 + "built-in model: " + String.join(", ", names()) + ")");
+    }
+
+    /** The names of the built-in LoRAs, sorted. */
+    public static List<String> loraNames() {
+        return List.copyOf(LORAS.keySet());
+    }
+
+    /**
+     * A LoRA as {@code --lora} names it: an existing file as it is, else a built-in LoRA's name (its file, unpacked on
+     * first use); anything else is returned unchanged, for the loader to report as missing.
+     */
+    public static Path resolveLora(Path file, PrintStream log) {
+        if (Files.exists(file) || file.getNameCount() != 1) return file;
+        BuiltInModel builtIn = LORAS.get(file.toString());
+        return builtIn == null ? file : builtIn.unpack(log).resolve(builtIn.files().getFirst());
     }
 
     /** The folder of the built-in EdgeDiffuse-Mini. */

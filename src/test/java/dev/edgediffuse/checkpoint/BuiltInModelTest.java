@@ -82,6 +82,33 @@ class BuiltInModelTest {
     }
 
     /**
+     * The built-in LCM-LoRA: {@code --lora} takes its name (other names are left for the loader to report), and on the
+     * Mini it turns 4 LCM steps without guidance into a garment of the prompt's class, where the Mini alone gives a
+     * different, softer image.
+     */
+    @Test
+    void theLcmLoraIsBuiltInAndMakesTheMiniAFourStepModel() {
+        Path file = BuiltInModel.resolveLora(Path.of("mini-lcm-lora"), null);
+        assertTrue(Files.isRegularFile(file) && file.getFileName().toString().equals("mini-lcm-lora.safetensors"), file.toString());
+        assertEquals(Path.of("no-such-lora"), BuiltInModel.resolveLora(Path.of("no-such-lora"), null));
+        GenerateRequest fourSteps = GenerateRequest.of("a photo of a trouser").withSize(32, 32).withSeed(1).withScheduler("lcm")
+                .withSteps(4).withCfg(1f);
+        var loras = new dev.edgediffuse.lora.LoraLibrary.Settings(List.of(new dev.edgediffuse.lora.LoraSpec(file, 1f, 1f)), null,
+                dev.edgediffuse.lora.LoraMode.AUTO);
+        try (Pipeline plain = Pipeline.load(BuiltInModel.path(null));
+             Pipeline lcm = Pipeline.load(BuiltInModel.path(null), Pipeline.Options.DEFAULT.withLoras(loras))) {
+            float[] with = lcm.generate(fourSteps, null).image().data(), without = plain.generate(fourSteps, null).image().data();
+            double contrast = 0, differ = 0;
+            for (int i = 0; i < with.length; i++) {
+                contrast = Math.max(contrast, Math.abs(with[i] - with[0]));
+                differ += Math.abs(with[i] - without[i]) / with.length;
+            }
+            assertTrue(contrast > 1.0, "the LCM-LoRA's 4-step image is nearly flat: " + contrast);
+            assertTrue(differ > 0.02, "the LoRA barely changes the image: " + differ);
+        }
+    }
+
+    /**
      * The shipped model draws the bits the 256-bit path draws (v7's were recorded before the vector width became the
      * machine's; v8's at {@code -XX:MaxVectorSize=32}), latents and decoded image alike; CI checks it at the default width and under {@code -XX:MaxVectorSize=16}.
      */

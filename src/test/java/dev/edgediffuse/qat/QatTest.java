@@ -245,6 +245,7 @@ class QatTest {
         assertEquals("W8A8 (q8)", QatRecipe.read(Path.of("recipes/mini-qat-w8a8.json")).label());
         assertEquals("W4A8 (q4_32)", QatRecipe.read(Path.of("recipes/mini-qat-w4a8.json")).label());
         assertEquals(0.5, QatRecipe.read(Path.of("recipes/mini-qat-w8a8-tome.json")).tome().ratio());
+        assertEquals(0.0, QatRecipe.read(Path.of("recipes/mini-qat-w4a16-kd.json")).taskWeight(), "output distillation only");
     }
 
     @Test
