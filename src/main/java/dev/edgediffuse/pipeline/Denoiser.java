@@ -321,6 +321,13 @@ public final class Denoiser implements AutoCloseable {
         Scheduler s = scheduler(req.scheduler());
         s.setTimesteps(req.steps());
         s.restore(state);
+        // a session draws its initial noise and at most one latent's worth a step (of any schedule, the teacher's of a
+        // hybrid run included): more is a forged handoff, and fast-forwarding to it would spin as long as it says
+        long maxDraws = (long) (GenerateRequest.MAX_STEPS + 1) * latentsChannelsLast.length;
+        if (noiseDraws < 0 || noiseDraws > maxDraws) {
+            throw new IllegalArgumentException("the noise stream is at draw " + noiseDraws + ", but a session of these latents "
+                    + "draws at most " + maxDraws);
+        }
         DenoiseSession.Gaussian rng = new DenoiseSession.Gaussian(req.seed());
         rng.skip(noiseDraws);
         return new DenoiseSession(req, variant, rows, context, ClipTokenizer.MAX_LENGTH, s, latentsChannelsLast.clone(), shape, rng,

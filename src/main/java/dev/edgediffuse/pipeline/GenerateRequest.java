@@ -16,6 +16,9 @@ import dev.edgediffuse.tensor.FeatureMap;
 public record GenerateRequest(String prompt, String negativePrompt, int steps, float cfg, int cfgMaxTimestep, String scheduler,
                               long seed, int width, int height, float[] initLatents, FeatureMap initImage, float strength,
                               SpeedUps speedUps) {
+    /** The most denoising steps a request may have (a schedule of 1,000 training timesteps has no more). */
+    public static final int MAX_STEPS = 1000;
+
     /** The largest width or height any path accepts (a server may set a smaller one); 4x SD1.5's native size. */
     public static final int MAX_SIDE = 2048;
 
@@ -99,7 +102,7 @@ public record GenerateRequest(String prompt, String negativePrompt, int steps, f
     public void validate() {
         if (prompt == null) throw new IllegalArgumentException("--prompt is required");
         if (steps <= 0) throw new IllegalArgumentException("--steps must be > 0, got " + steps);
-        if (steps > 1000) throw new IllegalArgumentException("--steps must be <= 1000, got " + steps);
+        if (steps > MAX_STEPS) throw new IllegalArgumentException("--steps must be <= " + MAX_STEPS + ", got " + steps);
         if (!Float.isFinite(cfg) || cfg < 0) throw new IllegalArgumentException("--cfg must be a finite number >= 0, got " + cfg);
         if (cfgMaxTimestep < 0 || cfgMaxTimestep > ALL_TIMESTEPS) {
             throw new IllegalArgumentException("--cfg-max-timestep must be in [0, 1000], got " + cfgMaxTimestep);

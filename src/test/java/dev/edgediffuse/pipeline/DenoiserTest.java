@@ -77,6 +77,23 @@ class DenoiserTest {
         }
     }
 
+    /** A forged handoff's noise position (found by HandoffFuzzTest#mutateReal: the fast-forward spun for minutes). */
+    @Test
+    void aNoisePositionNoSessionReachesIsRefused() throws IOException {
+        GenerateRequest r = req("euler_a", 4);
+        DenoiseSession a = denoiser.start(r);
+        denoiser.step(List.of(a));
+        var bytes = new java.io.ByteArrayOutputStream();
+        a.schedulerState().write(new java.io.DataOutputStream(bytes));
+        SchedulerState state = SchedulerState.read(new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray())));
+        for (long draws : new long[]{Long.MAX_VALUE, 1L << 40, -1}) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
+                    () -> assertThrows(IllegalArgumentException.class, () -> denoiser.resume(r, state, a.latents(), draws, null)));
+            assertTrue(e.getMessage().contains("noise stream is at draw " + draws), e.getMessage());
+        }
+        assertEquals(a.noiseDraws(), denoiser.resume(r, state, a.latents(), a.noiseDraws(), null).noiseDraws(), "a real position resumes");
+    }
+
     @Test
     void batchedSessionsEqualSingleRuns() {
         GenerateRequest r1 = req("euler_a", 1), r2 = req("dpmpp_2m", 2).withCfg(1f), r3 = req("ddim", 3).withCfg(5f);
